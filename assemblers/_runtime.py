@@ -1,0 +1,42 @@
+"""Process-wide runtime set-up: float64 JAX and the persistent caches.
+
+Imported first by :mod:`assemblers`.  Caches live under the user's cache directory
+(``$XDG_CACHE_HOME/assemblers`` or ``~/.cache/assemblers``), never in the repository;
+``ASSEMBLERS_CACHE_DIR`` overrides the location.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Root of the user's cache for assemblers (JAX compilation cache, Numba cache)."""
+    override = os.environ.get("ASSEMBLERS_CACHE_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "assemblers"
+
+
+def _setup() -> None:
+    root = cache_dir()
+    # Numba reads NUMBA_CACHE_DIR when it is first imported; set it before any import of numba.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba"))
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    try:
+        (root / "jax").mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
+        # Cache every compiled function, even the quick ones: the CLI's start-up is what we save.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    except OSError:  # read-only home: run without a persistent cache
+        pass
+
+
+_setup()
