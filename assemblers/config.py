@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .transforms import pose_to_transform
 from .model import (
     ActuatorCalibration,
     Assembler,
@@ -168,12 +169,7 @@ def _check_number(v, error, name, *, positive=False, nonneg=False, lo=None, hi=N
 
 def transform_from_xyz_rpy(xyz, rpy) -> np.ndarray:
     """``xyz``: (3,) m, ``rpy``: (3,) rad -> (4, 4) transform with R = Rz(yaw) Ry(pitch) Rx(roll)."""
-    from scipy.spatial.transform import Rotation
-
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_euler("ZYX", [rpy[2], rpy[1], rpy[0]]).as_matrix()
-    T[:3, 3] = xyz
-    return T
+    return pose_to_transform(np.concatenate([np.asarray(xyz, float), np.asarray(rpy, float)]))
 
 
 def parametric_joints(radius: float, angles_rad: np.ndarray) -> np.ndarray:
