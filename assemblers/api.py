@@ -45,9 +45,6 @@ _jac = jax.jit(K.jacobian, static_argnames="wrt")
 _jac_b = jax.jit(jax.vmap(K.jacobian, in_axes=(None, 0, None)), static_argnums=2)
 _sens = jax.jit(K.sensitivity, static_argnames="wrt")
 _sens_b = jax.jit(jax.vmap(K.sensitivity, in_axes=(None, 0, None, None, None)), static_argnums=4)
-_from_legs = jax.jit(K.from_legs_stack, static_argnums=4)
-_from_legs_b = jax.jit(jax.vmap(K.from_legs_stack, in_axes=(None, 0, 0, None, None)),
-                       static_argnums=4)
 
 
 def as_array(x, name: str, shape_tail: tuple[int, ...], *, batch: bool = True) -> np.ndarray:
@@ -155,14 +152,19 @@ def from_legs(asm: Assembler, L, initial=None, tol: float = 1e-12, max_iter: int
     if not (np.isfinite(tol) and tol > 0):
         raise InputError(f"tol: must be a positive number, got {tol}")
     q0 = home_pose(asm) if initial is None else as_array(initial, "initial", (6 * n,))
-    arrs = stack_arrays(asm)
+    from . import fastkin  # Newton in Numba: ~1 us per iteration, no per-iteration dispatch
+
+    arrs = asm.arrays
     if L.ndim == 2:
-        q0 = q0 if q0.ndim == 1 else q0[0]
-        out = _from_legs(arrs, L, q0, float(tol), int(max_iter))
+        Q = np.array(q0 if q0.ndim == 1 else q0[0], dtype=np.float64)
+        err, it = np.empty(n), np.empty(n, dtype=np.int64)
+        fastkin.from_legs_stack(arrs.b, arrs.t, L, Q, float(tol), int(max_iter), err, it)
     else:
-        q0 = np.broadcast_to(q0, (L.shape[0], 6 * n))
-        out = _from_legs_b(arrs, L, q0, float(tol), int(max_iter))
-    Q, err, _it, ok = jax.device_get(out)  # one transfer for all outputs
+        Q = np.array(np.broadcast_to(q0, (L.shape[0], 6 * n)), dtype=np.float64)
+        err, it = np.empty(L.shape[:2]), np.empty(L.shape[:2], dtype=np.int64)
+        fastkin.from_legs_batch(arrs.b, arrs.t, np.ascontiguousarray(L), Q, float(tol),
+                                int(max_iter), err, it)
+    ok = err <= tol
     if not ok.all():
         bad = np.argwhere(~ok)
         first = tuple(int(i) for i in bad[0])

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .transforms import pose_to_transform
 from .model import (
     ActuatorCalibration,
     Assembler,
@@ -25,6 +24,7 @@ from .model import (
     Sensitivity,
     _frozen,
 )
+from .transforms import pose_to_transform
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = "assembler"
@@ -104,13 +104,8 @@ class _Table:
             v = [v] * length
         if not isinstance(v, list) or len(v) != length:
             raise self.error(name, f"must be a list of {length} numbers, got {_short(v)}")
-        return np.array(
-            [
-                _check_number(x, lambda _n, p: self.error(f"{name}[{i}]", p), name,
-                              positive=positive, nonneg=nonneg)
-                for i, x in enumerate(v)
-            ]
-        )
+        return np.array([self._element(x, f"{name}[{i}]", positive=positive, nonneg=nonneg)
+                         for i, x in enumerate(v)])
 
     def matrix(self, name, rows, cols) -> np.ndarray:
         v = self.raw(name)
@@ -121,8 +116,11 @@ class _Table:
             if not isinstance(row, list) or len(row) != cols:
                 raise self.error(f"{name}[{i}]", f"must be a list of {cols} numbers, got {_short(row)}")
             for j, x in enumerate(row):
-                out[i, j] = _check_number(x, lambda _n, p: self.error(f"{name}[{i}][{j}]", p), name)
+                out[i, j] = self._element(x, f"{name}[{i}][{j}]")
         return out
+
+    def _element(self, x, key: str, **checks) -> float:
+        return _check_number(x, lambda _n, problem: self.error(key, problem), key, **checks)
 
     def table(self, name, required=False) -> _Table | None:
         v = self.raw(name, None if not required else ..., required=required)

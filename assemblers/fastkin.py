@@ -299,3 +299,21 @@ def forward_np(arrs, Q: np.ndarray) -> np.ndarray:
     out = np.empty((Q.shape[0], 4, 4))
     forward_batch(np.ascontiguousarray(arrs.T_mount), np.ascontiguousarray(arrs.T_after), Q, out)
     return out
+
+
+@njit(cache=True)
+def from_legs_stack(b, t, L, Q, tol, max_iter, err, iters):
+    """Every platform's Newton: ``L`` (N, 6) m; ``Q`` (6N,) start, updated in place;
+    ``err`` (N,) m and ``iters`` (N,) filled."""
+    for i in range(b.shape[0]):
+        e, it = from_legs_platform(b[i], t[i], L[i], Q, 6 * i, tol, max_iter)
+        err[i] = e
+        iters[i] = it
+
+
+@njit(cache=True, parallel=True)
+def from_legs_batch(b, t, L, Q, tol, max_iter, err, iters):
+    """Batched :func:`from_legs_stack`: ``L`` (B, N, 6), ``Q`` (B, 6N) in place, ``err`` and
+    ``iters`` (B, N)."""
+    for s in prange(Q.shape[0]):
+        from_legs_stack(b, t, L[s], Q[s], tol, max_iter, err[s], iters[s])
