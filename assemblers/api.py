@@ -112,12 +112,14 @@ def jacobian(asm: Assembler, Q, wrt: str = "pose") -> np.ndarray:
     if wrt not in ("pose", "legs"):
         raise InputError(f"wrt: must be 'pose' or 'legs', got {wrt!r}")
     Q = _Q(asm, Q)
-    if Q.ndim == 1:
-        return np.asarray(_jac(stack_arrays(asm), Q, wrt=wrt))
-    if wrt == "pose" and Q.shape[0] >= NUMBA_BATCH_MIN:
+    if wrt == "pose" and (Q.ndim == 1 or Q.shape[0] >= NUMBA_BATCH_MIN):
         from . import fastkin
 
+        if Q.ndim == 1:
+            return fastkin.jacobian_pose_np(asm.arrays, Q[None])[0]
         return fastkin.jacobian_pose_np(asm.arrays, Q)
+    if Q.ndim == 1:
+        return np.asarray(_jac(stack_arrays(asm), Q, wrt=wrt))
     return np.asarray(_jac_b(stack_arrays(asm), Q, wrt))
 
 

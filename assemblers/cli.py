@@ -50,6 +50,47 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON for scripts")
 
 
+def parse_numbers(text: str, name: str, count: int | None = None) -> list[float]:
+    """Parse ``"1 2 3"`` or ``"1,2,3"`` into floats; rejects NaN/inf and a wrong count
+    (raises :class:`CLIError` naming the option)."""
+    import math
+
+    parts = [x for x in text.replace(",", " ").split() if x]
+    try:
+        vals = [float(x) for x in parts]
+    except ValueError:
+        bad = next(x for x in parts if not _is_float(x))
+        raise CLIError(f"{name}: {bad!r} is not a number") from None
+    for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            raise CLIError(f"{name}: value {i} is {v}; only finite numbers are accepted")
+    if count is not None and len(vals) != count:
+        raise CLIError(f"{name}: expected {count} numbers, got {len(vals)}")
+    return vals
+
+
+def _is_float(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_target(text: str, name: str = "--target"):
+    """``"x y z roll pitch yaw"`` (m, rad; tool pose in the world frame) -> (4, 4) transform."""
+    from .transforms import pose_to_transform
+
+    return pose_to_transform(parse_numbers(text, name, 6))
+
+
+def load_assembler(args):
+    """The Assembler named by ``args.config`` (a ConfigError becomes exit 2 in :func:`main`)."""
+    from .config import load_config
+
+    return load_config(args.config)
+
+
 def _top_help() -> str:
     width = max(len(n) for n in COMMANDS)
     lines = ["usage: assemblers <command> [options]   (assemblers <command> --help for more)", "",

@@ -1,0 +1,76 @@
+"""The core CLI commands: output, JSON, exit codes."""
+
+import json
+
+import numpy as np
+import pytest
+
+import assemblers as A
+from assemblers.cli import main
+
+
+def run_json(capsys, argv):
+    assert main(argv + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_info_json_matches_api(capsys):
+    doc = run_json(capsys, ["info"])
+    asm = A.load_config("assembler")
+    assert doc["n_platforms"] == 4
+    np.testing.assert_allclose(doc["home_pose_Q"], A.home_pose(asm))
+    assert doc["sensitivity"]["cost"] == pytest.approx(A.sensitivity(asm, A.home_pose(asm)))
+    assert doc["sensitivity"]["fro_J_Q"] == pytest.approx(
+        np.linalg.norm(A.jacobian(asm, A.home_pose(asm))))
+
+
+def test_info_table(capsys):
+    assert main(["info", "--config", "trio"]) == 0
+    out = capsys.readouterr().out
+    assert "trio: 3 platform(s)" in out and "Leg lengths at home" in out and "large" in out
+
+
+def test_fk_and_jacobian(capsys):
+    asm = A.load_config("duo")
+    Q = A.home_pose(asm) + 0.01
+    qs = " ".join(map(str, Q.tolist()))
+    doc = run_json(capsys, ["fk", "--config", "duo", "--Q", qs])
+    np.testing.assert_allclose(doc["T_world_tool"], A.forward_kinematics(asm, Q), atol=1e-15)
+    np.testing.assert_allclose(doc["legs"], A.leg_lengths(asm, Q), atol=1e-15)
+    doc = run_json(capsys, ["jacobian", "--config", "duo", "--Q", qs, "--wrt", "legs"])
+    np.testing.assert_allclose(doc["J"], A.jacobian(asm, Q, "legs"), atol=1e-14)
+    assert doc["frobenius_norm"] == pytest.approx(np.linalg.norm(A.jacobian(asm, Q, "legs")))
+
+
+def test_legs_command_round_trip(capsys):
+    asm = A.load_config("duo")
+    Q = A.home_pose(asm) + 0.005
+    L = A.leg_lengths(asm, Q).reshape(-1)
+    doc = run_json(capsys, ["legs", "--config", "duo", "--legs", ",".join(map(str, L.tolist()))])
+    np.testing.assert_allclose(doc["Q"], Q, atol=1e-10)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["fk", "--Q", "1 2 3"], "--Q: expected 24 numbers, got 3"),
+    (["fk", "--Q", "0 " * 23 + "nan"], "--Q: value 23 is nan"),
+    (["fk", "--Q", "0 " * 23 + "abc"], "'abc' is not a number"),
+    (["jacobian", "--config", "missing.toml"], "missing.toml: no such config file"),
+    (["legs", "--config", "single", "--legs", "1 1 1 1 1 inf"], "value 5 is inf"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+])
+def test_bad_input_exit_2(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_unconverged_legs_exit_1(capsys):
+    assert main(["legs", "--config", "single", "--legs", "0.01 0.01 0.01 0.01 0.01 0.01"]) == 1
+    assert "did not converge" in capsys.readouterr().err
+
+
+def test_top_level_help(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("info", "fk", "jacobian", "solve", "robustness", "show", "stream"):
+        assert f"  {cmd}" in out

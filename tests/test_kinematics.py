@@ -1,0 +1,277 @@
+"""Kinematics against independent references: finite differences, autodiff, closed forms,
+round trips and invariants."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import random_poses
+from hypothesis import given
+from hypothesis import strategies as st
+
+import assemblers as A
+from assemblers import fastkin, kinematics, lie
+from assemblers.transforms import pose_to_transform
+
+
+def twist(T0, T1):
+    """Independent NumPy twist (SPEC): dp, and the rotation vector of R1 R0^T via scipy."""
+    from scipy.spatial.transform import Rotation
+
+    dth = Rotation.from_matrix(T1[:3, :3] @ T0[:3, :3].T).as_rotvec()
+    return np.concatenate([T1[:3, 3] - T0[:3, 3], dth])
+
+
+def fd_jacobian_pose(asm, Q, h=1e-6):
+    T0 = A.forward_kinematics(asm, Q)
+    J = np.empty((6, Q.size))
+    for j in range(Q.size):
+        e = np.zeros(Q.size)
+        e[j] = h
+        J[:, j] = (twist(T0, A.forward_kinematics(asm, Q + e))
+                   - twist(T0, A.forward_kinematics(asm, Q - e))) / (2 * h)
+    return J
+
+
+def fd_jacobian_legs(asm, Q, h=1e-6):
+    T0 = A.forward_kinematics(asm, Q)
+    L = A.leg_lengths(asm, Q).reshape(-1)
+    J = np.empty((6, L.size))
+    for j in range(L.size):
+        e = np.zeros(L.size)
+        e[j] = h
+        Qp = A.from_legs(asm, (L + e).reshape(-1, 6), initial=Q)
+        Qm = A.from_legs(asm, (L - e).reshape(-1, 6), initial=Q)
+        J[:, j] = (twist(T0, A.forward_kinematics(asm, Qp))
+                   - twist(T0, A.forward_kinematics(asm, Qm))) / (2 * h)
+    return J
+
+
+def rel_err(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_jacobian_pose_matches_finite_differences(any_asm, seed):
+    rng = np.random.default_rng(seed)
+    for Q in random_poses(any_asm, rng, 2):
+        assert rel_err(A.jacobian(any_asm, Q, "pose"), fd_jacobian_pose(any_asm, Q)) < 1e-8
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_jacobian_legs_matches_finite_differences(any_asm, seed):
+    rng = np.random.default_rng(100 + seed)
+    Q = random_poses(any_asm, rng, 1)[0]
+    assert rel_err(A.jacobian(any_asm, Q, "legs"), fd_jacobian_legs(any_asm, Q)) < 1e-8
+
+
+def test_analytic_jacobian_equals_autodiff(any_asm):
+    rng = np.random.default_rng(7)
+    arrs = A.stack_arrays(any_asm)
+    for Q in random_poses(any_asm, rng, 5, scale=2.0):
+        J_ad = np.asarray(kinematics.jacobian_pose_autodiff(arrs, jnp.asarray(Q)))
+        np.testing.assert_allclose(A.jacobian(any_asm, Q), J_ad, atol=1e-12, rtol=0)
+
+
+def test_leg_jacobian_equals_autodiff():
+    asm = A.load_config("trio")
+    rng = np.random.default_rng(3)
+    Q = random_poses(asm, rng, 1)[0]
+    for i in range(asm.n_platforms):
+        b, t, q = asm.arrays.b[i], asm.arrays.t[i], jnp.asarray(Q[6 * i: 6 * i + 6])
+        ad = np.asarray(jax_jacfwd(lambda q_: kinematics.platform_legs(b, t, q_))(q))
+        np.testing.assert_allclose(np.asarray(kinematics.platform_leg_jacobian(b, t, q)), ad,
+                                   atol=1e-13)
+
+
+def jax_jacfwd(f):
+    import jax
+
+    return jax.jacfwd(f)
+
+
+def test_autodiff_gradient_is_finite_at_zero_rotation(default_asm):
+    """The twist's log map sits exactly at zero angle when differentiated at the nominal pose:
+    the guarded branch must keep every entry finite (an arccos log would give NaN/inf)."""
+    arrs = A.stack_arrays(default_asm)
+    J = np.asarray(kinematics.jacobian_pose_autodiff(arrs, jnp.asarray(A.home_pose(default_asm))))
+    assert np.isfinite(J).all()
+
+
+@given(st.integers(0, 2**31 - 1))
+def test_pose_legs_pose_round_trip(seed):
+    asm = A.load_config("trio")
+    Q = random_poses(asm, np.random.default_rng(seed), 1)[0]
+    L = A.leg_lengths(asm, Q)
+    Q2 = A.from_legs(asm, L)  # from home
+    np.testing.assert_allclose(Q2, Q, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(A.leg_lengths(asm, Q2), L, atol=1e-12, rtol=0)
+
+
+def test_from_legs_jax_reference_agrees_with_numba(any_asm):
+    rng = np.random.default_rng(11)
+    arrs = A.stack_arrays(any_asm)
+    for Q in random_poses(any_asm, rng, 3):
+        L = A.leg_lengths(any_asm, Q)
+        Qj, err, _, ok = kinematics.from_legs_stack(arrs, jnp.asarray(L),
+                                                     jnp.asarray(A.home_pose(any_asm)), 1e-12, 50)
+        assert bool(np.all(ok)) and float(np.max(err)) <= 1e-12
+        np.testing.assert_allclose(np.asarray(Qj), A.from_legs(any_asm, L), atol=1e-11)
+
+
+def test_from_legs_reports_non_convergence(default_asm):
+    # Every leg at 1 cm: no pose of this layout has such legs; Newton cannot converge.
+    L = np.full((default_asm.n_platforms, 6), 0.01)
+    with pytest.raises(A.ConvergenceError, match="did not converge.*platform 1"):
+        A.from_legs(default_asm, L)
+
+
+def test_from_legs_rejects_bad_input(default_asm):
+    L = np.full((default_asm.n_platforms, 6), 0.26)
+    L[1, 2] = np.nan
+    with pytest.raises(A.InputError, match=r"L: non-finite value nan at index \(1, 2\)"):
+        A.from_legs(default_asm, L)
+    with pytest.raises(A.InputError, match="expected shape"):
+        A.from_legs(default_asm, L[:2])
+
+
+def test_batched_equals_single(any_asm):
+    rng = np.random.default_rng(5)
+    Qs = random_poses(any_asm, rng, 4)
+    T_b = A.forward_kinematics(any_asm, Qs)
+    L_b = A.leg_lengths(any_asm, Qs)
+    J_b = A.jacobian(any_asm, Qs)
+    JL_b = A.jacobian(any_asm, Qs, "legs")
+    S_b = A.sensitivity(any_asm, Qs)
+    ang_b = A.joint_angles(any_asm, Qs)
+    Q_back = A.from_legs(any_asm, L_b)
+    for k, Q in enumerate(Qs):
+        np.testing.assert_allclose(T_b[k], A.forward_kinematics(any_asm, Q), atol=1e-15)
+        np.testing.assert_allclose(L_b[k], A.leg_lengths(any_asm, Q), atol=1e-15)
+        np.testing.assert_allclose(J_b[k], A.jacobian(any_asm, Q), atol=1e-14)
+        np.testing.assert_allclose(JL_b[k], A.jacobian(any_asm, Q, "legs"), atol=1e-12)
+        np.testing.assert_allclose(ang_b[k], A.joint_angles(any_asm, Q), atol=1e-14)
+        assert abs(S_b[k] - A.sensitivity(any_asm, Q)) < 1e-12
+        np.testing.assert_allclose(Q_back[k], A.from_legs(any_asm, L_b[k]), atol=1e-14)
+
+
+def test_numba_batch_kernels_equal_jax(any_asm):
+    """Large batches take the Numba path: compare with the JAX kernels row by row."""
+    rng = np.random.default_rng(9)
+    Qs = random_poses(any_asm, rng, 600)
+    arrs = A.stack_arrays(any_asm)
+    import jax
+
+    fk_jax = np.asarray(jax.vmap(kinematics.forward, in_axes=(None, 0))(arrs, Qs))
+    J_jax = np.asarray(jax.vmap(kinematics.jacobian_pose, in_axes=(None, 0))(arrs, Qs))
+    np.testing.assert_allclose(A.forward_kinematics(any_asm, Qs), fk_jax, atol=1e-14)
+    np.testing.assert_allclose(A.jacobian(any_asm, Qs), J_jax, atol=1e-13)
+    L = np.empty((600, any_asm.n_platforms, 6))
+    fastkin.legs_batch(any_asm.arrays.b, any_asm.arrays.t, Qs, L)
+    np.testing.assert_allclose(L, A.leg_lengths(any_asm, Qs), atol=1e-15)  # JAX vmap
+
+
+@given(st.integers(0, 2**31 - 1), st.sampled_from(["duo", "trio", "assembler"]))
+def test_stack_fk_is_product_of_platform_transforms(seed, name):
+    """Independent NumPy composition of SPEC's chain T_mount T(q1) T_if1 ... T(qN) T_tool."""
+    asm = A.load_config(name)
+    Q = random_poses(asm, np.random.default_rng(seed), 1, scale=2.0)[0]
+    T = asm.T_mount.copy()
+    for i in range(asm.n_platforms):
+        T = T @ pose_to_transform(Q[6 * i: 6 * i + 6])
+        T = T @ (asm.T_interfaces[i] if i < asm.n_platforms - 1 else asm.T_tool)
+    np.testing.assert_allclose(A.forward_kinematics(asm, Q), T, atol=1e-14)
+
+
+@given(st.floats(0.05, 0.4), st.floats(0.05, 0.4), st.floats(0.0, 40.0), st.floats(0.0, 40.0))
+def test_yaw_symmetric_platform_has_equal_legs_at_home(rb, rt, ab, at):
+    """SPEC's parametric layout is 3-fold symmetric with mirror pairs: all six legs are equal at
+    any pure-z pose, and the default home puts each at mid-stroke exactly (closed form)."""
+    from assemblers.config import default_home_height, parametric_layout
+
+    b, t = parametric_layout(rb, rt, ab, at)
+    dxy = np.linalg.norm(t[:, :2] - b[:, :2], axis=1)
+    leg_mid = dxy.max() + 0.1
+    z = default_home_height(b, t, leg_mid - 0.05, leg_mid + 0.05)
+    legs = np.asarray(kinematics.platform_legs(b, t, jnp.array([0, 0, z, 0, 0, 0.0])))
+    np.testing.assert_allclose(legs, leg_mid, rtol=1e-13)
+
+
+def test_home_joint_angles_closed_form(default_asm):
+    """Planar joints, pure z pose: each leg's angle to both normals is atan(dxy / z)."""
+    p = default_asm.platforms[0]
+    dxy = np.linalg.norm(p.top_joints[:, :2] - p.base_joints[:, :2], axis=1)
+    expected = np.arctan2(dxy, p.home_height)
+    ang = A.joint_angles(default_asm, A.home_pose(default_asm))
+    for i in range(default_asm.n_platforms):
+        np.testing.assert_allclose(ang[i, :, 0], expected, atol=1e-14)
+        np.testing.assert_allclose(ang[i, :, 1], expected, atol=1e-14)
+
+
+def test_home_jacobian_closed_form():
+    """At home with no rotation, identity mount/interfaces: J_Q's block of platform i is
+    [[I, -hat(p_tool - o_i)], [0, I]] with o_i the top-frame origin (z offsets only)."""
+    asm = A.load_config("duo")
+    Q = A.home_pose(asm)
+    J = A.jacobian(asm, Q)
+    z_tool = A.forward_kinematics(asm, Q)[2, 3]
+    z_top1 = asm.platforms[0].home_height
+    for i, z_o in enumerate([z_top1, z_tool - 0.10]):
+        lever = z_tool - z_o
+        block = np.zeros((6, 6))
+        block[:3, :3] = np.eye(3)
+        block[3:, 3:] = np.eye(3)
+        block[0, 4], block[1, 3] = lever, -lever
+        np.testing.assert_allclose(J[:, 6 * i: 6 * i + 6], block, atol=1e-14)
+
+
+def test_sensitivity_is_weighted_frobenius_norm():
+    asm = A.load_config("trio")  # leg mode, length_scale 0.1, sigma_leg 1e-4
+    Q = random_poses(asm, np.random.default_rng(1), 1)[0]
+    J = A.jacobian(asm, Q, "legs")
+    W_out = np.diag([1, 1, 1, 0.1, 0.1, 0.1])
+    expected = np.linalg.norm(W_out @ J @ (1e-4 * np.eye(18)), "fro")
+    assert A.sensitivity(asm, Q) == pytest.approx(expected, rel=1e-13)
+    assert A.sensitivity(asm, Q, wrt="pose") == pytest.approx(
+        np.linalg.norm(W_out @ A.jacobian(asm, Q) @ np.eye(18)), rel=1e-13)
+
+
+@given(st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3))
+def test_so3_log_exp_round_trip(w):
+    w = np.array(w)
+    if np.linalg.norm(w) > np.pi - 1e-6:
+        w = w / np.linalg.norm(w) * (np.pi - 1e-3)
+    R = np.asarray(lie.so3_exp(jnp.asarray(w)))
+    from scipy.spatial.transform import Rotation
+
+    np.testing.assert_allclose(R, Rotation.from_rotvec(w).as_matrix(), atol=1e-14)
+    np.testing.assert_allclose(np.asarray(lie.so3_log(jnp.asarray(R))), w, atol=1e-9)
+
+
+def test_so3_log_near_pi():
+    from scipy.spatial.transform import Rotation
+
+    for axis in np.eye(3).tolist() + [[1, 1, 0], [0.3, -0.2, 0.9]]:
+        a = np.array(axis) / np.linalg.norm(axis)
+        w = a * (np.pi - 1e-7)
+        R = Rotation.from_rotvec(w).as_matrix()
+        np.testing.assert_allclose(np.asarray(lie.so3_log(jnp.asarray(R))), w, atol=1e-6)
+
+
+@given(st.lists(st.floats(-1.2, 1.2), min_size=6, max_size=6))
+def test_numpy_and_jax_transforms_agree(q):
+    q = np.array(q)
+    T_np = pose_to_transform(q)
+    np.testing.assert_allclose(np.asarray(lie.pose_to_transform(jnp.asarray(q))), T_np, atol=1e-15)
+    np.testing.assert_allclose(A.transform_to_pose(T_np), q, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(lie.transform_to_pose(jnp.asarray(T_np))), q, atol=1e-12)
+
+
+def test_api_rejects_bad_Q(default_asm):
+    with pytest.raises(A.InputError, match=r"Q: expected shape \(24,\) or \(B, 24\), got \(6,\)"):
+        A.forward_kinematics(default_asm, np.zeros(6))
+    Q = A.home_pose(default_asm)
+    Q[5] = np.inf
+    with pytest.raises(A.InputError, match=r"Q: non-finite value inf at index \(5,\)"):
+        A.leg_lengths(default_asm, Q)
+    with pytest.raises(A.InputError, match="wrt"):
+        A.jacobian(default_asm, A.home_pose(default_asm), wrt="joints")
