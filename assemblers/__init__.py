@@ -35,14 +35,14 @@ __all__ = [
     "Assembler", "ConfigError", "ConvergenceError", "InputError", "PlatformType", "Sensitivity",
     "Trajectory", "config_from_dict", "forward_kinematics", "from_legs", "home_pose", "jacobian",
     "joint_angles", "leg_lengths", "load_config", "load_trajectory", "pose_to_transform",
-    "save_trajectory", "sensitivity", "shipped_configs", "solve_ik", "stack_arrays", "tool_pose",
+    "save_trajectory", "sensitivity", "shipped_configs", "solve_ik", "solve_trajectory", "stack_arrays", "tool_pose",
     "transform_to_pose",
 ]
 
 
 def __getattr__(name):
     # The solver pulls in scipy.optimize: load it on first use so ``import assemblers`` stays fast.
-    if name in ("solve_ik", "IKResult", "solve_trajectory"):
+    if name in ("solve_ik", "IKResult", "solve_trajectory", "TrajectoryResult", "sample_solutions"):
         from . import ik
 
         return getattr(ik, name)

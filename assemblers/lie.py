@@ -88,13 +88,15 @@ def so3_log(R):
     factor = jnp.where(small, 0.5 + theta**2 / 12.0, theta / (2.0 * s_safe))
     w_regular = factor * v
     # Near pi: R + R^T = 2 cos(th) I + 2 (1 - cos th) a a^T
-    B = (R + R.T) / 2.0 - c * jnp.eye(3)
+    near_pi = c < -0.99
+    # The branch not taken must stay finite (else 0 * inf = NaN leaks into gradients): feed it a
+    # benign matrix unless it is the one selected (the "double where").
+    B = jnp.where(near_pi, (R + R.T) / 2.0 - c * jnp.eye(3), jnp.diag(jnp.array([1.0, 0.0, 0.0])))
     i = jnp.argmax(jnp.diag(B))
     col = B[:, i]
-    axis = col / jnp.sqrt(jnp.maximum(col[i], 1e-300))
-    axis = axis / jnp.maximum(safe_norm(axis), 1e-300)
+    axis = col / jnp.sqrt(jnp.maximum(col[i], 1e-30))
+    axis = axis / jnp.maximum(safe_norm(axis), 1e-30)
     axis = jnp.where(jnp.dot(axis, v) < 0.0, -axis, axis)
-    near_pi = c < -0.99
     return jnp.where(near_pi, theta * axis, w_regular)
 
 

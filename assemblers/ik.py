@@ -1,0 +1,562 @@
+"""Redundant inverse kinematics: the least-sensitive stack pose that puts the tool at a target.
+
+    minimize    criterion(Q)                         (default: || W_out J W_in ||_F, SPEC)
+    subject to  T_world_tool(Q) = T_target           (eliminated exactly, see below)
+                leg_min <= L <= leg_max, joint angles <= limit, pose bounds
+
+Elimination: for platforms 1..N-1 given (the decision variables ``z``, 6(N-1) of them), the last
+platform's transform is ``T(q_N) = A^-1 T_target T_tool^-1`` with A everything below it, and
+``q_N`` follows in closed form; the tool pose then holds to ~1e-16 by construction, and SLSQP
+(scipy) sees only inequality constraints.  Objective, gradient, constraints and their Jacobian come
+from one jit-compiled JAX function (compiled once per stack size and criterion, cached on disk),
+evaluated once per iterate.
+
+This module is part of the math core: no files, no printing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.optimize import minimize
+
+from . import kinematics as K
+from . import lie
+from .api import as_array, home_pose, leg_lengths, stack_arrays
+from .errors import InputError
+from .model import Assembler
+
+CRITERIA = ("fn", "fn_legs", "condition", "even", "nearest")
+_MARGIN = 1e-9  # m / rad kept inside every limit, so round-off never lands a pose outside
+_FEAS_TOL = 1e-8  # largest violation (m or rad) still called feasible by the optimizer
+
+
+@dataclass(frozen=True, eq=False)
+class IKResult:
+    """Result of :func:`solve_ik`.
+
+    ``Q``: (6N,) stack pose (the closest one found when ``success`` is False); ``legs``: (N, 6) m;
+    ``cost``: the criterion at ``Q``; ``baseline_cost``: the same criterion at the ``even``
+    baseline (None if that baseline is infeasible); ``max_violation``: largest limit violation
+    (m or rad, 0 if none); ``tool_error``: (position m, rotation rad) between the tool pose at
+    ``Q`` and the target; ``reason``: None, "unreachable: stroke", "unreachable: joint angle",
+    "unreachable: pose bounds" or "no convergence".
+    """
+
+    Q: np.ndarray
+    legs: np.ndarray
+    cost: float
+    baseline_cost: float | None
+    max_violation: float
+    success: bool
+    message: str
+    iterations: int
+    time_s: float
+    criterion: str
+    tool_error: tuple[float, float] = (0.0, 0.0)
+    reason: str | None = None
+    starts: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def reduction(self) -> float | None:
+        """Relative cost reduction against the ``even`` baseline (0.25 = 25 % lower)."""
+        if self.baseline_cost is None or self.baseline_cost == 0:
+            return None
+        return 1.0 - self.cost / self.baseline_cost
+
+
+# ----------------------------------------------------------------------------- JAX pieces
+
+
+def eliminate_last(arrs, z, T_target):
+    """Full stack pose ``Q`` (6N,) from platforms 1..N-1 (``z`` (6(N-1),)) and the target."""
+    n = arrs.b.shape[0]
+    A = arrs.T_mount
+    for i in range(n - 1):
+        A = A @ lie.pose_to_transform(z[6 * i: 6 * i + 6]) @ arrs.T_after[i]
+    T_last = lie.inverse_transform(A) @ T_target @ lie.inverse_transform(arrs.T_after[n - 1])
+    return jnp.concatenate([z, lie.transform_to_pose(T_last)])
+
+
+def constraint_values(arrs, Q, limits):
+    """Inequalities ``g(Q) >= 0`` (stroke, joint angle, pose bounds), in m and rad."""
+    leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = limits
+    L = K.stack_legs(arrs, Q)  # (N, 6)
+    ang = K.stack_joint_angles(arrs, Q)  # (N, 6, 2)
+    parts = [
+        (L - leg_min[:, None]).reshape(-1) - _MARGIN,
+        (leg_max[:, None] - L).reshape(-1) - _MARGIN,
+        (max_angle[:, None, None] - ang).reshape(-1) - _MARGIN,
+        Q[lo_idx] - lo_val,
+        hi_val - Q[hi_idx],
+    ]
+    return jnp.concatenate(parts)
+
+
+def _objective(criterion, arrs, Q, w_out, w_in, Q_ref):
+    if criterion in ("fn", "fn_legs"):
+        return K.sensitivity(arrs, Q, w_out, w_in, "pose" if criterion == "fn" else "legs")
+    if criterion == "condition":
+        J = K.jacobian(arrs, Q, "pose")
+        s = jnp.linalg.svd(w_out[:, None] * J * w_in[None, :], compute_uv=False)
+        return s[0] / s[-1]
+    # "nearest" (to Q_ref = home) and the "even" repair (to Q_ref = the even split):
+    d = Q - Q_ref
+    return jnp.sum(d * d)
+
+
+@cache
+def _compiled(criterion: str):
+    """One jitted function returning (f, grad f, g, dg/dz) for the reduced problem."""
+
+    def f_of_z(z, arrs, T_target, w_out, w_in, Q_ref):
+        Q = eliminate_last(arrs, z, T_target)
+        return _objective(criterion, arrs, Q, w_out, w_in, Q_ref)
+
+    def g_of_z(z, arrs, T_target, limits):
+        return constraint_values(arrs, eliminate_last(arrs, z, T_target), limits)
+
+    @jax.jit
+    def all_in_one(z, arrs, T_target, w_out, w_in, Q_ref, limits):
+        f, df = jax.value_and_grad(f_of_z)(z, arrs, T_target, w_out, w_in, Q_ref)
+        g = g_of_z(z, arrs, T_target, limits)
+        dg = jax.jacfwd(g_of_z)(z, arrs, T_target, limits)
+        return f, df, g, dg
+
+    return all_in_one
+
+
+@jax.jit
+def _eliminate_batch(arrs, Z, T_target):
+    return jax.vmap(eliminate_last, in_axes=(None, 0, None))(arrs, Z, T_target)
+
+
+@jax.jit
+def _constraints_batch(arrs, Qs, limits):
+    return jax.vmap(constraint_values, in_axes=(None, 0, None))(arrs, Qs, limits)
+
+
+@jax.jit
+def _eval_full(arrs, Q, T_target, limits):
+    """(g, tool twist error vs target) at a full pose."""
+    return constraint_values(arrs, Q, limits), lie.twist_between(T_target, K.forward(arrs, Q))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _limits(asm: Assembler):
+    cached = asm.__dict__.get("_ik_limits")
+    if cached is None:
+        lo = np.nonzero(np.isfinite(asm.pose_lower))[0]
+        hi = np.nonzero(np.isfinite(asm.pose_upper))[0]
+        max_angle = np.where(np.isfinite(asm.max_joint_angle), asm.max_joint_angle, 4.0)
+        cached = tuple(jnp.asarray(a) for a in (
+            asm.leg_min, asm.leg_max, max_angle, lo, asm.pose_lower[lo], hi, asm.pose_upper[hi]))
+        asm.__dict__["_ik_limits"] = cached
+    return cached
+
+
+def _weights(asm: Assembler, criterion: str):
+    wrt = "legs" if criterion == "fn_legs" else "pose"
+    s = asm.sensitivity
+    return jnp.asarray(s.w_out), jnp.asarray(s.w_in(asm.n_platforms, wrt))
+
+
+def default_criterion(asm: Assembler) -> str:
+    """``fn`` (||J_Q||) unless the config's ``[sensitivity] wrt`` is "legs" (then ``fn_legs``)."""
+    return "fn_legs" if asm.sensitivity.wrt == "legs" else "fn"
+
+
+_objective_jit = jax.jit(_objective, static_argnums=0)
+
+
+def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
+    """The value of a criterion at a full pose ``Q`` (6N,); for ``even``/``nearest`` (which do
+    not optimize sensitivity) this is the ``fn`` cost."""
+    crit = criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
+    w_out, w_in = _weights(asm, crit)
+    return float(_objective_jit(crit, stack_arrays(asm), jnp.asarray(Q), w_out, w_in, None))
+
+
+def even_split(asm: Assembler, T_target) -> np.ndarray:
+    """The ``even`` pose before repair: the tool motion from home split evenly along the stack.
+
+    The motion from the home tool pose to the target, in the home tool frame, is written as a
+    translation ``d`` and a rotation vector ``w`` (a decoupled SE(3) logarithm); each of platforms
+    1..N-1 applies ``(d / N, exp(w / N))`` to its home transform, and the last platform takes
+    whatever puts the tool exactly on target.  Returns ``Q`` (6N,) (possibly infeasible).
+    """
+    from scipy.spatial.transform import Rotation
+
+    from .api import forward_kinematics
+    from .transforms import pose_to_transform, transform_to_pose
+
+    n = asm.n_platforms
+    Q0 = home_pose(asm)
+    z = np.zeros(0)
+    if n > 1:
+        T_home = forward_kinematics(asm, Q0)
+        D = np.linalg.solve(T_home, T_target)  # home-tool frame motion
+        step = np.eye(4)
+        step[:3, :3] = Rotation.from_rotvec(Rotation.from_matrix(D[:3, :3]).as_rotvec() / n).as_matrix()
+        step[:3, 3] = D[:3, 3] / n
+        z = np.concatenate([transform_to_pose(pose_to_transform(Q0[6 * i: 6 * i + 6]) @ step)
+                            for i in range(n - 1)])
+    return _full(asm, T_target, z)
+
+
+def _violation(g) -> float:
+    return float(max(0.0, -float(np.min(g)) - _MARGIN)) if g.size else 0.0
+
+
+def _reason(asm: Assembler, g) -> str:
+    """Which family of limits is violated most (g laid out as in constraint_values)."""
+    n6 = 6 * asm.n_platforms
+    fams = [("unreachable: stroke", g[: 2 * n6]), ("unreachable: joint angle", g[2 * n6: 4 * n6]),
+            ("unreachable: pose bounds", g[4 * n6:])]
+    worst = min(fams, key=lambda kv: np.min(kv[1]) if kv[1].size else np.inf)
+    return worst[0]
+
+
+class _Problem:
+    """The reduced problem for one target, with a one-entry cache so SLSQP's separate calls for
+    f, grad, g and dg at the same iterate cost one JAX dispatch."""
+
+    def __init__(self, asm, T_target, criterion, Q_ref):
+        self.fn = _compiled(criterion)
+        self.args = (stack_arrays(asm), jnp.asarray(T_target), *_weights(asm, criterion),
+                     jnp.asarray(Q_ref), _limits(asm))
+        self._x = None
+        self.calls = 0
+        self.scale = 1.0
+
+    def _eval(self, z):
+        if self._x is None or not np.array_equal(z, self._x):
+            self._x = np.array(z)
+            self._val = jax.device_get(self.fn(jnp.asarray(z), *self.args))
+            self.calls += 1
+        return self._val
+
+    def f(self, z):
+        return float(self._eval(z)[0]) * self.scale
+
+    def df(self, z):
+        return self._eval(z)[1] * self.scale
+
+    def g(self, z):
+        return self._eval(z)[2]
+
+    def dg(self, z):
+        return self._eval(z)[3]
+
+    def solve(self, z0, max_iter, ftol):
+        # SLSQP's ftol is absolute: normalise the objective to ~1 at the start
+        f0 = abs(float(self._eval(z0)[0]))
+        self.scale = 1.0 / f0 if f0 > 1e-300 else 1.0
+        n_con = len(self.g(z0))
+        cons = [{"type": "ineq", "fun": self.g, "jac": self.dg}] if n_con else []
+        return minimize(self.f, z0, jac=self.df, constraints=cons, method="SLSQP",
+                        options={"maxiter": max_iter, "ftol": ftol})
+
+
+def _full(asm, T_target, z):
+    return np.asarray(_eliminate_batch(stack_arrays(asm), np.asarray(z)[None],
+                                       jnp.asarray(T_target))[0])
+
+
+def _check_full(asm, T_target, Q):
+    g, tw = jax.device_get(_eval_full(stack_arrays(asm), jnp.asarray(Q), jnp.asarray(T_target),
+                                      _limits(asm)))
+    return np.asarray(g), float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))
+
+
+def _as_target(T_target) -> np.ndarray:
+    T = as_array(T_target, "T_target", (4, 4), batch=False)
+    R = T[:3, :3]
+    if np.abs(R.T @ R - np.eye(3)).max() > 1e-9 or abs(np.linalg.det(R) - 1) > 1e-9 or \
+            np.abs(T[3] - [0, 0, 0, 1]).max() > 0:
+        raise InputError("T_target: not a rigid transform (rotation must be orthonormal with "
+                         "det +1 to 1e-9, last row 0 0 0 1)")
+    return T
+
+
+# ----------------------------------------------------------------------------- solver
+
+
+def _repair(asm, T_target, Q_ref, max_iter=200):
+    """The feasible pose nearest (in Q) to ``Q_ref`` that reaches the target: (z, ok)."""
+    n6 = 6 * (asm.n_platforms - 1)
+    prob = _Problem(asm, T_target, "even", Q_ref)
+    z0 = np.asarray(Q_ref[:n6])
+    if _violation(prob.g(z0)) == 0.0:
+        return z0, True, prob.calls
+    res = prob.solve(z0, max_iter, 1e-14)
+    return res.x, _violation(prob.g(res.x)) <= _FEAS_TOL, prob.calls
+
+
+def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=None, *,
+             n_starts: int = 1, max_iter: int = 200, ftol: float = 1e-12,
+             seed: int = 0, baseline: bool = True) -> IKResult:
+    """Least-sensitive stack pose reaching ``T_target``.
+
+    Args:
+        asm: the Assembler.
+        T_target: (4, 4) world_from_tool target.
+        criterion: "fn" (||W_out J_Q W_in||_F, the paper's), "fn_legs" (J_L), "condition"
+            (condition number of the weighted J_Q), or the baselines "even" (motion split evenly,
+            repaired to feasibility) and "nearest" (feasible pose closest to home).  Default:
+            "fn", or "fn_legs" when the config's ``[sensitivity] wrt = "legs"``.
+        initial: (6N,) start pose (e.g. the previous solution of a trajectory); its first N-1
+            platforms are used.  Default: the even split, repaired.
+        n_starts: starts tried when no ``initial`` is given: the even split, then the nearest
+            pose to home, then random feasible solutions (``seed``).  The nearest pose is also
+            tried whenever the even split cannot be repaired to feasibility.
+        max_iter, ftol: SLSQP settings.
+        baseline: compute the ``even`` baseline's cost (skipped by trajectories when a warm
+            start is given, to save time; ``baseline_cost`` is then None).
+
+    Returns an :class:`IKResult`; an unreachable target is a result (``success`` False, the
+    reason, the closest feasible pose and its tool-pose error), not an exception.
+    """
+    t0 = time.perf_counter()
+    criterion = criterion or default_criterion(asm)
+    if criterion not in CRITERIA:
+        raise InputError(f"criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    T_target = _as_target(T_target)
+    n = asm.n_platforms
+    n6 = 6 * (n - 1)
+    calls = 0
+
+    warm = initial is not None and not baseline and criterion not in ("even", "nearest")
+    if warm:  # trajectory step: no baseline, start at the given pose
+        Q_even_feas, even_ok, baseline = None, False, None
+    else:
+        Q_even = even_split(asm, T_target)
+        z_even, even_ok, c = _repair(asm, T_target, Q_even)
+        calls += c
+        Q_even_feas = _full(asm, T_target, z_even)
+        baseline = criterion_cost(asm, Q_even_feas, criterion) if even_ok else None
+
+    def finish(Q, ok, msg, iters, reason=None, starts=1):
+        g, ep, er = _check_full(asm, T_target, Q)
+        legs = leg_lengths(asm, Q)
+        return IKResult(Q=Q, legs=legs, cost=criterion_cost(asm, Q, criterion),
+                        baseline_cost=baseline, max_violation=_violation(g), success=ok,
+                        message=msg, iterations=iters, time_s=time.perf_counter() - t0,
+                        criterion=criterion, tool_error=(ep, er), reason=reason, starts=starts,
+                        extra={"jax_calls": calls})
+
+    if n == 1 or criterion == "even":
+        if even_ok:
+            return finish(Q_even_feas, True, "ok" if n > 1 else "ok (N = 1: IK is unique)", 0)
+        return _unreachable(asm, T_target, Q_even_feas, criterion, baseline, t0, calls)
+
+    if criterion == "nearest":
+        starts = [np.asarray(home_pose(asm))]
+        ref = home_pose(asm)
+    else:
+        ref = home_pose(asm)
+        starts = []
+        if initial is not None:
+            starts.append(as_array(initial, "initial", (6 * n,), batch=False))
+        else:
+            if even_ok:
+                starts.append(Q_even_feas)
+            if n_starts > 1 or not even_ok:  # the nearest pose to home as a further start
+                z_near, near_ok, c = _repair(asm, T_target, home_pose(asm))
+                calls += c
+                if near_ok:
+                    starts.append(_full(asm, T_target, z_near))
+            if n_starts > 2:
+                starts += list(sample_solutions(asm, T_target, n_starts - 2, seed=seed))
+    prob = _Problem(asm, T_target, criterion, ref)
+    best, iters = None, 0
+    for Q0 in starts:
+        z0 = np.asarray(Q0[:n6], dtype=np.float64)
+        res = prob.solve(z0, max_iter, ftol)
+        iters += int(res.nit)
+        viol = _violation(prob.g(res.x))
+        f_val = float(prob._eval(res.x)[0])
+        if viol <= _FEAS_TOL and (best is None or f_val < best[0]):
+            best = (f_val, res.x, res)
+    calls += prob.calls
+    if best is None:
+        Q_try = _full(asm, T_target, starts[0][:n6]) if starts else even_split(asm, T_target)
+        return _unreachable(asm, T_target, Q_try, criterion, baseline, t0, calls)
+    _, z, res = best
+    Q = _full(asm, T_target, z)
+    ok = bool(res.success) or res.status == 8  # 8: positive directional derivative (at optimum)
+    msg = "ok" if ok else f"no convergence: {res.message}"
+    out = finish(Q, ok, msg, iters, None if ok else "no convergence", starts=len(starts))
+    if out.max_violation > _FEAS_TOL:  # should not happen; never report a violating pose as ok
+        return _unreachable(asm, T_target, Q, criterion, baseline, t0, calls)
+    return out
+
+
+def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKResult:
+    """Closest feasible pose to the target (weighted tool-pose error), with the reason."""
+    arrs = stack_arrays(asm)
+    Tt = jnp.asarray(T_target)
+    l = asm.sensitivity.length_scale
+    w = jnp.array([1.0, 1.0, 1.0, l, l, l])
+    limits = _limits(asm)
+    g_start = np.asarray(constraint_values(arrs, jnp.asarray(Q_start), limits))
+    reason = _reason(asm, g_start)
+
+    @jax.jit
+    def fg(Q):
+        def f(Q):
+            e = w * lie.twist_between(Tt, K.forward(arrs, Q))
+            return jnp.sum(e * e)
+
+        def g(Q):
+            return constraint_values(arrs, Q, limits)
+
+        v, d = jax.value_and_grad(f)(Q)
+        return v, d, g(Q), jax.jacfwd(g)(Q)
+
+    cache = {}
+
+    def ev(Q):
+        k = Q.tobytes()
+        if k not in cache:
+            cache.clear()
+            cache[k] = jax.device_get(fg(jnp.asarray(Q)))
+        return cache[k]
+
+    # start from the home pose (feasible) so SLSQP walks inside the limits towards the target
+    Q0 = home_pose(asm)
+    res = minimize(lambda Q: float(ev(Q)[0]), Q0, jac=lambda Q: ev(Q)[1], method="SLSQP",
+                   constraints=[{"type": "ineq", "fun": lambda Q: ev(Q)[2],
+                                 "jac": lambda Q: ev(Q)[3]}],
+                   options={"maxiter": 300, "ftol": 1e-14})
+    Q = res.x
+    g, ep, er = _check_full(asm, T_target, Q)
+    legs = leg_lengths(asm, Q)
+    msg = (f"{reason}: no pose within the limits reaches the target; closest pose found misses "
+           f"it by {ep * 1e3:.3f} mm and {er * 1e3:.3f} mrad")
+    return IKResult(Q=Q, legs=legs, cost=criterion_cost(asm, Q, criterion), baseline_cost=baseline,
+                    max_violation=_violation(g), success=False, message=msg,
+                    iterations=int(res.nit), time_s=time.perf_counter() - t0, criterion=criterion,
+                    tool_error=(ep, er), reason=reason, extra={"jax_calls": calls})
+
+
+def sample_solutions(asm: Assembler, T_target, n: int, seed: int = 0, *, spread: float = 1.0,
+                     max_tries: int = 50) -> np.ndarray:
+    """Random feasible stack poses that reach ``T_target``: (n, 6N) (fewer if few exist).
+
+    Platforms 1..N-1 are drawn uniformly around the even split (+-2 cm, +-0.1 rad times
+    ``spread``), the last platform closes the chain exactly, and infeasible draws are rejected.
+    """
+    T_target = _as_target(T_target)
+    rng = np.random.default_rng(seed)
+    N = asm.n_platforms
+    n6 = 6 * (N - 1)
+    center = even_split(asm, T_target)[:n6]
+    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], N - 1) * spread
+    arrs, Tt, limits = stack_arrays(asm), jnp.asarray(T_target), _limits(asm)
+    found = []
+    for _ in range(max_tries):
+        Z = center + rng.uniform(-lim, lim, size=(max(64, 4 * n), n6))
+        Qs = np.asarray(_eliminate_batch(arrs, Z, Tt))
+        g = np.asarray(_constraints_batch(arrs, Qs, limits))
+        found.extend(Qs[np.min(g, axis=1) >= 0])
+        if len(found) >= n:
+            break
+    return np.array(found[:n]).reshape(-1, 6 * N)
+
+
+# ----------------------------------------------------------------------------- trajectories
+
+
+def straight_line(T_from, T_to, duration: float, rate: float):
+    """Timed targets on a straight line with SLERP between two tool poses.
+
+    ``T_from``, ``T_to``: (4, 4); ``duration`` s; ``rate`` Hz.  Returns ``(t (T,), T (T, 4, 4))``
+    with ``T = round(duration * rate) + 1`` samples, a smooth (quintic, rest-to-rest) time law.
+    """
+    from scipy.spatial.transform import Rotation, Slerp
+
+    if not (np.isfinite(duration) and duration > 0):
+        raise InputError(f"duration: must be a positive number of seconds, got {duration}")
+    if not (np.isfinite(rate) and 0 < rate <= 10_000):
+        raise InputError(f"rate: must be in (0, 10000] Hz, got {rate}")
+    T_from, T_to = _as_target(T_from), _as_target(T_to)
+    n = max(2, int(round(duration * rate)) + 1)
+    t = np.linspace(0.0, duration, n)
+    u = t / duration
+    s = 10 * u**3 - 15 * u**4 + 6 * u**5  # zero velocity and acceleration at both ends
+    slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([T_from[:3, :3], T_to[:3, :3]])))
+    Ts = np.tile(np.eye(4), (n, 1, 1))
+    Ts[:, :3, :3] = slerp(s).as_matrix()
+    Ts[:, :3, 3] = T_from[:3, 3] + s[:, None] * (T_to[:3, 3] - T_from[:3, 3])
+    return t, Ts
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryResult:
+    """Result of :func:`solve_trajectory`: ``t`` (T,) s, ``Q`` (T, 6N), ``legs`` (T, N, 6) m,
+    ``cost`` (T,), ``success`` (T,) bool, ``max_leg_step`` m (largest change of any leg between
+    neighbouring samples), ``step_times_s`` (T,), ``messages`` per failed step."""
+
+    t: np.ndarray
+    Q: np.ndarray
+    legs: np.ndarray
+    T_target: np.ndarray
+    cost: np.ndarray
+    success: np.ndarray
+    max_leg_step: float
+    step_times_s: np.ndarray
+    criterion: str
+    messages: dict
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.all(self.success))
+
+
+def solve_trajectory(asm: Assembler, t, T_targets, criterion: str | None = None,
+                     initial=None, progress=None) -> TrajectoryResult:
+    """IK along timed targets, each step warm-started from the previous solution.
+
+    ``t``: (T,) s increasing; ``T_targets``: (T, 4, 4).  The first step is a full solve (or
+    starts at ``initial``); each later one starts at its predecessor, so neighbouring solutions
+    stay on the same branch (no jumps); ``max_leg_step`` reports the largest leg change.
+    ``progress``: optional callable ``progress(k)`` after each step.
+    """
+    t = as_array(t, "t", (np.shape(t)[0],), batch=False) if np.ndim(t) == 1 else None
+    if t is None:
+        raise InputError("t: must be a 1-D array of times")
+    T_targets = np.asarray(T_targets, dtype=np.float64)
+    if T_targets.shape != (t.shape[0], 4, 4):
+        raise InputError(f"T_targets: expected shape ({t.shape[0]}, 4, 4), got {T_targets.shape}")
+    if t.shape[0] > 1 and np.any(np.diff(t) <= 0):
+        raise InputError("t: times must increase strictly")
+    criterion = criterion or default_criterion(asm)
+    n = asm.n_platforms
+    Qs = np.empty((t.shape[0], 6 * n))
+    costs = np.empty(t.shape[0])
+    ok = np.zeros(t.shape[0], dtype=bool)
+    times = np.empty(t.shape[0])
+    msgs = {}
+    prev = None if initial is None else as_array(initial, "initial", (6 * n,), batch=False)
+    for k in range(t.shape[0]):
+        r = solve_ik(asm, T_targets[k], criterion, initial=prev, baseline=prev is None)
+        Qs[k], costs[k], ok[k], times[k] = r.Q, r.cost, r.success, r.time_s
+        if not r.success:
+            msgs[k] = r.message
+        prev = r.Q if r.success else prev
+        if progress is not None:
+            progress(k)
+    legs = leg_lengths(asm, Qs)
+    step = float(np.abs(np.diff(legs, axis=0)).max()) if t.shape[0] > 1 else 0.0
+    return TrajectoryResult(t=t, Q=Qs, legs=legs, T_target=T_targets, cost=costs, success=ok,
+                            max_leg_step=step, step_times_s=times, criterion=criterion,
+                            messages=msgs)
