@@ -35,8 +35,8 @@ __all__ = [
     "Assembler", "ConfigError", "ConvergenceError", "InputError", "PlatformType", "Sensitivity",
     "Trajectory", "config_from_dict", "forward_kinematics", "from_legs", "home_pose", "jacobian",
     "joint_angles", "leg_lengths", "load_config", "load_trajectory", "pose_to_transform",
-    "save_trajectory", "sensitivity", "shipped_configs", "solve_ik", "solve_trajectory", "stack_arrays", "tool_pose",
-    "transform_to_pose",
+    "save_trajectory", "sensitivity", "shipped_configs", "solve_ik", "solve_trajectory",
+    "stack_arrays", "tool_pose", "transform_to_pose",
 ]
 
 

@@ -78,7 +78,7 @@ def test_leg_jacobian_equals_autodiff():
     Q = random_poses(asm, rng, 1)[0]
     for i in range(asm.n_platforms):
         b, t, q = asm.arrays.b[i], asm.arrays.t[i], jnp.asarray(Q[6 * i: 6 * i + 6])
-        ad = np.asarray(jax_jacfwd(lambda q_: kinematics.platform_legs(b, t, q_))(q))
+        ad = np.asarray(jax_jacfwd(lambda q_, b=b, t=t: kinematics.platform_legs(b, t, q_))(q))
         np.testing.assert_allclose(np.asarray(kinematics.platform_leg_jacobian(b, t, q)), ad,
                                    atol=1e-13)
 

@@ -1,0 +1,147 @@
+"""CLI commands ``solve`` and ``trajectory`` (the IK layer's I/O; the solver is in ik.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from .cli import CLIError, add_config_arg, add_json_arg, load_assembler, parse_target
+from .commands import table
+
+
+def _target(args):
+    if args.target is not None and getattr(args, "target_file", None):
+        raise CLIError("give --target or --target-file, not both")
+    if args.target is not None:
+        return parse_target(args.target)
+    if getattr(args, "target_file", None):
+        from .api import as_array
+
+        try:
+            with open(args.target_file) as fh:
+                doc = json.load(fh)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CLIError(f"--target-file {args.target_file}: cannot read JSON ({exc})") from None
+        if isinstance(doc, dict) and "T" in doc:
+            return as_array(doc["T"], f"{args.target_file}: T", (4, 4), batch=False)
+        if isinstance(doc, dict) and "pose" in doc:
+            from .transforms import pose_to_transform
+
+            return pose_to_transform(as_array(doc["pose"], f"{args.target_file}: pose", (6,),
+                                              batch=False))
+        raise CLIError(f"--target-file {args.target_file}: expected {{\"pose\": [x, y, z, roll, "
+                       "pitch, yaw]}} or {\"T\": 4x4}")
+    raise CLIError("give a target: --target \"x y z roll pitch yaw\" (m, rad, world frame)")
+
+
+def configure_solve(p):
+    add_config_arg(p)
+    p.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"',
+                   help="tool pose target in the world frame (m, rad)")
+    p.add_argument("--target-file", default=None, metavar="FILE",
+                   help='JSON file: {"pose": [x, y, z, roll, pitch, yaw]} or {"T": 4x4}')
+    p.add_argument("--criterion", default=None,
+                   choices=("fn", "fn_legs", "condition", "even", "nearest"),
+                   help="fn: min ||J_Q||_F (default, or fn_legs when the config's wrt = legs); "
+                        "fn_legs: ||J_L||_F; condition: cond(J); even/nearest: baselines")
+    p.add_argument("--starts", type=int, default=1, help="number of starts (default 1)")
+    add_json_arg(p)
+
+
+def result_doc(asm, r) -> dict:
+    stroke = (r.legs - asm.leg_min[:, None]) / (asm.leg_max - asm.leg_min)[:, None]
+    return {"success": r.success, "message": r.message, "reason": r.reason,
+            "criterion": r.criterion, "cost": r.cost, "baseline_cost_even": r.baseline_cost,
+            "reduction_vs_even": r.reduction, "max_violation": r.max_violation,
+            "tool_error_m": r.tool_error[0], "tool_error_rad": r.tool_error[1],
+            "iterations": r.iterations, "time_s": r.time_s, "Q": r.Q.tolist(),
+            "legs": r.legs.tolist(), "stroke_used_fraction": stroke.tolist(),
+            "platform_poses": [q.tolist()
+                               for q in r.Q.reshape(-1, 6)]}
+
+
+def print_result(asm, r) -> None:
+    d = result_doc(asm, r)
+    status = "SOLVED" if r.success else "NOT REACHED"
+    print(f"{status}: {r.message}   ({r.criterion}, {r.iterations} iterations, "
+          f"{r.time_s * 1e3:.1f} ms)")
+    rows = []
+    for i, q in enumerate(r.Q.reshape(-1, 6)):
+        st = np.array(d["stroke_used_fraction"][i]) * 100
+        rows.append([i + 1, f"{q[0]:+.4f}", f"{q[1]:+.4f}", f"{q[2]:.4f}", f"{q[3]:+.4f}",
+                     f"{q[4]:+.4f}", f"{q[5]:+.4f}", f"{r.legs[i].min():.4f}-{r.legs[i].max():.4f}",
+                     f"{st.min():.0f}-{st.max():.0f}"])
+    print(table(["#", "x [m]", "y [m]", "z [m]", "roll", "pitch", "yaw", "legs [m]",
+                 "stroke [%]"], rows))
+    base = "n/a" if r.baseline_cost is None else f"{r.baseline_cost:.6g}"
+    red = "" if r.reduction is None else f"  ->  {r.reduction * 100:.2f} % lower than even"
+    print(f"cost ({r.criterion}) = {r.cost:.6g}   even baseline = {base}{red}")
+    print(f"residuals: tool {r.tool_error[0]:.2e} m, {r.tool_error[1]:.2e} rad; "
+          f"largest limit violation {r.max_violation:.2e}")
+
+
+def run_solve(args) -> int:
+    from .ik import solve_ik
+
+    asm = load_assembler(args)
+    T = _target(args)
+    if args.starts < 1:
+        raise CLIError("--starts: must be at least 1")
+    r = solve_ik(asm, T, args.criterion, n_starts=args.starts)
+    if args.json:
+        print(json.dumps(result_doc(asm, r), indent=1))
+    else:
+        print_result(asm, r)
+    return 0 if r.success else 1
+
+
+def configure_trajectory(p):
+    add_config_arg(p)
+    p.add_argument("--from", dest="from_", default=None, metavar='"x y z roll pitch yaw"',
+                   help="start tool pose (default: the tool at the home pose)")
+    p.add_argument("--to", required=True, metavar='"x y z roll pitch yaw"', help="end tool pose")
+    p.add_argument("--duration", type=float, default=2.0, help="s (default 2)")
+    p.add_argument("--rate", type=float, default=100.0, help="samples per second (default 100)")
+    p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"))
+    p.add_argument("--out", required=True, help="trajectory file to write (JSON)")
+    add_json_arg(p)
+
+
+def run_trajectory(args) -> int:
+    from tqdm import tqdm
+
+    from .api import forward_kinematics, home_pose
+    from .ik import solve_trajectory, straight_line
+    from .io import Trajectory, save_trajectory
+
+    asm = load_assembler(args)
+    T_from = (forward_kinematics(asm, home_pose(asm)) if args.from_ is None
+              else parse_target(args.from_, "--from"))
+    T_to = parse_target(args.to, "--to")
+    t, Ts = straight_line(T_from, T_to, args.duration, args.rate)
+    bar = tqdm(total=len(t), desc="trajectory IK", unit="step", file=sys.stderr,
+               disable=args.json or not sys.stderr.isatty())
+    res = solve_trajectory(asm, t, Ts, args.criterion, progress=lambda k: bar.update(1))
+    bar.close()
+    doc = {"ok": res.ok, "steps": int(len(t)), "failed_steps": sorted(res.messages),
+           "max_leg_step_m": res.max_leg_step,
+           "median_step_ms": float(np.median(res.step_times_s) * 1e3),
+           "cost_first": float(res.cost[0]), "cost_last": float(res.cost[-1]), "out": args.out}
+    if res.ok:
+        save_trajectory(args.out, Trajectory(
+            t=res.t, Q=res.Q, legs=res.legs, config=asm.source, T_target=res.T_target,
+            meta={"criterion": res.criterion, "max_leg_step_m": res.max_leg_step,
+                  "rate_hz": args.rate, "duration_s": args.duration}))
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print(f"{'OK' if res.ok else 'FAILED'}: {len(t)} steps, largest leg step "
+              f"{res.max_leg_step * 1e3:.3f} mm, median step {doc['median_step_ms']:.2f} ms")
+        if res.ok:
+            print(f"wrote {args.out}")
+        else:
+            k = min(res.messages)
+            print(f"step {k} (t = {t[k]:.3f} s) not reachable: {res.messages[k]}; nothing written")
+    return 0 if res.ok else 1

@@ -1,0 +1,207 @@
+"""IK: exact tool pose, limits by independent recomputation, optimality against an independent
+many-start reference, KKT, baselines, unreachable targets, trajectories, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize, nnls
+
+import assemblers as A
+from assemblers.cli import main
+from assemblers.transforms import pose_to_transform, transform_to_pose
+
+
+def random_target(asm, seed, scale=1.0):
+    rng = np.random.default_rng(seed)
+    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], asm.n_platforms) * scale
+    return A.forward_kinematics(asm, A.home_pose(asm) + rng.uniform(-lim, lim))
+
+
+def legs_np(asm, Q):
+    """Independent NumPy leg lengths."""
+    out = []
+    for i, p in enumerate(asm.platforms):
+        T = pose_to_transform(Q[6 * i: 6 * i + 6])
+        out.append(np.linalg.norm(T[:3, 3] + p.top_joints @ T[:3, :3].T - p.base_joints, axis=1))
+    return np.array(out)
+
+
+def check_solution(asm, T, r):
+    assert r.success, r.message
+    T_got = A.forward_kinematics(asm, r.Q)
+    assert np.abs(T_got[:3, 3] - T[:3, 3]).max() < 1e-9
+    from scipy.spatial.transform import Rotation
+
+    assert np.linalg.norm(Rotation.from_matrix(T_got[:3, :3] @ T[:3, :3].T).as_rotvec()) < 1e-9
+    L = legs_np(asm, r.Q)
+    assert np.all(L >= asm.leg_min[:, None]) and np.all(L <= asm.leg_max[:, None])
+    np.testing.assert_allclose(r.legs, L, atol=1e-14)
+    ang = A.joint_angles(asm, r.Q)
+    assert np.all(ang <= asm.max_joint_angle[:, None, None])
+    assert r.cost == pytest.approx(A.sensitivity(asm, r.Q, wrt="legs" if r.criterion == "fn_legs"
+                                                 else "pose"), rel=1e-12)
+
+
+@pytest.mark.parametrize("name,seed", [("duo", 0), ("duo", 1), ("trio", 2), ("assembler", 3)])
+def test_solution_exact_feasible_and_not_worse_than_even(name, seed):
+    asm = A.load_config(name)
+    T = random_target(asm, seed)
+    r = A.solve_ik(asm, T)
+    check_solution(asm, T, r)
+    assert r.baseline_cost is not None and r.cost <= r.baseline_cost * (1 + 1e-12)
+    even = A.solve_ik(asm, T, "even")
+    assert even.success
+    if r.criterion == "fn":
+        assert r.cost <= even.cost + 1e-12
+
+
+def _reference(asm, T, starts):
+    """Slow independent optimum: elimination in NumPy, constraints from the public API,
+    finite-difference SLSQP from many starts."""
+    N = asm.n_platforms
+    tool_inv = np.linalg.inv(asm.T_tool)
+
+    def full(z):
+        Tb = asm.T_mount.copy()
+        for i in range(N - 1):
+            Tb = Tb @ pose_to_transform(z[6 * i: 6 * i + 6]) @ asm.T_interfaces[i]
+        return np.concatenate([z, transform_to_pose(np.linalg.inv(Tb) @ T @ tool_inv)])
+
+    def cons(z):
+        Q = full(z)
+        L = legs_np(asm, Q)
+        ang = A.joint_angles(asm, Q)
+        return np.concatenate([(L - asm.leg_min[:, None]).ravel(), (asm.leg_max[:, None] - L).ravel(),
+                               (asm.max_joint_angle[:, None, None] - ang).ravel()])
+
+    best = np.inf
+    for Q0 in starts:
+        res = minimize(lambda z: A.sensitivity(asm, full(z), wrt="pose"), Q0[: 6 * (N - 1)],
+                       method="SLSQP", constraints=[{"type": "ineq", "fun": cons}],
+                       options={"maxiter": 300, "ftol": 1e-12})
+        if cons(res.x).min() >= -1e-9:
+            best = min(best, res.fun)
+    return best, full, cons
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_captures_95_percent_of_reference_reduction_and_kkt(seed):
+    asm = A.load_config("duo")
+    T = random_target(asm, seed, scale=1.5)
+    r = A.solve_ik(asm, T, "fn")
+    starts = [A.solve_ik(asm, T, "even").Q, A.solve_ik(asm, T, "nearest").Q]
+    starts += list(A.sample_solutions(asm, T, 6, seed=seed))
+    ref, full, cons = _reference(asm, T, starts)
+    assert r.cost <= r.baseline_cost
+    if r.baseline_cost - ref > 1e-9:
+        captured = (r.baseline_cost - r.cost) / (r.baseline_cost - ref)
+        assert captured >= 0.95, (captured, r.cost, ref, r.baseline_cost)
+    # KKT by finite differences: grad f = sum lambda_i grad g_i over active g, lambda >= 0
+    z = r.Q[:6]
+    f = lambda z_: A.sensitivity(asm, full(z_), wrt="pose")
+    h = 1e-6
+    E = np.eye(6) * h
+    gf = np.array([(f(z + e) - f(z - e)) / (2 * h) for e in E])
+    g = cons(z)
+    active = np.nonzero(g < 1e-6)[0]
+    if active.size:
+        Jg = np.array([(cons(z + e)[active] - cons(z - e)[active]) / (2 * h) for e in E]).T
+        lam, resid = nnls(Jg.T, gf)
+    else:
+        resid = np.linalg.norm(gf)
+    assert resid <= 1e-4 * max(1.0, np.linalg.norm(gf)), (resid, active)
+
+
+def test_nearest_and_condition_criteria():
+    asm = A.load_config("duo")
+    T = random_target(asm, 4)
+    near = A.solve_ik(asm, T, "nearest")
+    assert near.success
+    cond = A.solve_ik(asm, T, "condition")
+    assert cond.success
+    J = A.jacobian(asm, cond.Q)
+    assert cond.cost == pytest.approx(np.linalg.cond(J), rel=1e-9)
+    fn = A.solve_ik(asm, T, "fn")
+    assert np.linalg.cond(A.jacobian(asm, fn.Q)) >= cond.cost - 1e-9
+
+
+def test_fn_legs_on_leg_mode_config():
+    asm = A.load_config("trio")
+    T = random_target(asm, 5)
+    r = A.solve_ik(asm, T)
+    assert r.criterion == "fn_legs"
+    check_solution(asm, T, r)
+    assert r.cost <= r.baseline_cost
+
+
+@pytest.mark.parametrize("pose,reason", [([0, 0, 1.6, 0, 0, 0], "unreachable: stroke"),
+                                         ([0.8, 0, 1.0, 0, 0, 0], "unreachable")])
+def test_unreachable_is_a_result(default_asm, pose, reason):
+    r = A.solve_ik(default_asm, pose_to_transform(pose))
+    assert not r.success and r.reason.startswith(reason)
+    assert r.max_violation <= 1e-8  # the closest pose is feasible
+    assert r.tool_error[0] > 0.01
+    L = legs_np(default_asm, r.Q)
+    assert np.all(L >= default_asm.leg_min[:, None] - 1e-8)
+    if pose[2] == 1.6:  # closest reach in z: every leg at full stroke gives the highest tool
+        assert r.tool_error[0] == pytest.approx(
+            1.6 - A.forward_kinematics(default_asm, r.Q)[2, 3], abs=1e-9)
+
+
+def test_single_platform_ik_is_unique():
+    asm = A.load_config("single")
+    Q = A.home_pose(asm) + np.array([0.01, -0.01, 0.02, 0.05, -0.03, 0.1])
+    r = A.solve_ik(asm, A.forward_kinematics(asm, Q))
+    np.testing.assert_allclose(r.Q, Q, atol=1e-12)
+
+
+def test_bad_target_rejected(default_asm):
+    T = np.eye(4)
+    T[0, 0] = 2.0
+    with pytest.raises(A.InputError, match="not a rigid transform"):
+        A.solve_ik(default_asm, T)
+    T = np.eye(4)
+    T[0, 3] = np.nan
+    with pytest.raises(A.InputError, match="non-finite"):
+        A.solve_ik(default_asm, T)
+    with pytest.raises(A.InputError, match="criterion"):
+        A.solve_ik(default_asm, np.eye(4), "best")
+
+
+def test_trajectory_continuous_within_limits(tmp_path):
+    from assemblers.ik import solve_trajectory, straight_line
+
+    asm = A.load_config("duo")
+    T0 = A.forward_kinematics(asm, A.home_pose(asm))
+    T1 = random_target(asm, 8)
+    t, Ts = straight_line(T0, T1, 1.0, 40)
+    res = solve_trajectory(asm, t, Ts)
+    assert res.ok
+    for k in range(len(t)):
+        assert np.abs(A.forward_kinematics(asm, res.Q[k]) - Ts[k]).max() < 1e-9
+        L = legs_np(asm, res.Q[k])
+        assert np.all(L >= asm.leg_min[:, None]) and np.all(L <= asm.leg_max[:, None])
+    # continuity: no leg step exceeds a few times the average step
+    steps = np.abs(np.diff(res.legs, axis=0)).max(axis=(1, 2))
+    assert res.max_leg_step == pytest.approx(steps.max())
+    assert steps.max() < 5 * max(np.median(steps), 1e-4)
+
+
+def test_cli_solve_and_trajectory(tmp_path, capsys):
+    assert main(["solve", "--config", "duo", "--target", "0.01 0 0.63 0.02 0 0.05", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["success"] and doc["cost"] <= doc["baseline_cost_even"]
+    assert main(["solve", "--target", "0 0 1.6 0 0 0"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT REACHED" in out and "unreachable: stroke" in out
+    assert main(["solve", "--target", "0 0 nan 0 0 0"]) == 2
+    assert main(["solve"]) == 2
+    f = tmp_path / "traj.json"
+    assert main(["trajectory", "--config", "duo", "--to", "0.01 0 0.63 0.02 0 0.05",
+                 "--duration", "0.2", "--rate", "50", "--out", str(f)]) == 0
+    tr = A.load_trajectory(f)
+    assert tr.Q.shape == (11, 12) and tr.legs.shape == (11, 2, 6)
+    assert main(["trajectory", "--config", "duo", "--to", "0 0 1.6 0 0 0", "--duration", "0.1",
+                 "--rate", "20", "--out", str(tmp_path / "bad.json")]) == 1
+    assert not (tmp_path / "bad.json").exists()
