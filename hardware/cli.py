@@ -1,0 +1,265 @@
+"""``assemblers emulate`` and ``assemblers stream`` (registered in :mod:`assemblers.cli`).
+
+Exit status of ``stream``: 0 every set-point delivered and acknowledged; 1 a fault while
+streaming (every platform was stopped; the summary says what was executed), a device that
+reports a fault at the start, or a device that does not answer; 2 bad input (arguments,
+files, ports) or a plan that breaks a limit (nothing was sent); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from assemblers.cli import CLIError, add_config_arg, add_json_arg
+
+from .emulator import add_arguments as add_emulator_arguments
+
+
+# ---------------------------------------------------------------------------------- emulate
+def configure_emulate(p: argparse.ArgumentParser) -> None:
+    p.description = ("Run emulated platform controllers on pseudo-terminals: prints the port "
+                     "of each (one per line, bottom platform first) and serves them until "
+                     "Ctrl-C.  Pass the ports to 'assemblers stream --port ...'.")
+    add_config_arg(p)
+    add_emulator_arguments(p)
+    add_json_arg(p)
+
+
+def run_emulate(args) -> int:
+    import assemblers
+
+    from .emulator import make_group, serve
+
+    asm = assemblers.load_config(args.config)
+    try:
+        group = make_group(asm, args)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        for e in group.emulators:
+            e.open()
+        print(json.dumps({"ports": group.ports}), flush=True)
+
+        class _Null:
+            def write(self, s):
+                return len(s)
+
+            def flush(self):
+                pass
+
+        out = _Null()
+    else:
+        out = sys.stdout
+    n = len(group.emulators)
+    print(f"assemblers emulate: {n} emulated controller(s); stream with: assemblers stream "
+          + " ".join(f"--port {e.open()}" for e in group.emulators)
+          + " ...   (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    return serve(group, out=out, err=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------- stream
+def configure_stream(p: argparse.ArgumentParser) -> None:
+    p.description = ("Stream a trajectory (or a move to one tool pose) to the platforms over "
+                     "their serial links, in lock-step, after checking the whole plan against "
+                     "every actuator's stroke, velocity and acceleration limits.")
+    add_config_arg(p)
+    p.add_argument("--trajectory", "-t", metavar="FILE",
+                   help="trajectory file (assemblers-trajectory JSON: t, Q, legs)")
+    p.add_argument("--target", metavar="'x y z roll pitch yaw'",
+                   help="tool pose to move to (m, rad); solved with assemblers.solve_ik")
+    p.add_argument("--port", "-p", action="append", default=None, metavar="URL",
+                   help="serial port of a platform (repeat once per platform, bottom first); "
+                        "any pyserial URL; default: hardware.platform[i].port of the config")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="stream rate, 1..1000 Hz (default: hardware.rate_hz of the config)")
+    p.add_argument("--journal", "-j", metavar="FILE", default=None,
+                   help="write every frame sent and received to FILE (JSON lines)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the plan and print its frames (hex and decoded); send nothing")
+    p.add_argument("--frames", type=int, default=20, metavar="N",
+                   help="--dry-run: print the first and last N/2 ticks (0: all; default 20)")
+    p.add_argument("--interp", choices=("pchip", "linear"), default="pchip",
+                   help="interpolation of the trajectory onto the stream grid (default pchip)")
+    p.add_argument("--start-delay", type=float, default=0.0, metavar="S",
+                   help="wait S seconds (heartbeats) before the first set-point")
+    p.add_argument("--hold", type=float, default=0.0, metavar="S",
+                   help="hold S seconds (heartbeats) after the last set-point")
+    p.add_argument("--clear-faults", action="store_true",
+                   help="clear latched ESTOP/DEVICE/LIMIT faults before streaming")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_arg(p)
+
+
+def _parse_target(text: str):
+    parts = text.replace(",", " ").split()
+    try:
+        vals = [float(x) for x in parts]
+    except ValueError:
+        raise CLIError(f"--target must be six numbers 'x y z roll pitch yaw' (m, rad), got "
+                       f"{text!r}") from None
+    if len(vals) != 6:
+        raise CLIError(f"--target must be six numbers 'x y z roll pitch yaw' (m, rad), got "
+                       f"{len(vals)}")
+    import math
+
+    if not all(math.isfinite(v) for v in vals):
+        raise CLIError(f"--target must be finite numbers, got {text!r}")
+    return vals
+
+
+def _solve_target(asm, pose):
+    import numpy as np
+
+    import assemblers
+
+    try:
+        solve_ik = assemblers.solve_ik
+    except (AttributeError, ImportError) as exc:
+        raise CLIError(f"--target needs the inverse kinematics solver (assemblers.solve_ik), "
+                       f"which is not available in this installation ({exc}); give a "
+                       "--trajectory instead") from None
+    T = assemblers.pose_to_transform(np.asarray(pose, dtype=float))
+    res = solve_ik(asm, T)
+    if not getattr(res, "success", False):
+        raise CLIError(f"target {pose} cannot be reached: {getattr(res, 'message', 'no solution')}"
+                       " (nothing was sent)")
+    return np.asarray(res.legs, dtype=float).reshape(asm.n_platforms, 6)
+
+
+def _load(args):
+    """(asm, t (T,), legs (T, N, 6), source) from the arguments."""
+    import numpy as np
+
+    import assemblers
+    from assemblers.io import load_trajectory
+
+    if (args.trajectory is None) == (args.target is None):
+        raise CLIError("give exactly one of --trajectory FILE or --target 'x y z roll pitch yaw'")
+    if args.trajectory is not None:
+        tr = load_trajectory(args.trajectory)
+        config = args.config if args.config is not None else tr.config
+        asm = assemblers.load_config(config)
+        if tr.n_platforms != asm.n_platforms:
+            raise CLIError(f"{args.trajectory}: legs are for {tr.n_platforms} platforms but the "
+                           f"config {asm.source} has {asm.n_platforms}")
+        return asm, np.asarray(tr.t), np.asarray(tr.legs), args.trajectory
+    pose = _parse_target(args.target)
+    asm = assemblers.load_config(args.config)
+    legs = _solve_target(asm, pose)
+    return asm, np.zeros(1), legs[None], f"target {pose}"
+
+
+def _check_numbers(args) -> None:
+    import math
+
+    if args.rate is not None and not (1.0 <= args.rate <= 1000.0):
+        raise CLIError(f"--rate must be between 1 and 1000 Hz, got {args.rate:g}")
+    for name in ("start_delay", "hold"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise CLIError(f"--{name.replace('_', '-')} must be a non-negative number of "
+                           f"seconds, got {v}")
+    if args.frames < 0:
+        raise CLIError(f"--frames must be >= 0, got {args.frames}")
+
+
+def run_stream(args) -> int:
+    _check_numbers(args)
+    asm, t, legs, source = _load(args)
+    rate = asm.hardware.rate_hz if args.rate is None else args.rate
+    if args.dry_run:
+        return _dry_run(args, asm, t, legs, rate, source)
+    return _stream(args, asm, t, legs, rate, source)
+
+
+def _dry_run(args, asm, t, legs, rate, source) -> int:
+    from . import protocol as P
+    from .plan import calibrations, home_legs, plan_trajectory, to_counts
+    from .streamer import dry_run_frames
+
+    cals = calibrations(asm)
+    start = None
+    note = "the actuators are assumed to rest at the trajectory's first point (no device asked)"
+    if args.target is not None:
+        start = to_counts(home_legs(asm)[None], cals)[0]
+        note = "the actuators are assumed to rest at the home pose (no device asked)"
+    plan = plan_trajectory(t, legs, cals, rate, start, interp=args.interp, source=source)
+    frames = dry_run_frames(asm, plan)
+    K = plan.n_ticks
+    show = list(range(K)) if args.frames == 0 or args.frames >= K else sorted(
+        set(range(args.frames - args.frames // 2)) | set(range(K - args.frames // 2, K)))
+    rows = []
+    for k in show:
+        for i, fb in enumerate(frames[k]):
+            f = P.decode(fb).frames[0]
+            rows.append({"tick": k, "t": float(plan.t[k]), "platform": i, "hex": fb.hex(),
+                         "decoded": P.describe(f),
+                         "legs_m": [round(float(x), 9) for x in plan.legs[k, i]]})
+    info = {"dry_run": True, "source": source, "config": asm.source, "rate_hz": rate,
+            "ticks": K, "ramp_ticks": plan.n_ramp, "duration_s": plan.duration_s,
+            "platforms": plan.n_platforms, "frames_total": K * plan.n_platforms,
+            "frame_bytes": len(frames[0][0]) if K else 0, "assumption": note,
+            "all_within_limits": True, "frames": rows}
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"dry run: {source} on {asm.source}: {K} ticks at {rate:g} Hz "
+          f"({plan.duration_s:.3f} s, {plan.n_ramp} of approach ramp), {plan.n_platforms} "
+          f"platform(s), {K * plan.n_platforms} SETPOINT frames of {info['frame_bytes']} bytes")
+    print(f"every frame passed the plan check and the safety gate; {note}; nothing was sent")
+    prev = None
+    for r in rows:
+        if prev is not None and r["tick"] > prev + 1:
+            print(f"... ({r['tick'] - prev - 1} ticks not shown; --frames 0 shows all)")
+        prev = r["tick"]
+        print(f"tick {r['tick']:>6} t={r['t']:+.4f}s p{r['platform']}  {r['hex']}")
+        print(f"{'':>21}{r['decoded']}")
+    return 0
+
+
+def _stream(args, asm, t, legs, rate, source) -> int:
+    from .link import LinkError
+    from .streamer import DeviceNotReady, Streamer, StreamError
+
+    progress = None
+    bars: list = []  # the bar is made at the first tick, so errors before it print cleanly
+    if not args.no_progress and not args.json:
+        from tqdm import tqdm
+
+        def progress(done, total):
+            if not bars:
+                bars.append(tqdm(total=total, unit="tick", file=sys.stderr, desc="stream",
+                                 leave=True, mininterval=0.2))
+            bars[0].update(done - bars[0].n)
+
+    try:
+        streamer = Streamer(asm, args.port, rate_hz=rate, journal=args.journal,
+                            clear_faults=args.clear_faults, interp=args.interp,
+                            progress=progress)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        with streamer:
+            from .plan import check_trajectory
+
+            check_trajectory(t, legs, streamer.cals, rate, args.interp)  # before opening ports
+            try:
+                start = streamer.prepare()
+                plan = streamer.plan(t, legs, start, source)
+                summary = streamer.run(plan, start_delay_s=args.start_delay, hold_s=args.hold)
+            except LinkError as exc:
+                raise CLIError(f"{exc} (no set-point was sent)") from None
+            except (DeviceNotReady, StreamError) as exc:
+                raise CLIError(f"{exc} (no set-point was sent)", status=1) from None
+    finally:
+        for bar in bars:
+            bar.close()
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=1))
+    else:
+        print(summary.table())
+    if summary.status == "completed":
+        return 0
+    return 130 if summary.status == "interrupted" else 1
