@@ -176,8 +176,8 @@ def check_legs(legs: np.ndarray, limits: list[Limits] | tuple[Limits, ...], peri
     abad = np.abs(acc) > amax[None] * (1 + 1e-9)
     if abad.any():
         m, i, j = (int(x) for x in np.argwhere(abad)[0])
-        k = min(max(m - 1, 0), K - 1)  # the sample the acceleration is centred on
-        where = (" (starting from rest)" if m == 1 else
+        k = min(m, K - 1)  # the latest sample involved: the set-point that causes it
+        where = (" (starting from rest)" if m == 0 else
                  " (the plan ends moving: stopping after the last sample)" if m == K else "")
         e = _violation(i, j, "acceleration", abs(acc[m, i, j]), amax[i, j], "m/s^2",
                        time_s=float(t[k]), what="plan" + label(k) + where)
@@ -289,10 +289,11 @@ class SafetyGate:
                                  f"{a.shape}", platform=self.platform, actuator=-1,
                                  limit="counts", value=float("nan"), bound=float("nan"),
                                  tick=tick)
-        c = np.rint(a.astype(np.float64)) if a.dtype.kind == "f" else a
-        ci = np.asarray(c).astype(np.int64)
-        if a.dtype.kind not in "iuf" or not np.array_equal(ci, a) or np.any(
-                (ci < P.INT32_MIN) | (ci > P.INT32_MAX)):
+        ok = a.dtype.kind in "iuf" and bool(np.all(np.isfinite(a)))
+        if ok:
+            ci = np.rint(a).astype(np.int64) if a.dtype.kind == "f" else a.astype(np.int64)
+            ok = np.array_equal(ci, a) and not np.any((ci < P.INT32_MIN) | (ci > P.INT32_MAX))
+        if not ok:
             raise LimitViolation(f"platform {self.platform}: set-point counts must be whole "
                                  f"int32 numbers, got {a.tolist()}", platform=self.platform,
                                  actuator=-1, limit="counts", value=float("nan"),

@@ -323,6 +323,7 @@ class Streamer:
         """Open every port (raises :class:`LinkError` naming the first that fails)."""
         if self._opened:
             return
+        gc.collect()  # now, before any device's watchdog is armed (it can take 0.1 s)
         hw = self.asm.hardware
         self.journal.write({
             "ev": "session", "wall_time": datetime.now(UTC).isoformat(),
@@ -662,8 +663,7 @@ class Streamer:
         reference cycles (its garbage is freed by reference counting), and a full collection
         over the interpreter's objects (JAX, SciPy) costs tens of milliseconds."""
         was = gc.isenabled()
-        gc.collect()
-        gc.freeze()
+        gc.freeze()  # (open() collected before the session's first frame)
         gc.disable()
         try:
             return self._stream(plan, faults, last_acked, unconfirmed)
