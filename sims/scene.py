@@ -365,6 +365,23 @@ def frame_points(points, cam: Camera, aspect: float) -> tuple[np.ndarray, float]
     return R.T @ c, float(d)
 
 
+def scene_points(asm: Assembler, pose: StackPose, style: Style, T_target=None) -> np.ndarray:
+    """(M, 3) m, world: the points a camera must see for ``pose``: every joint, the tool, eight
+    points on every plate's rim and, when given, the ends of the target marker's axes."""
+    pts = [pose.points()]
+    r = np.array([float(np.max(np.linalg.norm(p.top_joints[:, :2], axis=1))) + style.plate_margin
+                  for p in asm.platforms])
+    for T in (pose.T_base, pose.T_top):
+        for a in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+            off = np.array([np.cos(a), np.sin(a), 0.0])
+            pts.append(T[:, :3, 3] + r[:, None] * (T[:, :3, :3] @ off))
+    if T_target is not None:
+        T_target = np.asarray(T_target, dtype=np.float64)
+        pts.append(T_target[None, :3, 3] + style.marker_length * T_target[:3, :3].T)
+        pts.append(T_target[None, :3, 3])
+    return np.concatenate(pts)
+
+
 # ----------------------------------------------------------------------------- the scene
 
 
@@ -589,16 +606,7 @@ class AssemblerScene:
         """(M, 3) m: points that must be in view (joints, plate rims, tool, target marker)."""
         if self.Q is None:
             raise RuntimeError("set_pose() first")
-        pts = [self.pose.points()]
-        r = np.array([self._plate_radius(i) + self.style.plate_margin
-                      for i in range(self.asm.n_platforms)])
-        for T, rr in ((self.pose.T_base, r), (self.pose.T_top, r)):
-            for a in np.linspace(0, 2 * np.pi, 8, endpoint=False):
-                off = np.array([np.cos(a), np.sin(a), 0.0])
-                pts.append(T[:, :3, 3] + rr[:, None] * (T[:, :3, :3] @ off))
-        if self.T_target is not None:
-            pts.append(self.T_target[:3, 3] + self.style.marker_length * self.T_target[:3, :3].T)
-        return np.concatenate(pts)
+        return scene_points(self.asm, self.pose, self.style, self.T_target)
 
     def view_projection(self, width: int, height: int, camera: Camera | None = None,
                         points=None) -> tuple[list, list]:
