@@ -104,7 +104,8 @@ class StreamSummary:
     all platforms: ``frames_sent`` distinct set-point frames, ``frames_acked`` acknowledged
     ones, ``transmissions`` every frame written (all types, retransmissions included),
     ``retries`` retransmissions, ``timeouts``, ``naks``, ``bad_replies`` (CRC/header failures
-    in received bytes), ``stale_replies`` (late or duplicate replies ignored).  Latency (ms):
+    in received bytes), ``stale_replies`` (late or duplicate replies ignored),
+    ``discarded_bytes`` (received bytes that were not part of a valid frame).  Latency (ms):
     set-point write -> acknowledgement (first write, so retries count).  Jitter (ms): |period -
     1/rate| between tick starts.  ``lateness_p99_ms``: tick start after its deadline.
     ``overruns``: ticks started more than half a period late (the schedule was shifted).
@@ -124,6 +125,7 @@ class StreamSummary:
     naks: int
     bad_replies: int
     stale_replies: int
+    discarded_bytes: int
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     latency_max_ms: float | None
@@ -159,7 +161,8 @@ class StreamSummary:
                       f"({self.ticks_ramp} approach ramp)"),
             ("set-point frames", f"{self.frames_sent} sent, {self.frames_acked} acknowledged"),
             ("retries", f"{self.retries} ({self.timeouts} timeouts, {self.naks} NAKs, "
-                        f"{self.bad_replies} bad replies, {self.stale_replies} stale)"),
+                        f"{self.bad_replies} bad replies, {self.stale_replies} stale, "
+                        f"{self.discarded_bytes} bytes discarded)"),
             ("ack latency", f"p50 {ms(self.latency_p50_ms)}, p99 {ms(self.latency_p99_ms)}, "
                             f"max {ms(self.latency_max_ms)}"),
             ("period jitter", f"p99 {ms(self.jitter_p99_ms)}, max {ms(self.jitter_max_ms)}, "
@@ -781,6 +784,7 @@ class Streamer:
             frames_sent=st.frames_sent, frames_acked=st.frames_acked,
             transmissions=st.transmissions, retries=st.retries, timeouts=st.timeouts,
             naks=st.naks, bad_replies=bad, stale_replies=st.stale,
+            discarded_bytes=sum(lk.decoder.discarded for lk in self.links),
             latency_p50_ms=pct(lat, 50), latency_p99_ms=pct(lat, 99),
             latency_max_ms=None if lat.size == 0 else float(lat.max()),
             jitter_p99_ms=pct(jit, 99), jitter_max_ms=None if jit.size == 0 else float(jit.max()),
