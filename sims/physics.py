@@ -423,6 +423,14 @@ class PhysicsModel:
         return np.array([[self.pb.getJointState(lid, 0, physicsClientId=self.cid)[3] for lid in row]
                          for row in self.legs])
 
+    def mount_force(self) -> np.ndarray:
+        """(3,) N, world frame: sum of the constraint forces of platform 1's base ball joints, as
+        PyBullet reports them (at rest: +z, the weight of everything the mount carries)."""
+        F = np.zeros(3)
+        for c1, _ in self.constraints[:6]:
+            F += np.asarray(self.pb.getConstraintState(c1, physicsClientId=self.cid))
+        return F
+
     def joint_gaps(self) -> float:
         """Largest distance (m) between the two halves of any ball joint (closure error)."""
         pb = self.pb
@@ -466,7 +474,8 @@ class PhysicsReport:
     ``tool_twist``: (6,) the twist (SPEC); ``plate_error_m`` / ``plate_error_rad``: (N,) the same
     for every top plate; ``leg_error_m``: largest |simulated - commanded| leg length;
     ``joint_gap_m``: largest ball-joint opening; ``leg_force_n``: (N,) largest |axial force| per
-    platform; ``leg_error``: the injected-error study or None.
+    platform; ``mount_force_n``: (3,) load on the mount (at rest: the total weight, +z);
+    ``leg_error``: the injected-error study or None.
     """
 
     Q: np.ndarray
@@ -480,6 +489,7 @@ class PhysicsReport:
     leg_error_m: float
     joint_gap_m: float
     leg_force_n: np.ndarray
+    mount_force_n: np.ndarray
     total_mass_kg: float
     settle: dict
     params: PhysicsParams
@@ -507,7 +517,7 @@ class PhysicsReport:
         d = {k: conv(getattr(self, k)) for k in (
             "Q", "T_model", "T_sim", "tool_twist", "tool_error_m", "tool_error_rad",
             "plate_error_m", "plate_error_rad", "leg_error_m", "joint_gap_m", "leg_force_n",
-            "total_mass_kg", "settle", "wall_s", "leg_error", "extra")}
+            "mount_force_n", "total_mass_kg", "settle", "wall_s", "leg_error", "extra")}
         d["params"] = asdict(self.params)
         return d
 
@@ -572,6 +582,7 @@ def physics_check(asm: Assembler, Q, params: PhysicsParams | None = None, leg_er
             plate_error_rad=np.linalg.norm(ptw[:, 3:], axis=1),
             leg_error_m=float(np.max(np.abs(model.leg_positions() - legs))),
             joint_gap_m=model.joint_gaps(), leg_force_n=forces.max(axis=1),
+            mount_force_n=model.mount_force(),
             total_mass_kg=float(sum(model.masses) + 6 * asm.n_platforms
                                 * (params.housing_kg + params.rod_kg)),
             settle=settle, params=params, wall_s=0.0)

@@ -141,7 +141,8 @@ def render_frames(asm: Assembler, Q, T_target=None, times=None, width: int = 640
 
 
 def write_gif(frames, path: str | os.PathLike, durations_ms) -> Path:
-    """Write frames ((H, W, 3) uint8 each) as a looping GIF; ``durations_ms``: one per frame."""
+    """Write frames ((H, W, 3) uint8 each) as a looping GIF; ``durations_ms``: one per frame,
+    rounded to the format's 10 ms steps."""
     from PIL import Image
 
     ims = [Image.fromarray(f).quantize(colors=255, method=Image.Quantize.FASTOCTREE,
@@ -150,7 +151,8 @@ def write_gif(frames, path: str | os.PathLike, durations_ms) -> Path:
         raise InputError("no frames to write")
     path = Path(path)
     ims[0].save(path, save_all=True, append_images=ims[1:], loop=0,
-                duration=[int(round(d)) for d in durations_ms], optimize=False, disposal=1)
+                duration=[10 * max(1, int(round(d / 10))) for d in durations_ms], optimize=False,
+                disposal=1)
     return path
 
 

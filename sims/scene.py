@@ -401,6 +401,13 @@ class SceneIds:
     floor: int = -1
     target: list = field(default_factory=list)
 
+    def robot(self) -> list[int]:
+        """Every body of the robot (plates, legs, joints, spacers, stem, tool), not the floor or
+        the target marker."""
+        ids = [self.plates, self.joints, self.housings, self.rods, self.spacers,
+               np.array([self.stem, self.tool])]
+        return [int(b) for a in ids for b in np.ravel(a) if b >= 0]
+
 
 class AssemblerScene:
     """The Assembler in a PyBullet client, posed kinematically (no dynamics).

@@ -423,6 +423,8 @@ def _print_physics(asm, rep, source, ok, args) -> None:
     print(f"tool error: {rep.tool_error_m * 1e3:.3g} mm, {rep.tool_error_rad * 1e3:.3g} mrad "
           f"(tolerance {args.tol_position * 1e3:g} mm, {args.tol_rotation * 1e3:g} mrad); "
           f"largest joint gap {rep.joint_gap_m:.2g} m, leg length error {rep.leg_error_m:.2g} m")
+    print(f"load on the mount: {rep.mount_force_n[2]:.2f} N vertical; weight of the moving parts "
+          f"{rep.total_mass_kg * prm.gravity:.2f} N")
     le = rep.leg_error
     if le is not None:
         e = float(np.max(np.abs(le["dL"])))
