@@ -249,6 +249,12 @@ class ErrorStats:
             "max_position_m": self.max_position, "max_rotation_rad": self.max_rotation,
             "percentile_resolution_rel": HIST_RESOLUTION,
         }
+        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in d.items()}
+        if self.n == 0:
+            d["mean"] = d["cov"] = None
+        elif self.n == 1:
+            d["cov"] = None
         if histograms:
             edges = hist_edges()
             for name, h in (("hist_position_m", self.hist_position),

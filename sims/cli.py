@@ -1,0 +1,202 @@
+"""CLI command ``assemblers robustness``: Monte Carlo robustness study with report.
+
+    assemblers robustness --target "x y z roll pitch yaw" --samples 1e6 --out DIR
+        [--config FILE|NAME] [--noise pose|legs|joints[,...]] [--sigma-xyz M] [--sigma-rpy RAD]
+        [--pose-dist gaussian|uniform] [--sigma-leg M] [--sigma-joint M] [--seed N]
+        [--random-poses K] [--criterion fn|fn_legs|condition] [--threads N] [--no-progress]
+        [--json]
+
+Exit status: 0 success, 1 the target is unreachable (the solver's reason is printed), 2 bad
+input (one line on stderr; nothing is written to ``--out``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from assemblers.cli import CLIError, add_config_arg, add_json_arg
+
+NOISE_KINDS = ("pose", "legs", "joints")
+
+
+def _parse_target(text: str):
+    try:
+        from assemblers.cli import parse_target
+    except ImportError:  # older core: a local parser with the same rules
+        parse_target = None
+    if parse_target is not None:
+        return parse_target(text, "--target")
+    from assemblers.transforms import pose_to_transform
+
+    parts = text.replace(",", " ").split()
+    try:
+        vals = [float(x) for x in parts]
+    except ValueError:
+        raise CLIError(f"--target: not a number in {text!r}") from None
+    if len(vals) != 6:
+        raise CLIError(f"--target: expected 6 numbers (x y z roll pitch yaw), got {len(vals)}")
+    if not all(math.isfinite(v) for v in vals):
+        raise CLIError("--target: only finite numbers are accepted")
+    return pose_to_transform(vals)
+
+
+def _count(text: str, name: str, lo: int) -> int:
+    try:
+        v = float(text)
+    except ValueError:
+        raise CLIError(f"{name}: {text!r} is not a number") from None
+    if not (math.isfinite(v) and v == int(v) and v >= lo):
+        raise CLIError(f"{name}: must be an integer >= {lo}, got {text!r}")
+    return int(v)
+
+
+def _sigma(text: str | None, name: str, n: int | None = None):
+    if text is None:
+        return None
+    parts = text.replace(",", " ").split()
+    try:
+        vals = [float(x) for x in parts]
+    except ValueError:
+        raise CLIError(f"{name}: {text!r} is not a number") from None
+    if n is not None and len(vals) == 1:
+        vals = vals * n
+    if n is not None and len(vals) != n:
+        raise CLIError(f"{name}: give 1 or {n} numbers, got {len(vals)}")
+    if n is None and len(vals) != 1:
+        raise CLIError(f"{name}: give one number, got {len(vals)}")
+    if not all(math.isfinite(v) and v > 0 for v in vals):
+        raise CLIError(f"{name}: standard deviations must be finite and > 0, got {text!r}")
+    return vals if n is not None else vals[0]
+
+
+def configure_robustness(p):
+    add_config_arg(p)
+    p.add_argument("--target", required=True, metavar='"x y z roll pitch yaw"',
+                   help="tool pose target in the world frame (m, rad)")
+    p.add_argument("--samples", default="1e6", metavar="N",
+                   help="Monte Carlo samples per pose (default 1e6; memory does not grow with N)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write report.md, stats.json and PNG figures into DIR")
+    p.add_argument("--noise", default=None, metavar="KINDS",
+                   help="disturbance: pose, legs or joints, or a comma-separated combination "
+                        "(default: pose, or legs when the config's [sensitivity] wrt = legs)")
+    p.add_argument("--sigma-xyz", default=None, metavar="M",
+                   help="pose noise: std of x, y, z of every platform, m (1 or 3 numbers; "
+                        "default from the config's weights, scaled to 1e-4)")
+    p.add_argument("--sigma-rpy", default=None, metavar="RAD",
+                   help="pose noise: std of roll, pitch, yaw of every platform, rad (1 or 3)")
+    p.add_argument("--pose-dist", default="gaussian", choices=("gaussian", "uniform"),
+                   help="pose noise distribution (uniform on +-sqrt(3) sigma: same std)")
+    p.add_argument("--sigma-leg", default=None, metavar="M",
+                   help="actuator noise: std of every leg length, m (default: the config's "
+                        "sigma_leg when <= 0.01, else 1e-4)")
+    p.add_argument("--sigma-joint", default=None, metavar="M",
+                   help="joint-position errors: std of every joint coordinate, m "
+                        "(default 1e-4)")
+    p.add_argument("--seed", default="0", metavar="N", help="random seed (default 0)")
+    p.add_argument("--random-poses", default="5", metavar="K",
+                   help="random feasible poses reaching the target to compare (default 5)")
+    p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"),
+                   help="criterion of the optimal pose (default: fn for pose noise, fn_legs for "
+                        "actuator noise, else the config's)")
+    p.add_argument("--threads", default=None, metavar="N",
+                   help="Numba threads (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    p.add_argument("--no-figures", action="store_true", help="with --out: no PNG figures")
+    add_json_arg(p)
+
+
+def _disturbance(args, asm):
+    from sims.montecarlo import Disturbance
+    from sims.study import DEFAULT_SIGMA, default_disturbance
+
+    if args.noise is None:
+        kinds = default_disturbance(asm).kinds
+    else:
+        kinds = tuple(k.strip() for k in args.noise.split(",") if k.strip())
+        bad = [k for k in kinds if k not in NOISE_KINDS]
+        if not kinds or bad:
+            raise CLIError(f"--noise: {', '.join(bad) or repr(args.noise)} is not one of "
+                           f"{', '.join(NOISE_KINDS)} (comma-separated)")
+    sxyz = _sigma(args.sigma_xyz, "--sigma-xyz", 3)
+    srpy = _sigma(args.sigma_rpy, "--sigma-rpy", 3)
+    sleg = _sigma(args.sigma_leg, "--sigma-leg")
+    sjoint = _sigma(args.sigma_joint, "--sigma-joint")
+    for opt, val, kind in (("--sigma-xyz", sxyz, "pose"), ("--sigma-rpy", srpy, "pose"),
+                           ("--sigma-leg", sleg, "legs"), ("--sigma-joint", sjoint, "joints")):
+        if val is not None and kind not in kinds:
+            raise CLIError(f"{opt} is given but --noise does not include {kind!r}")
+    if args.pose_dist != "gaussian" and "pose" not in kinds:
+        raise CLIError("--pose-dist is given but --noise does not include 'pose'")
+    base = default_disturbance(asm, kinds)
+    pose = list(base.pose_sigma)
+    if sxyz is not None:  # one of the two given: the other keeps its default
+        pose[:3] = sxyz
+    if srpy is not None:
+        pose[3:] = srpy
+    return Disturbance(pose_sigma=pose, pose_dist=args.pose_dist,
+                       leg_sigma=sleg if sleg is not None else base.leg_sigma,
+                       joint_sigma=(sjoint if sjoint is not None else
+                                    (DEFAULT_SIGMA if "joints" in kinds else 0.0)))
+
+
+def run_robustness(args) -> int:
+    from pathlib import Path
+
+    from assemblers.cli import load_assembler
+
+    # validate everything before any work or any file
+    T_target = _parse_target(args.target)
+    n_samples = _count(args.samples, "--samples", 1)
+    seed = _count(args.seed, "--seed", 0)
+    if seed >= 2**63:
+        raise CLIError("--seed: must be below 2^63")
+    n_random = _count(args.random_poses, "--random-poses", 0)
+    if args.out is not None:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out {args.out}: exists and is not a directory")
+    if args.threads is not None:
+        import numba
+
+        threads = _count(args.threads, "--threads", 1)
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise CLIError(f"--threads: at most {numba.config.NUMBA_NUM_THREADS} on this machine")
+        numba.set_num_threads(threads)
+    asm = load_assembler(args)
+    disturbance = _disturbance(args, asm)
+
+    from sims.study import TargetUnreachable, run_study
+
+    try:
+        study = run_study(asm, T_target, disturbance, n_samples, seed, criterion=args.criterion,
+                          n_random=n_random, progress=False if args.no_progress else None)
+    except TargetUnreachable as exc:
+        r = exc.ik_result
+        if args.json:
+            print(json.dumps({"success": False, "reason": r.reason, "message": r.message,
+                              "tool_error_m": r.tool_error[0], "tool_error_rad": r.tool_error[1]},
+                             indent=2))
+        print(f"assemblers robustness: target not reached: {r.message}", file=sys.stderr)
+        return 1
+    if args.out is not None:
+        from sims.report import write_report
+
+        try:
+            paths = write_report(study, args.out, figures=not args.no_figures)
+        except OSError as exc:
+            raise CLIError(f"--out {args.out}: cannot write the report ({exc})") from None
+    if args.json:
+        doc = study.to_dict(histograms=False)
+        if args.out is not None:
+            doc["files"] = [str(p) for p in paths]
+        print(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        from sims.report import terminal_summary
+
+        print(terminal_summary(study))
+        if args.out is not None:
+            print(f"report: {Path(args.out) / 'report.md'} ({len(paths)} files)")
+    return 0
