@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--in-process", action="store_true", help="emulators in a thread of this "
                    "process instead of a separate process")
     p.add_argument("--journal", default=None, help="write the journal here")
+    p.add_argument("--realtime", action="store_true", help="real-time scheduling (SCHED_FIFO) "
+                   "for the streamer and the emulators, if permitted")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
 
@@ -78,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     asm = assemblers.load_config(args.config)
     n = asm.n_platforms
+    sched = "normal scheduling"
+    if args.realtime:
+        from hardware.emulator import set_realtime
+
+        sched = set_realtime()  # before the emulator process starts: it inherits the policy
     t, legs = trajectory(asm, args.seconds)
     group = proc = None
     if args.in_process:
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency_max_ms": summary.latency_max_ms, "jitter_p99_ms": summary.jitter_p99_ms,
         "jitter_max_ms": summary.jitter_max_ms, "lateness_p99_ms": summary.lateness_p99_ms,
         "overruns": summary.overruns, "duration_s": summary.duration_s,
-        "status": summary.status,
+        "status": summary.status, "scheduling": sched,
     }
     def ms(v):
         return "-" if v is None else f"{v:.3f}"
@@ -121,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             ("stream", f"{args.rate:g} Hz x {args.seconds:g} s to {n} platforms "
                        f"({result['emulators']})"),
             ("status", summary.status),
+            ("scheduling", sched),
             ("frames sent / acked", f"{summary.frames_sent} / {summary.frames_acked}"),
             ("frames lost", str(lost)),
             ("retries", str(summary.retries)),

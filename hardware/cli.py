@@ -88,6 +88,9 @@ def configure_stream(p: argparse.ArgumentParser) -> None:
                    help="hold S seconds (heartbeats) after the last set-point")
     p.add_argument("--clear-faults", action="store_true",
                    help="clear latched ESTOP/DEVICE/LIMIT faults before streaming")
+    p.add_argument("--realtime", action="store_true",
+                   help="stream with real-time scheduling (Linux SCHED_FIFO; needs "
+                        "CAP_SYS_NICE); tighter timing on a busy machine")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_arg(p)
 
@@ -234,12 +237,18 @@ def _stream(args, asm, t, legs, rate, source) -> int:
                                  leave=True, mininterval=0.2))
             bars[0].update(done - bars[0].n)
 
+    if args.realtime:
+        from .emulator import set_realtime
+
+        print(f"assemblers stream: {set_realtime()}", file=sys.stderr)
     try:
         streamer = Streamer(asm, args.port, rate_hz=rate, journal=args.journal,
                             clear_faults=args.clear_faults, interp=args.interp,
                             progress=progress)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    for w in streamer.warnings:
+        print(f"assemblers stream: warning: {w}", file=sys.stderr)
     try:
         with streamer:
             from .plan import check_trajectory

@@ -18,6 +18,7 @@ a process of their own.
 from __future__ import annotations
 
 import argparse
+import gc
 import heapq
 import math
 import os
@@ -598,6 +599,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the fault injection (default 0)")
     p.add_argument("--tau", type=float, default=0.02,
                    help="actuator time constant in s (default 0.02)")
+    p.add_argument("--realtime", action="store_true",
+                   help="run with real-time scheduling (Linux SCHED_FIFO; needs CAP_SYS_NICE)")
 
 
 def make_group(asm, args) -> EmulatorGroup:
@@ -613,22 +616,30 @@ def make_group(asm, args) -> EmulatorGroup:
 
 def serve(group: EmulatorGroup, out=sys.stdout, err=sys.stderr) -> int:
     """Open the ptys, print one port per line, serve until SIGINT/SIGTERM; summary on ``err``."""
-    for e in group.emulators:
-        e.open()
-    for e in group.emulators:
-        print(e.port, file=out, flush=True)
-
     def _term(signum, frame):
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, _term) if threading.current_thread() is \
         threading.main_thread() else None
+    # The serving loop makes no reference cycles; a cyclic collection over everything the
+    # process imported (JAX...) would stall the replies for tens of milliseconds.
+    gc_was = gc.isenabled()
     try:
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        for e in group.emulators:
+            e.open()
+        for e in group.emulators:
+            print(e.port, file=out, flush=True)
         while True:
             group.step(group.poll_s)
     except KeyboardInterrupt:
         pass
     finally:
+        if gc_was:
+            gc.enable()
+        gc.unfreeze()
         if old is not None:
             signal.signal(signal.SIGTERM, old)
         for e in group.emulators:
@@ -653,7 +664,21 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ValueError) as exc:
         print(f"emulator: error: {exc}", file=sys.stderr)
         return 2
+    if args.realtime:
+        print(f"emulator: {set_realtime()}", file=sys.stderr)
     return serve(group)
+
+
+def set_realtime(priority: int = 50) -> str:
+    """Switch this process to real-time scheduling (Linux ``SCHED_FIFO`` at ``priority``), so
+    that other busy processes cannot delay it; returns what happened, in words (it never
+    raises: without the permission it says so and nothing changes).  Child processes inherit
+    the policy."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError) as exc:
+        return f"real-time scheduling not available ({exc}); running with normal priority"
+    return f"real-time scheduling: SCHED_FIFO priority {priority}"
 
 
 if __name__ == "__main__":

@@ -302,6 +302,9 @@ class Streamer:
             getattr(s, "port", None) or getattr(s, "name", None) or f"serial{i}"
             for i, s in enumerate(serials)]
         self._serials = serials
+        self.warnings = [] if serials is not None else [
+            w for i, lk in enumerate(hw.links)
+            if (w := bandwidth_warning(self.ports[i], lk.baudrate, self.rate_hz, i))]
         self.clear_faults = clear_faults
         self.interp = interp
         self.progress = progress
@@ -790,6 +793,23 @@ class Streamer:
             jitter_p99_ms=pct(jit, 99), jitter_max_ms=None if jit.size == 0 else float(jit.max()),
             lateness_p99_ms=pct(late, 99), overruns=st.overruns, duration_s=duration,
             faults=tuple(faults), platforms=tuple(reports), journal=self.journal.path)
+
+
+def bandwidth_warning(port: str, baudrate: int, rate_hz: float, platform: int = 0) -> str:
+    """A warning (or "") when ``baudrate`` cannot carry a SETPOINT out and its ACK back every
+    tick at ``rate_hz`` (8N1, 10 bits a byte).  Pseudo-terminals (/dev/pts/...) and network
+    URLs have no baud rate and are not checked."""
+    if "://" in port or port.startswith("/dev/pts/"):
+        return ""
+    frame_s = (P.HEADER_LEN + P.PAYLOAD_LEN[MsgType.SETPOINT] + P.CRC_LEN) * 10 / baudrate
+    ack_s = (P.HEADER_LEN + P.PAYLOAD_LEN[MsgType.ACK] + P.CRC_LEN) * 10 / baudrate
+    need = frame_s + ack_s
+    if need <= 0.8 / rate_hz:
+        return ""
+    return (f"platform {platform} ({port}): at {baudrate} baud a set-point and its "
+            f"acknowledgement take {need * 1e3:.2f} ms on the wire, more than 80% of the "
+            f"{1e3 / rate_hz:.2f} ms period at {rate_hz:g} Hz: expect overruns (raise the "
+            "baud rate or lower --rate)")
 
 
 def _state(v: int) -> str:

@@ -172,3 +172,13 @@ def test_emulate_bad_fault_spec(capsys):
     assert main(["emulate", "--fault", "explode=1"]) == 2
     err = _err(capsys).err
     assert "bad fault 'explode=1'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bandwidth_warning():
+    from hardware.streamer import bandwidth_warning
+
+    w = bandwidth_warning("/dev/ttyUSB0", 115200, 1000.0, 2)
+    assert "platform 2" in w and "115200 baud" in w
+    assert bandwidth_warning("/dev/ttyUSB0", 2_000_000, 1000.0) == ""
+    assert bandwidth_warning("/dev/pts/4", 9600, 1000.0) == ""
+    assert bandwidth_warning("socket://host:1", 9600, 1000.0) == ""
