@@ -507,7 +507,7 @@ class AssemblerScene:
         pb, st = self.pb, self.style
         z = float(self.asm.T_mount[2, 3]) + float(self.asm.platforms[0].base_joints[:, 2].min()) \
             - st.plate_thickness - 1e-3
-        tiles, size = 16, 0.25
+        tiles, size = 10, 0.2
         verts, idx, nrm = [], [], []
         # two interleaved meshes (light and dark squares) make the checkerboard
         bodies = []
