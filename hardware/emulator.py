@@ -110,6 +110,9 @@ class FaultPlan:
         return cls(**kw)
 
 
+_NO_FAULTS = FaultPlan()
+
+
 class Executed(NamedTuple):
     """A set-point the device executed: ``t`` (perf_counter s), ``seq``, ``tick``, ``counts``
     (6,)."""
@@ -154,6 +157,7 @@ class DeviceEmulator:
         self.watchdog_s = float(watchdog_s)
         self.faults = faults or FaultPlan()
         self.max_step = max_step
+        self._lo, self._hi = self.cmin.tolist(), self.cmax.tolist()
         self.name = name or f"device@{address}"
         self._rng = random.Random(seed)
         self.measured = np.asarray(initial_counts, dtype=np.float64).copy()
@@ -309,6 +313,8 @@ class DeviceEmulator:
 
     def _hit(self, kind: str, f: P.Frame) -> bool:
         fp = self.faults
+        if fp is _NO_FAULTS or fp == _NO_FAULTS:
+            return False
         chosen = getattr(fp, kind + "_at")
         if chosen:
             key = None
@@ -389,9 +395,10 @@ class DeviceEmulator:
             return self._nak(f, NakCode.DEVICE_FAULT, now, "")
         if self.fault_bits & Fault.WATCHDOG:
             return self._nak(f, NakCode.WATCHDOG, now, "")
-        out = (c < self.cmin) | (c > self.cmax)
-        if out.any():
-            j = int(np.argmax(out))
+        lo, hi = self._lo, self._hi
+        out = [x < lo[j] or x > hi[j] for j, x in enumerate(sp.counts)]
+        if any(out):
+            j = out.index(True)
             self.fault_bits |= Fault.LIMIT
             return self._nak(f, NakCode.LIMIT, now, f"actuator {j} counts {int(c[j])} outside "
                              f"[{int(self.cmin[j])}, {int(self.cmax[j])}]")

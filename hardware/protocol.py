@@ -147,6 +147,8 @@ class Status(NamedTuple):
 
 
 _SETPOINT = struct.Struct("<I6i")
+SETPOINT_STRUCT = _SETPOINT
+"""``struct`` of the SETPOINT payload: tick u32, six int32 counts."""
 _ACK = struct.Struct("<BBH")
 _NAK = struct.Struct("<BBHBx")
 _STATUS = struct.Struct("<BxHIH2x6i6i")

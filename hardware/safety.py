@@ -264,22 +264,26 @@ class SafetyGate:
         self._hi = lim.soft_max + _EPS
         self._off = np.asarray(calibration.offset, float)
         self._div = np.asarray(calibration.sign, float) * np.asarray(calibration.scale, float)
-        # history, newest first: _hist[r] = L_{k-1-r} (m), so L_{k-m} = _hist[m-1] and
-        # L_{k-2m} = _hist[2m-1] are the slices [0:M] and [1:2M:2] (no copies)
-        self._hist: np.ndarray | None = None  # (2M, 6)
+        # history, newest first: window[r] = L_{k-1-r} (m), so L_{k-m} = window[m-1] and
+        # L_{k-2m} = window[2m-1] are the slices [0:M] and [1:2M:2] (views, no copies).  The
+        # window is _buf[_head:_head + 2M] of a doubled ring buffer: every value is stored at
+        # p and p + 2M, so the window is always contiguous.
+        self._buf: np.ndarray | None = None  # (4M, 6)
+        self._head = 0
         self.admitted = 0
         self.refused = 0
         self.last_counts: np.ndarray | None = None
 
     @property
     def ready(self) -> bool:
-        return self._hist is not None
+        return self._buf is not None
 
     def reset(self, counts) -> None:
         """The actuators rest at ``counts`` (6,) (e.g. measured by a STATUS query)."""
         c = self._as_counts(counts, None)
         L = (c - self._off) / self._div
-        self._hist = np.repeat(L[None], 2 * self.M, axis=0)
+        self._buf = np.repeat(L[None], 4 * self.M, axis=0)
+        self._head = 0
         self.last_counts = c
 
     def _as_counts(self, counts, tick) -> np.ndarray:
@@ -303,7 +307,7 @@ class SafetyGate:
     def check(self, counts, tick: int | None = None) -> np.ndarray:
         """Raise :class:`LimitViolation` if ``counts`` (6,) may not be sent next; return the
         set-point in metres (6,).  Does not change the gate's state."""
-        if self._hist is None:
+        if self._buf is None:
             raise RuntimeError(f"platform {self.platform}: SafetyGate.reset() must be called "
                                "with the actuators' position before the first set-point")
         if type(counts) is np.ndarray and counts.dtype == np.int64 and counts.shape == (6,):
@@ -318,8 +322,8 @@ class SafetyGate:
             bound = lim.soft_min[j] if L[j] < lim.soft_min[j] else lim.soft_max[j]
             self.refused += 1
             raise _violation(self.platform, j, "position", L[j], bound, "m", tick=tick)
-        H = self._hist
         M = self.M
+        H = self._buf[self._head:self._head + 2 * M]
         A = H[:M]  # L_{k-m}, m = 1..M
         d1 = np.abs(L - A)  # (M, 6)
         d2 = np.abs(L - 2 * A + H[1:2 * M:2])
@@ -344,10 +348,13 @@ class SafetyGate:
         it as sent.  Raises :class:`LimitViolation` (state unchanged) otherwise."""
         L = self.check(counts, tick)
         c = np.asarray(counts).astype(np.int64)
-        frame = P.encode_frame(P.MsgType.SETPOINT, address, seq, P.pack_setpoint(tick, c))
-        H = self._hist
-        H[1:] = H[:-1].copy()
-        H[0] = L
+        frame = P.encode_frame(P.MsgType.SETPOINT, address, seq,
+                               P.SETPOINT_STRUCT.pack(tick & 0xFFFFFFFF, *c.tolist()))
+        n = 2 * self.M
+        p = (self._head - 1) % n
+        self._buf[p] = L
+        self._buf[p + n] = L
+        self._head = p
         self.last_counts = c
         self.admitted += 1
         return frame
