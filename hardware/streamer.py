@@ -616,8 +616,14 @@ class Streamer:
     def plan(self, t: np.ndarray, legs: np.ndarray, start_counts=None, source="") -> Plan:
         """Check a trajectory (``t`` (T,) s, ``legs`` (T, N, 6) m) and build the plan from
         ``start_counts`` (N, 6) (None: at rest at its first point)."""
-        tg, Lg = check_trajectory(t, legs, self.cals, self.rate_hz, self.interp)
-        return build_plan(tg, Lg, self.cals, self.rate_hz, start_counts, source)
+        try:
+            tg, Lg = check_trajectory(t, legs, self.cals, self.rate_hz, self.interp)
+            return build_plan(tg, Lg, self.cals, self.rate_hz, start_counts, source)
+        except LimitViolation as exc:
+            self.journal.write({"ev": "refused", "t": round(self._now(), 7),
+                                "message": str(exc), "sent": "no set-point"})
+            self.journal.flush()
+            raise
 
     def idle(self, seconds: float) -> list[FaultRecord]:
         """Wait ``seconds`` while sending HEARTBEATs every ``heartbeat_s``; returns faults."""

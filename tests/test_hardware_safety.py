@@ -225,3 +225,26 @@ def test_resample_grid_and_stroke_start_outside():
     outside = to_counts((HOME + 0.1)[None], cals)[0]
     with pytest.raises(LimitViolation, match="outside its soft stroke"):
         plan_target(HOME, cals, 100.0, outside)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SUPPRESS)
+@given(st.sampled_from([0.002, 0.01]),
+       st.lists(st.lists(st.integers(-3, 3), min_size=6, max_size=6), min_size=1, max_size=40))
+def test_vectorised_plan_verification_agrees_with_the_gate(dt, steps):
+    c0 = CAL.to_counts(HOME[0])
+    counts = c0[None] + np.cumsum(np.asarray(steps, dtype=np.int64), axis=0)
+    g = SafetyGate(CAL, dt)
+    g.reset(c0)
+    refused_at = None
+    for k, c in enumerate(counts):
+        try:
+            g.encode(k, 1, k, c)
+        except LimitViolation:
+            refused_at = k
+            break
+    try:
+        verify_counts(counts, c0, CAL, dt)
+        verified_at = None
+    except LimitViolation as e:
+        verified_at = e.tick
+    assert refused_at == verified_at

@@ -273,3 +273,47 @@ def test_gate_holds_even_when_the_plan_check_is_bypassed(steps, seed):
         assert all(p.stop == "acked" for p in summ.platforms)
     for i, e in enumerate(g.emulators):
         assert_within_limits(received_setpoints(e), c0[i], cals[i], 0.01)
+
+
+class _NoFileno:
+    """A pyserial port seen without a file descriptor: the streamer must poll it."""
+
+    def __init__(self, url):
+        import serial
+
+        self._s = serial.serial_for_url(url, timeout=0)
+        self.port = url
+
+    def write(self, data):
+        return self._s.write(data)
+
+    def read(self, n=1):
+        return self._s.read(n)
+
+    @property
+    def in_waiting(self):
+        return self._s.in_waiting
+
+    def close(self):
+        self._s.close()
+
+
+def test_ports_without_file_descriptor_are_polled(tmp_path):
+    t, legs = smooth(DUO, 0.2, 0.0005)
+    with EmulatorGroup(emulators_for(DUO)) as g:
+        serials = [_NoFileno(p) for p in g.ports]
+        s = stream_trajectory(DUO, t, legs, serials=serials, rate_hz=100)
+    assert s.ok and all(e.executed_ticks() == list(range(s.ticks_planned)) for e in g.emulators)
+
+
+def test_refused_plan_is_journaled_and_sends_no_setpoint(tmp_path):
+    t, legs = smooth(DUO, 0.2, 0.02)  # far too fast
+    with EmulatorGroup(emulators_for(DUO)) as g:
+        with Streamer(DUO, g.ports, rate_hz=100, journal=tmp_path / "j.jsonl") as s:
+            start = s.prepare()
+            with pytest.raises(LimitViolation):
+                s.plan(t, legs, start)
+    rec = read_journal(tmp_path / "j.jsonl")
+    assert rec[-1]["ev"] == "refused" and "actuator" in rec[-1]["message"]
+    assert not any(r.get("type") == "SETPOINT" for r in rec)
+    assert all(received_setpoints(e) == [] for e in g.emulators)
