@@ -647,6 +647,7 @@ class Streamer:
         if abs(plan.rate_hz - self.rate_hz) > 1e-9:
             raise ValueError(f"the plan is for {plan.rate_hz:g} Hz, the streamer runs at "
                              f"{self.rate_hz:g} Hz")
+        self._stats = _Stats()  # the summary counts this run only
         measured = self.prepare()
         moved = np.abs(measured - plan.start_counts) > 1
         if moved.any():
