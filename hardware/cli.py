@@ -30,13 +30,15 @@ def configure_emulate(p: argparse.ArgumentParser) -> None:
 def run_emulate(args) -> int:
     import assemblers
 
-    from .emulator import make_group, serve
+    from .emulator import make_group, serve, set_realtime
 
     asm = assemblers.load_config(args.config)
     try:
         group = make_group(asm, args)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if args.realtime:
+        print(f"assemblers emulate: {set_realtime()}", file=sys.stderr)
     if args.json:
         for e in group.emulators:
             e.open()
