@@ -135,6 +135,8 @@ def configure_show(p):
                    help="write the rendered image here (PNG; headless, no display needed)")
     p.add_argument("--gui", action="store_true",
                    help="open the PyBullet GUI with sliders for the target pose (needs a display)")
+    p.add_argument("--gui-seconds", type=float, default=None, metavar="S",
+                   help="close the GUI by itself after S seconds (demos, scripted checks)")
     _add_camera_args(p)
     add_json_arg(p)
 
@@ -152,7 +154,7 @@ def run_show(args) -> int:
     cam, style = _camera(args), _style(args)
     Q, T_target, ik, source = _resolve_pose(args, asm)
     if args.gui:
-        return run_gui(asm, Q, T_target, style, args.criterion)
+        return run_gui(asm, Q, T_target, style, args.criterion, args.gui_seconds)
     from .render import render_pose, save_image
 
     t0 = time.perf_counter()
@@ -226,28 +228,49 @@ def display_available() -> tuple[bool, str]:
         return False, f"X server {disp} does not answer ({exc})"
 
 
-def run_gui(asm, Q, T_target, style, criterion=None) -> int:
+def run_gui(asm, Q, T_target, style, criterion=None, max_seconds: float | None = None) -> int:
     """The interactive viewer: six sliders (x, y, z m; roll, pitch, yaw rad) for the tool target;
     every change re-solves the IK from the previous solution and re-poses the robot; the status
-    line shows the cost or why the target is not reached.  Returns 0 when the window is closed."""
-    import assemblers as A
-
-    from .scene import AssemblerScene, pybullet
+    line shows the cost or why the target is not reached.  Returns 0 when the window is closed
+    (or after ``max_seconds``)."""
+    from .scene import _quiet_stdout, pybullet
 
     ok, why = display_available()
     if not ok:
         raise CLIError(f"--gui needs a display: {why}")
+    import assemblers as A
+
+    # compile and run the IK once before the window opens: the GUI's render thread competes for
+    # the CPU (all of it with software OpenGL), which would make the first slider move sluggish
+    A.solve_ik(asm, T_target if T_target is not None else A.forward_kinematics(asm, Q),
+               criterion=criterion, initial=Q)
     pb = pybullet()
+    with _quiet_stdout():  # the GUI's threads are chatty on stdout
+        return _gui_loop(pb, asm, Q, T_target, style, criterion, max_seconds)
+
+
+def _gui_loop(pb, asm, Q, T_target, style, criterion, max_seconds) -> int:
+    import assemblers as A
+
+    from .scene import AssemblerScene
+
     cid = pb.connect(pb.GUI)
     if cid < 0:
         raise CLIError("could not open the PyBullet GUI window", 1)
     try:
         pb.configureDebugVisualizer(pb.COV_ENABLE_SHADOWS, 1, physicsClientId=cid)
+        for flag in (pb.COV_ENABLE_RGB_BUFFER_PREVIEW, pb.COV_ENABLE_DEPTH_BUFFER_PREVIEW,
+                     pb.COV_ENABLE_SEGMENTATION_MARK_PREVIEW):
+            pb.configureDebugVisualizer(flag, 0, physicsClientId=cid)
+        pb.configureDebugVisualizer(pb.COV_ENABLE_RENDERING, 0, physicsClientId=cid)  # fast build
         scene = AssemblerScene(asm, client=cid, style=style)
         scene.set_pose(Q, T_target)
+        scene._ensure_target_marker()  # create it now, with rendering off
+        scene.set_target(T_target)
+        pb.configureDebugVisualizer(pb.COV_ENABLE_RENDERING, 1, physicsClientId=cid)
         pts = scene.scene_points()
         c = 0.5 * (pts.min(0) + pts.max(0))
-        pb.resetDebugVisualizerCamera(float(np.ptp(pts[:, 2])) * 1.6, 40, -18, c.tolist(),
+        pb.resetDebugVisualizerCamera(float(np.ptp(pts[:, 2])) * 1.25, 40, -18, c.tolist(),
                                       physicsClientId=cid)
         pose0 = A.transform_to_pose(T_target if T_target is not None else
                                     A.forward_kinematics(asm, Q))
@@ -258,7 +281,8 @@ def run_gui(asm, Q, T_target, style, criterion=None) -> int:
                    for n, v, s in zip(names, pose0, span)]
         status = -1
         last = None
-        while pb.isConnected(cid):
+        t_end = None if max_seconds is None else time.monotonic() + max_seconds
+        while pb.isConnected(cid) and (t_end is None or time.monotonic() < t_end):
             vals = np.array([pb.readUserDebugParameter(s, physicsClientId=cid) for s in sliders])
             if last is None or np.max(np.abs(vals - last)) > 1e-9:
                 last = vals
@@ -270,7 +294,8 @@ def run_gui(asm, Q, T_target, style, criterion=None) -> int:
                 else:
                     text, color = f"not reached: {r.reason}", [0.8, 0, 0]
                 scene.set_pose(Q, T)
-                status = pb.addUserDebugText(text, (c + [0, 0, 0.7 * np.ptp(pts[:, 2])]).tolist(),
+                status = pb.addUserDebugText(text, [float(c[0]), float(c[1]),
+                                                    float(pts[:, 2].max()) + 0.05],
                                              color, 1.3, replaceItemUniqueId=status,
                                              physicsClientId=cid)
             time.sleep(0.03)
