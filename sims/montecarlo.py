@@ -126,7 +126,7 @@ _ZIG_R = 3.6541528853610088
 
 
 @njit(cache=True, inline="always")
-def _normal(st, ki, wi, fi):
+def _normal(st):
     """Standard normal from the stream ``st`` (ziggurat, about 4 ns; ~98.5 % of draws take the
     fast path).  The tail beyond ``r`` uses Marsaglia's exponential method.  One flat loop on
     purpose: a nested loop or a call for the tail made LLVM's code five times slower."""
@@ -146,25 +146,25 @@ def _normal(st, ki, wi, fi):
         u = u >> _U8
         neg = (u & _U1) != 0
         rabs = (u >> _U1) & _MASK52
-        x = float(rabs) * wi[i]
+        x = float(rabs) * ZIG_WI[i]
         if neg:
             x = -x
-        if rabs < ki[i]:
+        if rabs < ZIG_KI[i]:
             break
         if i == 0:
             tail = True
-        elif fi[i] + _uniform(st) * (fi[i - 1] - fi[i]) < math.exp(-0.5 * x * x):
+        elif ZIG_FI[i] + _uniform(st) * (ZIG_FI[i - 1] - ZIG_FI[i]) < math.exp(-0.5 * x * x):
             break
     return x
 
 
 @njit(cache=True)
-def normals_kernel(seed_key_, n, ki, wi, fi, out):
+def normals_kernel(seed_key_, n, out):
     """``out`` (n,) standard normals of stream ``seed_key_`` (tests of the generator)."""
     st = np.empty(1, dtype=np.uint64)
     st[0] = seed_key_
     for k in range(n):
-        out[k] = _normal(st, ki, wi, fi)
+        out[k] = _normal(st)
 
 
 # ----------------------------------------------------------------------------- SO(3) log
@@ -326,17 +326,18 @@ def forward_perturbed(T_mount, T_after, Q, dQ, trig, T):
 
 
 @njit(cache=True, inline="always")
-def draw_sample(s, key, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform,
-                leg_sig, joint_sig, tol, max_iter, ki, wi, fi, st, Qp, dQ, Lp, bp, tp, work,
-                Tp, R, w, e):
+def draw_sample(s, key, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, pose_any,
+                uniform, leg_sig, joint_sig, tol, max_iter, st, z, Qp, dQ, Lp, bp, tp,
+                work, Tp, R, w, e):
     """Sample ``s``: perturb, solve, exact forward kinematics, error twist.
 
     Inputs: ``b``/``t`` (N, 6, 3) m joints; ``T_mount`` (4, 4); ``T_after`` (N, 4, 4); ``Q`` (6N,)
     nominal pose; ``trig`` (N, 6) cos/sin of its angles; ``L_nom`` (N, 6) m its legs; ``T_nom``
-    (4, 4) its tool pose; ``pose_sig`` (6N,) std (m, rad); ``uniform``: uniform instead of Gaussian
-    pose noise; ``leg_sig``, ``joint_sig`` m; ``tol`` m and ``max_iter`` for Newton;
-    ``ki``/``wi``/``fi`` ziggurat tables.
-    Scratch/outputs: ``st`` (1,) uint64; ``Qp`` (6N,) perturbed pose; ``dQ`` (6N,) pose noise;
+    (4, 4) its tool pose; ``pose_sig`` (6N,) std (m, rad); ``pose_any``: any of them > 0;
+    ``uniform``: uniform instead of Gaussian pose noise; ``leg_sig``, ``joint_sig`` m; ``tol`` m
+    and ``max_iter`` for Newton.
+    Scratch/outputs: ``st`` (1,) uint64; ``z`` (48N,) the sample's random numbers; ``Qp`` (6N,)
+    perturbed pose; ``dQ`` (6N,) pose noise;
     ``Lp`` (N, 6) commanded legs; ``bp``/``tp`` (N, 6, 3) perturbed joints (written only with
     joint noise); ``work`` (2, 4, 4); ``Tp`` (4, 4) perturbed tool pose; ``R`` (3, 3); ``w`` (3,);
     ``e`` (6,) the error twist.
@@ -344,37 +345,45 @@ def draw_sample(s, key, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig,
     """
     n = b.shape[0]
     st[0] = key + np.uint64(s) * _STRIDE
+    # all random numbers of the sample first, in a fixed layout:
+    # [6N leg errors][18N base-joint, 18N top-joint errors][6N pose errors]; one call site of
+    # the (inlined) generator keeps the compiled code small
+    n_leg = 6 * n if leg_sig > 0.0 else 0
+    n_joint = 36 * n if joint_sig > 0.0 else 0
+    n_pose = 6 * n if pose_any else 0
+    m = n_leg + n_joint + n_pose
+    first_uniform = n_leg + n_joint if uniform else m
+    for k in range(m):
+        if k >= first_uniform:
+            z[k] = 1.7320508075688772 * (2.0 * _uniform(st) - 1.0)  # std 1
+        else:
+            z[k] = _normal(st)
     ok = True
-    newton = leg_sig > 0.0 or joint_sig > 0.0
+    newton = n_leg + n_joint > 0
     if newton:
         for k in range(6 * n):
             Qp[k] = Q[k]
         for i in range(n):
             for k in range(6):
                 Lp[i, k] = L_nom[i, k]
-                if leg_sig > 0.0:
-                    Lp[i, k] += leg_sig * _normal(st, ki, wi, fi)
-            if joint_sig > 0.0:
+                if n_leg > 0:
+                    Lp[i, k] += leg_sig * z[6 * i + k]
+            if n_joint > 0:
+                o = n_leg + 36 * i
                 for k in range(6):
                     for r in range(3):
-                        bp[i, k, r] = b[i, k, r] + joint_sig * _normal(st, ki, wi, fi)
-                for k in range(6):
-                    for r in range(3):
-                        tp[i, k, r] = t[i, k, r] + joint_sig * _normal(st, ki, wi, fi)
+                        bp[i, k, r] = b[i, k, r] + joint_sig * z[o + 3 * k + r]
+                        tp[i, k, r] = t[i, k, r] + joint_sig * z[o + 18 + 3 * k + r]
                 err, _ = from_legs_platform(bp[i], tp[i], Lp[i], Qp, 6 * i, tol, max_iter)
             else:
                 err, _ = from_legs_platform(b[i], t[i], Lp[i], Qp, 6 * i, tol, max_iter)
             if not err <= tol:
                 ok = False
+    o = n_leg + n_joint
     for k in range(6 * n):
-        sig = pose_sig[k]
-        if sig > 0.0:
-            if uniform:
-                dQ[k] = sig * 1.7320508075688772 * (2.0 * _uniform(st) - 1.0)
-            else:
-                dQ[k] = sig * _normal(st, ki, wi, fi)
-        else:
-            dQ[k] = 0.0
+        dQ[k] = 0.0
+        if n_pose > 0:
+            dQ[k] = pose_sig[k] * z[o + k]
     if newton:
         for k in range(6 * n):
             Qp[k] += dQ[k]
@@ -387,84 +396,94 @@ def draw_sample(s, key, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig,
     return ok
 
 
-@njit(cache=True, parallel=True)
-def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform, leg_sig,
-              joint_sig, length_scale, tol, max_iter, ki, wi, fi, key, chunk0, chunk_size, n_total,
-              counts, recs, hists, failed):
-    """Statistics of chunks ``chunk0 .. chunk0 + C - 1`` (samples ``c * chunk_size`` up to
-    ``n_total``), in parallel over chunks, each chunk sequential.
+@njit(cache=True)
+def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform,
+              leg_sig, joint_sig, length_scale, tol, max_iter, key, rec, hist_p,
+              hist_r, out_e, out_Q, out_L, out_b, out_t, out_ok):
+    """Samples ``start .. stop - 1`` in order into one chunk record; returns (valid, failed).
 
-    ``length_scale``: m, the ``l`` of ``W_out``.  Outputs (zeroed by the caller): ``counts`` (C,)
-    int64 valid samples; ``recs`` (C, CHUNK_FIELDS) chunk records (:mod:`sims.stats`); ``hists``
-    (C, 2, HIST_BINS) int64; ``failed`` (C,) int64 samples whose Newton failed.  Other arguments:
-    :func:`draw_sample`.
+    ``rec`` (CHUNK_FIELDS,) zeroed chunk record and ``hist_p``/``hist_r`` (HIST_BINS,) its
+    histograms (:mod:`sims.stats`); ``length_scale`` m (``W_out``).  Debug outputs, used when
+    ``out_e`` is not empty, for samples ``s < out_e.shape[0]``: ``out_e`` (n, 6) twists, ``out_Q``
+    (n, 6N) perturbed poses, ``out_L`` (n, N, 6) commanded legs, ``out_b``/``out_t`` (n, N, 6, 3)
+    perturbed joints, ``out_ok`` (n,).  Other arguments: :func:`draw_sample`.
+    The one heavy function (everything inlined into it), compiled once for both kernels.
     """
     n = b.shape[0]
     l2 = length_scale * length_scale
-    for j in prange(counts.shape[0]):
-        # private copies: a call that takes a slice of a shared array updates the shared
-        # refcount atomically, which makes threads fight over one cache line
-        bj = b.copy()
-        tj = t.copy()
-        Q_j = Q.copy()
-        st = np.empty(1, dtype=np.uint64)
-        Qp = np.empty(6 * n)
-        dQ = np.empty(6 * n)
-        Lp = np.empty((n, 6))
-        bp = np.empty((n, 6, 3))
-        tp = np.empty((n, 6, 3))
-        work = np.empty((2, 4, 4))
-        Tp = np.empty((4, 4))
-        R = np.empty((3, 3))
-        w = np.empty(3)
-        e = np.empty(6)
-        d = np.empty(6)
-        rec = recs[j]
-        hp = hists[j, 0]
-        hr = hists[j, 1]
-        start = (chunk0 + j) * chunk_size
-        stop = min(start + chunk_size, n_total)
-        cnt = 0
-        bad = 0
-        for s in range(start, stop):
-            ok = draw_sample(s, key, bj, tj, T_mount, T_after, Q_j, trig, L_nom, T_nom, pose_sig,
-                             uniform, leg_sig, joint_sig, tol, max_iter, ki, wi, fi, st, Qp, dQ,
-                             Lp, bp, tp, work, Tp, R, w, e)
-            if ok:
-                wsq = (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
-                       + l2 * (e[3] * e[3] + e[4] * e[4] + e[5] * e[5]))
-                chunk_add(e, wsq, cnt, rec, hp, hr, d)
-                cnt += 1
+    # private copies: a call that takes a slice of a shared array updates the shared refcount
+    # atomically, which makes threads fight over one cache line
+    bj = b.copy()
+    tj = t.copy()
+    Qj = Q.copy()
+    st = np.empty(1, dtype=np.uint64)
+    z = np.empty(48 * n)
+    pose_any = False
+    for k in range(pose_sig.shape[0]):
+        if pose_sig[k] > 0.0:
+            pose_any = True
+    Qp = np.empty(6 * n)
+    dQ = np.empty(6 * n)
+    Lp = np.empty((n, 6))
+    bp = bj.copy()
+    tp = tj.copy()
+    work = np.empty((2, 4, 4))
+    Tp = np.empty((4, 4))
+    R = np.empty((3, 3))
+    w = np.empty(3)
+    e = np.empty(6)
+    d = np.empty(6)
+    n_store = out_e.shape[0]
+    cnt = 0
+    bad = 0
+    for s in range(start, stop):
+        ok = draw_sample(s, key, bj, tj, T_mount, T_after, Qj, trig, L_nom, T_nom, pose_sig,
+                         pose_any, uniform, leg_sig, joint_sig, tol, max_iter, st, z,
+                         Qp, dQ, Lp, bp, tp, work, Tp, R, w, e)
+        if ok:
+            wsq = (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
+                   + l2 * (e[3] * e[3] + e[4] * e[4] + e[5] * e[5]))
+            chunk_add(e, wsq, cnt, rec, hist_p, hist_r, d)
+            cnt += 1
+        else:
+            bad += 1
+        if s < n_store:
+            out_e[s] = e
+            out_Q[s] = Qp
+            out_ok[s] = ok
+            if leg_sig > 0.0 or joint_sig > 0.0:
+                out_L[s] = Lp
             else:
-                bad += 1
-        counts[j] = cnt
-        failed[j] = bad
+                out_L[s] = L_nom
+            if joint_sig > 0.0:
+                out_b[s] = bp
+                out_t[s] = tp
+            else:
+                out_b[s] = bj
+                out_t[s] = tj
+    return cnt, bad
 
 
 @njit(cache=True, parallel=True)
-def mc_samples(b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform, leg_sig,
-               joint_sig, tol, max_iter, ki, wi, fi, key, out_e, out_Q, out_L, out_b, out_t,
-               out_ok):
-    """Samples ``0 .. n-1`` one by one (debug path, the same numbers as :func:`mc_chunks`).
+def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform, leg_sig,
+              joint_sig, length_scale, tol, max_iter, key, chunk0, chunk_size, n_total,
+              counts, recs, hists, failed, out_e, out_Q, out_L, out_b, out_t, out_ok):
+    """Chunks ``chunk0 .. chunk0 + C - 1`` (samples ``c * chunk_size`` up to ``n_total``) in
+    parallel, each chunk sequential (:func:`run_chunk`).
 
-    Outputs: ``out_e`` (n, 6) twists; ``out_Q`` (n, 6N) perturbed poses; ``out_L`` (n, N, 6)
-    commanded legs (m); ``out_b``/``out_t`` (n, N, 6, 3) perturbed joints (m); ``out_ok`` (n,).
+    Outputs (zeroed by the caller): ``counts`` (C,) int64 valid samples; ``recs``
+    (C, CHUNK_FIELDS) chunk records; ``hists`` (C, 2, HIST_BINS) int64; ``failed`` (C,) int64
+    samples whose Newton failed; the debug outputs of :func:`run_chunk` (empty arrays: none).
     """
-    n = b.shape[0]
-    for s in prange(out_e.shape[0]):
-        st = np.empty(1, dtype=np.uint64)
-        dQ = np.empty(6 * n)
-        work = np.empty((2, 4, 4))
-        Tp = np.empty((4, 4))
-        R = np.empty((3, 3))
-        w = np.empty(3)
-        out_b[s] = b
-        out_t[s] = t
-        out_L[s] = L_nom
-        ok = draw_sample(s, key, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform,
-                         leg_sig, joint_sig, tol, max_iter, ki, wi, fi, st, out_Q[s], dQ,
-                         out_L[s], out_b[s], out_t[s], work, Tp, R, w, out_e[s])
-        out_ok[s] = ok
+    for j in prange(counts.shape[0]):
+        start = (chunk0 + j) * chunk_size
+        stop = min(start + chunk_size, n_total)
+        cnt, bad = run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom,
+                             pose_sig, uniform, leg_sig, joint_sig, length_scale, tol, max_iter,
+                             key, recs[j], hists[j, 0], hists[j, 1], out_e, out_Q,
+                             out_L, out_b, out_t, out_ok)
+        counts[j] = cnt
+        failed[j] = bad
 
 
 # ----------------------------------------------------------------------------- Python API
@@ -624,8 +643,8 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
         chunk_size: samples per chunk (the unit of parallel work and of the merge order).
         progress: a tqdm bar on stderr (None: only when stderr is a terminal).
         desc: label of the progress bar.
-        return_samples: also return the individual :class:`Samples` (n <= 1e6; debugging and
-            tests: the same samples as the statistics).
+        return_samples: also return the individual :class:`Samples` (True: all, <= 1e6; an
+            integer k: the first k) -- the very samples of the statistics (debugging, tests).
         tol: m, Newton tolerance on the leg lengths (legs / joints models); max_iter its cap.
 
     Returns:
@@ -639,11 +658,25 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
         raise InputError(f"tol: must be a positive number, got {tol}")
     max_iter = _as_count(max_iter, "max_iter")
     args = _prepare(asm, Q, disturbance)
+    n_store = 0
+    if return_samples:
+        n_store = n_samples if return_samples is True else _as_count(return_samples,
+                                                                     "return_samples")
+        n_store = min(n_store, n_samples)
+        if n_store > MAX_RETURN_SAMPLES:
+            raise InputError(f"return_samples: at most {MAX_RETURN_SAMPLES} samples can be "
+                             "returned")
+    outs = _sample_outputs(n_store, asm.n_platforms)
     key = seed_key(seed)
     ls = float(asm.sensitivity.length_scale)
     acc = StreamingStats(ls)
     n_chunks = -(-n_samples // chunk_size)
-    per_batch = max(8, 4 * numba.get_num_threads())
+    per_batch = min(n_chunks, max(8, 4 * numba.get_num_threads()))
+    # batch buffers, reused: fresh pages cost a fault each (slow in some sandboxes)
+    counts = np.zeros(per_batch, dtype=np.int64)
+    recs = np.zeros((per_batch, CHUNK_FIELDS))
+    hists = np.zeros((per_batch, 2, HIST_BINS), dtype=np.int64)
+    failed = np.zeros(per_batch, dtype=np.int64)
     bar = None
     if progress is None or progress:
         from tqdm import tqdm
@@ -653,44 +686,35 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
     try:
         for c0 in range(0, n_chunks, per_batch):
             c = min(per_batch, n_chunks - c0)
-            counts = np.zeros(c, dtype=np.int64)
-            recs = np.zeros((c, CHUNK_FIELDS))
-            hists = np.zeros((c, 2, HIST_BINS), dtype=np.int64)
-            failed = np.zeros(c, dtype=np.int64)
-            mc_chunks(*args, ls, float(tol), max_iter, ZIG_KI, ZIG_WI, ZIG_FI, key, c0,
-                      chunk_size, n_samples, counts, recs, hists, failed)
-            acc.merge(counts, recs, hists, failed)
+            for a in (counts, recs, hists, failed):
+                a.fill(0)
+            mc_chunks(*args, ls, float(tol), max_iter, key, c0,
+                      chunk_size, n_samples, counts[:c], recs[:c], hists[:c], failed[:c], *outs)
+            acc.merge(counts[:c], recs[:c], hists[:c], failed[:c])
             if bar is not None:
-                bar.update(int(counts.sum() + failed.sum()))
+                bar.update(int(counts[:c].sum() + failed[:c].sum()))
     finally:
         if bar is not None:
             bar.close()
     stats = acc.result()
     if not return_samples:
         return stats
-    return stats, sample_errors(asm, Q, disturbance, n_samples, seed, tol=tol, max_iter=max_iter)
+    e, Qs, L, bb, tt, ok = outs
+    return stats, Samples(errors=e, Q=Qs, legs=L, b=bb, t=tt, ok=ok)
+
+
+def _sample_outputs(n_store: int, n: int):
+    return (np.empty((n_store, 6)), np.empty((n_store, 6 * n)), np.empty((n_store, n, 6)),
+            np.empty((n_store, n, 6, 3)), np.empty((n_store, n, 6, 3)),
+            np.empty(n_store, dtype=np.bool_))
 
 
 def sample_errors(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
                   tol: float = 1e-12, max_iter: int = 30) -> Samples:
     """The first ``n_samples`` (<= 1e6) samples one by one: the same numbers that
     :func:`simulate` with the same seed puts into its statistics.  See :class:`Samples`."""
-    n_samples = _as_count(n_samples, "n_samples")
-    if n_samples > MAX_RETURN_SAMPLES:
-        raise InputError(f"n_samples: at most {MAX_RETURN_SAMPLES} samples can be returned")
-    seed = _as_count(seed, "seed", lo=0)
-    max_iter = _as_count(max_iter, "max_iter")
-    args = _prepare(asm, Q, disturbance)
-    n = asm.n_platforms
-    out_e = np.empty((n_samples, 6))
-    out_Q = np.empty((n_samples, 6 * n))
-    out_L = np.empty((n_samples, n, 6))
-    out_b = np.empty((n_samples, n, 6, 3))
-    out_t = np.empty((n_samples, n, 6, 3))
-    out_ok = np.empty(n_samples, dtype=np.bool_)
-    mc_samples(*args, float(tol), max_iter, ZIG_KI, ZIG_WI, ZIG_FI, seed_key(seed),
-               out_e, out_Q, out_L, out_b, out_t, out_ok)
-    return Samples(errors=out_e, Q=out_Q, legs=out_L, b=out_b, t=out_t, ok=out_ok)
+    return simulate(asm, Q, disturbance, n_samples, seed, tol=tol, max_iter=max_iter,
+                    return_samples=True)[1]
 
 
 def first_order_mean_sq(asm, Q, disturbance: Disturbance) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 
 from assemblers.errors import InputError
 
-from .montecarlo import Disturbance, first_order_mean_sq, sample_errors, simulate
+from .montecarlo import Disturbance, first_order_mean_sq, simulate
 from .stats import ErrorStats
 
 #: largest standard deviation (m, rad) of the default disturbance; see :func:`default_disturbance`
@@ -269,7 +269,7 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
         else:
             skipped[b] = rb.message
     if n_random:
-        rand = ik.sample_solutions(asm, T_target, n_random, seed=seed)
+        rand = _random_solutions(asm, T_target, n_random, seed)
         for i, q in enumerate(rand):
             entries.append((f"random {i + 1}", "random", q, ""))
         if len(rand) < n_random:
@@ -278,11 +278,10 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
     poses = []
     for label, kind, Q, msg in entries:
         Q = np.array(Q, dtype=np.float64)
-        stats = simulate(asm, Q, disturbance, n_samples, seed, chunk_size=chunk_size,
-                         progress=progress, desc=f"{label:>9}")
         k = min(n_scatter, n_samples)
-        smp = sample_errors(asm, Q, disturbance, k, seed) if k > 0 else None
-        scatter = smp.errors[smp.ok] if smp is not None else np.zeros((0, 6))
+        stats, smp = simulate(asm, Q, disturbance, n_samples, seed, chunk_size=chunk_size,
+                              progress=progress, desc=f"{label:>9}", return_samples=max(k, 1))
+        scatter = np.ascontiguousarray(smp.errors[smp.ok][:k])
         Q.setflags(write=False)
         scatter.setflags(write=False)
         poses.append(PoseResult(
@@ -297,6 +296,21 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
         length_scale=float(asm.sensitivity.length_scale), n_samples=n_samples, seed=seed,
         chunk_size=int(chunk_size), poses=tuple(poses), skipped=skipped,
         time_s=time.perf_counter() - t0)
+
+
+def _random_solutions(asm, T_target, n: int, seed: int) -> np.ndarray:
+    """Up to ``n`` random feasible poses reaching the target: ``ik.sample_solutions`` with its
+    default spread, then narrower and wider ones when too few draws are feasible (the even split
+    it samples around can itself be infeasible far from home)."""
+    from assemblers import ik
+
+    found = np.zeros((0, 6 * asm.n_platforms))
+    for k, spread in enumerate((1.0, 0.5, 0.25, 2.0)):
+        more = ik.sample_solutions(asm, T_target, n - len(found), seed=seed + k, spread=spread)
+        found = np.concatenate([found, np.reshape(more, (-1, 6 * asm.n_platforms))])
+        if len(found) >= n:
+            break
+    return found[:n]
 
 
 def run_studies(asm, targets, disturbance: Disturbance | None = None, n_samples=1_000_000,
