@@ -9,7 +9,7 @@ Python entry points::
     from sims.render import render_pose, save_image, animate
     img = render_pose(asm, Q, T_target=None, width=640, height=480)   # (480, 640, 3) uint8
     save_image(img, "pose.png")
-    info = animate(asm, "path.json", "path.gif", fps=None, stride=1)   # dict: frames, seconds...
+    info = animate(asm, "path.json", "path.gif", fps=None, stride=None)  # dict: frames, seconds...
 """
 
 from __future__ import annotations
@@ -184,12 +184,13 @@ def write_mp4(frames, path: str | os.PathLike, fps: float, width: int, height: i
 
 
 def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | None = None,
-            stride: int = 1, width: int = 640, height: int = 480, camera: Camera | None = None,
+            stride: int | None = None, width: int = 640, height: int = 480, camera: Camera | None = None,
             style: Style | None = None, show_target: bool = True, show_caption: bool = True,
             workers: int | None = None) -> dict:
     """Animate a trajectory (a path or an :class:`assemblers.io.Trajectory`) to ``out``.
 
-    ``out``: ``.gif`` (Pillow) or ``.mp4`` (ffmpeg); ``stride``: use every stride-th sample;
+    ``out``: ``.gif`` (Pillow) or ``.mp4`` (ffmpeg); ``stride``: use every stride-th sample
+    (default: 1 with ``fps``; in real time, the stride giving about 25 frames per second);
     ``fps``: frames per second, or None for real time (frame durations from the trajectory's
     ``t``; GIF delays are kept >= 20 ms, which is what viewers honour); ``show_target``: draw the
     trajectory's ``T_target`` (when it has one) as RGB axes; ``workers``: rendering processes
@@ -204,7 +205,7 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
         raise InputError(f"{out}: animation must be .gif or .mp4")
     if out.suffix.lower() == ".mp4" and ffmpeg_path() is None:
         raise InputError(f"{out}: MP4 needs ffmpeg on PATH (not found); write a .gif instead")
-    if not (isinstance(stride, (int, np.integer)) and stride >= 1):
+    if stride is not None and not (isinstance(stride, (int, np.integer)) and stride >= 1):
         raise InputError(f"stride: must be a positive integer, got {stride!r}")
     if fps is not None and not (np.isfinite(fps) and 0 < fps <= 100):
         raise InputError(f"fps: must be in (0, 100], got {fps!r}")
@@ -212,6 +213,9 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
     if tr.n_platforms != asm.n_platforms:
         raise InputError(f"trajectory has {tr.n_platforms} platform(s) but the Assembler "
                          f"'{asm.name}' has {asm.n_platforms}; pass the matching --config")
+    if stride is None:
+        dt_med = float(np.median(np.diff(tr.t))) if tr.n_steps > 1 else 1.0
+        stride = 1 if fps is not None else max(1, int(round(0.04 / dt_med)))
     idx = np.arange(0, tr.n_steps, stride)
     if idx[-1] != tr.n_steps - 1:
         idx = np.append(idx, tr.n_steps - 1)  # always end on the last pose
@@ -235,6 +239,7 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
     else:
         write_mp4(frames, out, fps_eff, width, height)
     return {"out": str(out), "frames": int(len(idx)), "duration_s": float(np.sum(durations) / 1e3),
-            "fps": fps_eff, "render_s": time.perf_counter() - t0, "workers": int(workers),
+            "fps": fps_eff, "stride": int(stride), "render_s": time.perf_counter() - t0,
+            "workers": int(workers),
             "camera": {"yaw_deg": cam.yaw_deg, "pitch_deg": cam.pitch_deg, "fov_deg": cam.fov_deg,
                        "target": list(cam.target), "distance": cam.distance}}

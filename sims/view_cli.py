@@ -318,7 +318,9 @@ def configure_animate(p):
                    help="animation to write: .gif (Pillow) or .mp4 (needs ffmpeg on PATH)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second (default: real time from the trajectory's t)")
-    p.add_argument("--stride", type=int, default=1, help="use every n-th sample (default 1)")
+    p.add_argument("--stride", type=int, default=None,
+                   help="use every n-th sample (default: 1 with --fps; in real time, about 25 "
+                        "frames per second)")
     p.add_argument("--workers", type=int, default=None,
                    help="rendering processes (default: one per CPU core, at most 8; 1 below 24 "
                         "frames)")
@@ -351,8 +353,9 @@ def run_animate(args) -> int:
     if args.json:
         _print_json(info)
     else:
-        print(f"wrote {info['out']}: {info['frames']} frames, {info['duration_s']:.2f} s at "
-              f"{info['fps']:.1f} fps ({info['render_s']:.1f} s to render)")
+        print(f"wrote {info['out']}: {info['frames']} frames (stride {info['stride']}), "
+              f"{info['duration_s']:.2f} s at {info['fps']:.1f} fps ({info['render_s']:.1f} s to "
+              "render)")
     return 0
 
 
