@@ -177,7 +177,7 @@ def run_show(args) -> int:
         print("tool pose: x={:+.4f} y={:+.4f} z={:+.4f} m  roll={:+.4f} pitch={:+.4f} "
               "yaw={:+.4f} rad".format(*tool))
         if ik is not None and not ik.success:
-            print(f"target NOT reached ({ik.reason}): {ik.message}; drew the closest pose found")
+            print(f"target NOT reached: {ik.message}; drew the closest pose found")
     return 0 if ik is None or ik.success else 1
 
 
@@ -410,7 +410,7 @@ def run_physics(args) -> int:
     asm = load_assembler(args)
     Q, T_target, ik, source = _resolve_pose(args, asm)
     if ik is not None and not ik.success:
-        raise CLIError(f"target not reached ({ik.reason}): {ik.message}", 1)
+        raise CLIError(f"target not reached: {ik.message}", 1)
     rep = physics_check(asm, Q, params, leg_error=args.leg_error, seed=args.seed)
     ok = rep.within(args.tol_position, args.tol_rotation)
     le = rep.leg_error
