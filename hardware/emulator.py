@@ -297,6 +297,12 @@ class DeviceEmulator:
             return
         if not data:
             return
+        self.process(data, now)
+
+    def process(self, data: bytes, now: float | None = None) -> None:
+        """Handle ``data`` as if it had just been read from the port (replies are queued and
+        written to the pty if it is open)."""
+        now = time.perf_counter() if now is None else now
         self.rx_log += data
         for f in self._decoder.feed(data):
             self._handle(f, now)
