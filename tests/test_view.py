@@ -296,3 +296,12 @@ def test_display_check_unit(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")  # no xdpyinfo: the socket check decides
     ok, why = display_available()
     assert not ok and "X96" in why
+
+
+def test_show_unreachable_target_draws_closest_and_exits_1(tmp_path, capsys):
+    out = tmp_path / "u.png"
+    assert main(["show", "--target", "2 0 1 0 0 0", "--out", str(out), "--width", "64",
+                 "--height", "48"]) == 1
+    assert out.exists() and "target NOT reached" in capsys.readouterr().out
+    assert main(["physics", "--target", "2 0 1 0 0 0"]) == 1
+    assert "target not reached" in capsys.readouterr().err
