@@ -3,6 +3,7 @@
 import colorsys
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -305,3 +306,13 @@ def test_show_unreachable_target_draws_closest_and_exits_1(tmp_path, capsys):
     assert out.exists() and "target NOT reached" in capsys.readouterr().out
     assert main(["physics", "--target", "2 0 1 0 0 0"]) == 1
     assert "target not reached" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")
+def test_animate_mp4(tmp_path, default_asm):
+    tr = _trajectory(default_asm, n=5)
+    info = animate(default_asm, tr, tmp_path / "a.mp4", fps=10, width=65, height=49, workers=1)
+    assert info["frames"] == 5 and (tmp_path / "a.mp4").stat().st_size > 1000
+    r = subprocess.run([shutil.which("ffmpeg"), "-i", str(tmp_path / "a.mp4")], capture_output=True,
+                       text=True)
+    assert "h264" in r.stderr and "64x48" in r.stderr  # odd sizes cropped to even for yuv420p
