@@ -101,7 +101,7 @@ def test_clean_run_delivers_every_frame_acknowledged_in_order(tmp_path):
     K = s.ticks_planned
     assert K == 61 and s.ticks_ramp == 0 and s.ticks_completed == K
     assert s.frames_sent == s.frames_acked == 2 * K
-    assert s.retries == 0 and s.faults == ()
+    assert s.faults == () and s.timeouts == s.retries  # (a retry only if the machine stalls)
     rec = read_journal(tmp_path / "j.jsonl")
     assert rec[0]["ev"] == "session" and rec[-1]["ev"] == "summary"
     for i, e in enumerate(g.emulators):
