@@ -147,4 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy, so CLIError raised by command modules is
+    # the class main() catches (python -m assemblers.cli).
+    from assemblers.cli import main as _main
+
+    sys.exit(_main())
