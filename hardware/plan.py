@@ -18,7 +18,7 @@ import numpy as np
 
 from assemblers.model import ActuatorCalibration, Assembler
 
-from .safety import Limits, LimitViolation, check_legs, verify_counts
+from .safety import Limits, LimitViolation, check_legs, count_range, verify_counts
 
 RAMP_MARGIN = 1.05
 """The approach ramp's duration is this much longer than the limits allow at the least."""
@@ -131,8 +131,15 @@ def quintic_ramp(start: np.ndarray, end: np.ndarray, limits: list[Limits], rate_
 
 
 def to_counts(legs: np.ndarray, cals: list[ActuatorCalibration]) -> np.ndarray:
-    """``legs``: (K, N, 6) m -> (K, N, 6) int64 counts (each platform's calibration)."""
-    return np.stack([cals[i].to_counts(legs[:, i]) for i in range(len(cals))], axis=1)
+    """``legs``: (K, N, 6) m -> (K, N, 6) int64 counts (each platform's calibration), rounded
+    to the nearest count and clipped to the whole counts inside the soft stroke (so a leg at
+    the stroke limit, or within :data:`~hardware.safety.STROKE_TOL_M` past it, gets the last
+    count inside)."""
+    out = []
+    for i, cal in enumerate(cals):
+        lo, hi = count_range(cal)
+        out.append(np.clip(cal.to_counts(legs[:, i]), lo, hi))
+    return np.stack(out, axis=1)
 
 
 def check_trajectory(t: np.ndarray, legs: np.ndarray, cals: list[ActuatorCalibration],

@@ -3,9 +3,10 @@
 Two checks, one rule (``docs/hardware.md``, "Safety model"):
 
 * :func:`check_legs` checks a *continuous* plan (leg lengths in metres on the stream grid)
-  against the calibration's exact limits: soft stroke (less half a count, so rounding to
-  counts stays inside), velocity and acceleration by finite differences, with the actuators at
-  rest before the first sample and after the last.  The planner runs it before anything is sent.
+  against the calibration's exact limits: soft stroke (to :data:`STROKE_TOL_M`, solver
+  round-off; the planner then rounds to counts clipped to the whole counts inside the stroke),
+  velocity and acceleration by finite differences, with the actuators at rest before the first
+  sample and after the last.  The planner runs it before anything is sent.
 * :class:`SafetyGate` is the single choke point of the host: :meth:`SafetyGate.encode` is the
   only code that produces SETPOINT bytes, and it refuses (raises :class:`LimitViolation`) any
   set-point that, converted back to metres, is outside the soft stroke or, together with the
@@ -38,6 +39,10 @@ from . import protocol as P
 GATE_WINDOW_S = 0.1
 """Look-back of the gate's multi-lag checks (s); the lags go up to ceil(window / dt) ticks."""
 _EPS = 1e-12  # m: float round-off in the count <-> metre conversion
+STROKE_TOL_M = 1e-9
+"""A planned leg length may lie this far (m) past the soft stroke (an optimizer's round-off
+at an active stroke constraint); its set-point is clipped to the last whole count inside, and
+the counts sent are always checked exactly."""
 
 
 class LimitViolation(InputError):
@@ -106,7 +111,7 @@ def _violation(platform, actuator, limit, value, bound, unit, tick=None, time_s=
 
 def check_legs(legs: np.ndarray, limits: list[Limits] | tuple[Limits, ...], period_s: float,
                *, times: np.ndarray | None = None, labels: list[str] | None = None,
-               rest_before: np.ndarray | None = None, margin_counts: float = 0.5) -> None:
+               rest_before: np.ndarray | None = None, margin_counts: float = 0.0) -> None:
     """Check a continuous plan against the exact limits; raise :class:`LimitViolation` on the
     earliest violation (naming platform, actuator, time and limit).
 
@@ -114,8 +119,8 @@ def check_legs(legs: np.ndarray, limits: list[Limits] | tuple[Limits, ...], peri
     rest at ``rest_before`` (N, 6) m (default ``legs[0]``; its stroke is checked without the
     margin) before it and at ``legs[-1]`` after it.  ``times``: (K,) s used in the
     message (default ``k * period_s``); ``labels``: (K,) optional phrase per sample (e.g.
-    "during the approach ramp").  The stroke is shrunk by ``margin_counts`` counts so that the
-    rounded set-points stay inside it.
+    "during the approach ramp").  The stroke is checked to :data:`STROKE_TOL_M`, shrunk by
+    ``margin_counts`` counts if given.
     """
     legs = np.asarray(legs, dtype=np.float64)
     K, N, _ = legs.shape
@@ -134,7 +139,7 @@ def check_legs(legs: np.ndarray, limits: list[Limits] | tuple[Limits, ...], peri
     if rest_before is not None:
         lo = np.stack([lim.soft_min for lim in limits])
         hi = np.stack([lim.soft_max for lim in limits])
-        out = (rb[0] < lo - _EPS) | (rb[0] > hi + _EPS)
+        out = (rb[0] < lo - STROKE_TOL_M) | (rb[0] > hi + STROKE_TOL_M)
         if out.any():
             i, j = (int(x) for x in np.argwhere(out)[0])
             v = rb[0, i, j]
@@ -151,8 +156,8 @@ def check_legs(legs: np.ndarray, limits: list[Limits] | tuple[Limits, ...], peri
     def label(k):
         return "" if labels is None or not labels[k] else f" ({labels[k]})"
 
-    lo_bad = legs < smin[None] - _EPS
-    hi_bad = legs > smax[None] + _EPS
+    lo_bad = legs < smin[None] - STROKE_TOL_M
+    hi_bad = legs > smax[None] + STROKE_TOL_M
     if lo_bad.any() or hi_bad.any():
         bad = lo_bad | hi_bad
         k, i, j = (int(x) for x in np.argwhere(bad)[0])
@@ -160,9 +165,8 @@ def check_legs(legs: np.ndarray, limits: list[Limits] | tuple[Limits, ...], peri
         side = "soft_min" if lo_bad[k, i, j] else "soft_max"
         v = legs[k, i, j]
         e = LimitViolation(
-            f"platform {i} actuator {j}: leg length {v:.6g} m at t = {t[k]:.4f} s{label(k)} is "
-            f"outside the soft stroke ({side} {lim:.6g} m, i.e. the calibration's limit "
-            f"{'inside' if side == 'soft_min' else 'less'} half a count)",
+            f"platform {i} actuator {j}: leg length {v:.9g} m at t = {t[k]:.4f} s{label(k)} is "
+            f"outside the soft stroke ({side} {lim:.9g} m)",
             platform=i, actuator=j, limit="stroke", value=float(v), bound=float(lim), tick=k,
             time_s=float(t[k]))
         candidates.append((k, 0, e))

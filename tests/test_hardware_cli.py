@@ -182,3 +182,19 @@ def test_bandwidth_warning():
     assert bandwidth_warning("/dev/ttyUSB0", 2_000_000, 1000.0) == ""
     assert bandwidth_warning("/dev/pts/4", 9600, 1000.0) == ""
     assert bandwidth_warning("socket://host:1", 9600, 1000.0) == ""
+
+
+def test_target_dry_run_uses_the_ik_solver(capsys):
+    try:
+        assemblers.solve_ik  # noqa: B018 - written by another part of the project
+    except (AttributeError, ImportError):
+        pytest.skip("assemblers.solve_ik is not available")
+    T = assemblers.forward_kinematics(DUO, assemblers.home_pose(DUO))
+    pose = assemblers.transform_to_pose(T)
+    pose[0] += 0.005
+    rc = main(["stream", "--config", "duo", "--target", " ".join(map(str, pose)), "--dry-run",
+               "--json", "--frames", "2"])
+    out = _err(capsys).out
+    assert rc == 0, out
+    doc = json.loads(out)
+    assert doc["ramp_ticks"] > 0 and "home pose" in doc["assumption"]

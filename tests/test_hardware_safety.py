@@ -222,7 +222,7 @@ def test_resample_grid_and_stroke_start_outside():
     tg, L = resample(np.array([0.0, 0.333]), legs[:2], 10.0, "linear")
     assert tg.shape == (5,) and np.allclose(L[-1], legs[-1])  # extended to cover t[-1]
     cals = calibrations(ASM)
-    outside = to_counts((HOME + 0.1)[None], cals)[0]
+    outside = np.stack([c.to_counts(h + 0.1) for c, h in zip(cals, HOME)])  # not clipped
     with pytest.raises(LimitViolation, match="outside its soft stroke"):
         plan_target(HOME, cals, 100.0, outside)
 
@@ -248,3 +248,18 @@ def test_vectorised_plan_verification_agrees_with_the_gate(dt, steps):
     except LimitViolation as e:
         verified_at = e.tick
     assert refused_at == verified_at
+
+
+def test_legs_at_the_stroke_limit_are_accepted_and_clipped_inside():
+    """An IK solution may put a leg exactly at its limit (or 1e-10 m past, round-off): the
+    plan accepts it and the counts sent are the last whole count inside the stroke."""
+    cals = calibrations(ASM)
+    target = HOME.copy()
+    target[0, :] = CAL.soft_max[0] + 1e-10
+    target[1, 2] = CAL.soft_min[2] - 1e-10
+    plan = plan_target(target, cals, 100.0, to_counts(HOME[None], cals)[0])
+    assert plan.counts[:, 0].max() == CAL.to_counts(CAL.soft_max)[0]
+    assert plan.counts[:, 1, 2].min() == CAL.to_counts(CAL.soft_min)[2]
+    target[0, 0] = CAL.soft_max[0] + 1e-6  # a micrometre past is a violation
+    with pytest.raises(LimitViolation, match="outside the soft stroke"):
+        plan_target(target, cals, 100.0, to_counts(HOME[None], cals)[0])
