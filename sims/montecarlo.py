@@ -43,10 +43,18 @@ from assemblers.fastkin import forward, from_legs_platform
 
 from .stats import (
     CHUNK_FIELDS,
+    F_MAXP,
+    F_MAXR,
+    F_S1,
+    F_S2,
+    F_SHIFT,
+    F_SW,
+    F_SWW,
+    F_W0,
     HIST_BINS,
     ErrorStats,
     StreamingStats,
-    chunk_add,
+    hist_index,
 )
 
 # ----------------------------------------------------------------------------- random numbers
@@ -61,6 +69,7 @@ _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 DRAWS_PER_SAMPLE_LOG2 = 20  # each sample's stream has 2^20 draws before the next sample's
 _STRIDE = np.uint64((int(_GAMMA) << DRAWS_PER_SAMPLE_LOG2) & 0xFFFFFFFFFFFFFFFF)
 _INV53 = 1.0 / 9007199254740992.0  # 2^-53
+_SQRT3 = 1.7320508075688772
 
 
 def _mix64_py(z: int) -> int:
@@ -77,13 +86,19 @@ def seed_key(seed: int) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
-def _next_u64(st):
-    """SplitMix64: advance ``st[0]`` (uint64 state) and return 64 random bits."""
-    z = st[0] + _GAMMA
-    st[0] = z
+def _mix(z):
+    """SplitMix64's output function of a uint64 counter."""
     z = (z ^ (z >> _U30)) * _MIX1
     z = (z ^ (z >> _U27)) * _MIX2
     return z ^ (z >> _U31)
+
+
+@njit(cache=True, inline="always")
+def _next_u64(st):
+    """SplitMix64: advance ``st[0]`` (uint64 state) by gamma and return 64 random bits."""
+    z = st[0] + _GAMMA
+    st[0] = z
+    return _mix(z)
 
 
 @njit(cache=True, inline="always")
@@ -125,22 +140,25 @@ ZIG_KI, ZIG_WI, ZIG_FI = _ziggurat_tables()
 _ZIG_R = 3.6541528853610088
 
 
-@njit(cache=True, inline="always")
-def _normal(st):
-    """Standard normal from the stream ``st`` (ziggurat, about 4 ns; ~98.5 % of draws take the
-    fast path).  The tail beyond ``r`` uses Marsaglia's exponential method.  One flat loop on
-    purpose: a nested loop or a call for the tail made LLVM's code five times slower."""
-    x = 0.0
+@njit(cache=True)
+def _normal_resume(st, i, x, neg):
+    """Finish a ziggurat draw whose fast test failed: layer ``i``, proposal ``x`` (signed),
+    ``neg`` its sign; further uniforms come from the stream ``st``.  Wedge test (``i > 0``) or
+    Marsaglia's tail method (``i == 0``); on a wedge rejection, a whole new draw.  One flat loop
+    (a nested loop here made LLVM's code several times slower)."""
     tail = False
-    neg = False
     while True:
         if tail:
             xx = -math.log1p(-_uniform(st)) / _ZIG_R
             yy = -math.log1p(-_uniform(st))
             if yy + yy > xx * xx:
-                x = -(_ZIG_R + xx) if neg else _ZIG_R + xx
-                break
+                return -(_ZIG_R + xx) if neg else _ZIG_R + xx
             continue
+        if i == 0:
+            tail = True
+            continue
+        if ZIG_FI[i] + _uniform(st) * (ZIG_FI[i - 1] - ZIG_FI[i]) < math.exp(-0.5 * x * x):
+            return x
         u = _next_u64(st)
         i = int(u & _MASK8)
         u = u >> _U8
@@ -150,30 +168,91 @@ def _normal(st):
         if neg:
             x = -x
         if rabs < ZIG_KI[i]:
-            break
-        if i == 0:
-            tail = True
-        elif ZIG_FI[i] + _uniform(st) * (ZIG_FI[i - 1] - ZIG_FI[i]) < math.exp(-0.5 * x * x):
-            break
-    return x
+            return x
+
+
+# Monte Carlo samples are processed in blocks of KB lanes (structure of arrays, rows of KB
+# doubles): the fixed trip count and separate input / output arrays let LLVM vectorize the
+# loops over lanes (AVX-512: 8 samples per instruction).
+KB = 64
+
+
+@njit(cache=True, error_model="numpy")
+def random_block(key, s0, m, first_uniform, Zf, Rj):
+    """Draws ``j = 0 .. m-1`` of samples ``s0 .. s0 + KB - 1`` into ``Zf[j * KB + k]``.
+
+    Draw ``j`` of sample ``s`` is ``mix(key + s * 2^20 * gamma + (j + 1) * gamma)``: SplitMix64
+    counters, so the value depends only on (seed, s, j).  Rows ``j >= first_uniform`` are
+    uniform on ``[-sqrt 3, sqrt 3)`` (std 1); the others are the ziggurat's fast path for a
+    standard normal, with ``Rj[j * KB + k] = 1`` where that fast test failed
+    (:func:`fix_rejections` then finishes those draws).  ``Zf`` (>= m * KB,) float64, ``Rj``
+    (>= m * KB,) uint8.
+    """
+    for j in range(m):
+        base = j * KB
+        jj = np.uint64(j + 1) * _GAMMA
+        if j >= first_uniform:
+            for k in range(KB):
+                z = _mix(key + np.uint64(s0 + k) * _STRIDE + jj)
+                Zf[base + k] = _SQRT3 * (2.0 * (float(z >> _U11) * _INV53) - 1.0)
+                Rj[base + k] = 0
+        else:
+            for k in range(KB):
+                z = _mix(key + np.uint64(s0 + k) * _STRIDE + jj)
+                i = z & _MASK8
+                u = z >> _U8
+                rabs = (u >> _U1) & _MASK52
+                x = float(rabs) * ZIG_WI[i]
+                Zf[base + k] = x - 2.0 * x * float(u & _U1)
+                Rj[base + k] = rabs >= ZIG_KI[i]
 
 
 @njit(cache=True)
-def normals_kernel(seed_key_, n, out):
-    """``out`` (n,) standard normals of stream ``seed_key_`` (tests of the generator)."""
+def fix_rejections(key, s0, kb, m, first_uniform, Zf, Rj, st):
+    """Finish the normal draws of :func:`random_block` whose fast test failed (~1.5 %), lane by
+    lane and row by row; the extra uniforms of sample ``s`` come from its own stream after its
+    first ``m`` draws, so the result still depends only on (seed, s)."""
+    n_gauss = min(m, first_uniform)
+    for k in range(kb):
+        base = key + np.uint64(s0 + k) * _STRIDE
+        started = False
+        for j in range(n_gauss):
+            if Rj[j * KB + k]:
+                if not started:
+                    st[0] = base + np.uint64(m) * _GAMMA
+                    started = True
+                z = _mix(base + np.uint64(j + 1) * _GAMMA)
+                i = int(z & _MASK8)
+                u = z >> _U8
+                neg = (u & _U1) != 0
+                x = float((u >> _U1) & _MASK52) * ZIG_WI[i]
+                Zf[j * KB + k] = _normal_resume(st, i, -x if neg else x, neg)
+
+
+@njit(cache=True)
+def normals_kernel(key, n_samples, m, out):
+    """``out`` (n_samples, m): the first ``m`` standard normals of each sample's stream, exactly
+    as the Monte Carlo draws them (tests of the generator)."""
+    Zf = np.empty(m * KB)
+    Rj = np.empty(m * KB, dtype=np.uint8)
     st = np.empty(1, dtype=np.uint64)
-    st[0] = seed_key_
-    for k in range(n):
-        out[k] = _normal(st)
+    for s0 in range(0, n_samples, KB):
+        kb = min(KB, n_samples - s0)
+        random_block(key, s0, m, m, Zf, Rj)
+        fix_rejections(key, s0, kb, m, m, Zf, Rj, st)
+        for k in range(kb):
+            for j in range(m):
+                out[s0 + k, j] = Zf[j * KB + k]
 
 
 # ----------------------------------------------------------------------------- SO(3) log
 
 # asin(s) / s = sum_k c_k s^(2k): used below s = 0.03 (truncation < 1e-20 relative)
 _AS1, _AS2, _AS3, _AS4, _AS5 = 1.0 / 6.0, 3.0 / 40.0, 5.0 / 112.0, 35.0 / 1152.0, 63.0 / 2816.0
+_SMALL_S2 = 0.0009  # s^2 below which (and cos > 0) the series is used
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def so3_log(R, w):
     """Rotation vector (rad) of the rotation ``R`` (3, 3) into ``w`` (3,), angle in [0, pi].
 
@@ -189,7 +268,7 @@ def so3_log(R, w):
     vz = R[1, 0] - R[0, 1]
     c = 0.5 * (R[0, 0] + R[1, 1] + R[2, 2] - 1.0)
     s2 = 0.25 * (vx * vx + vy * vy + vz * vz)
-    if c > 0.0 and s2 < 0.0009:
+    if c > 0.0 and s2 < _SMALL_S2:
         f = 0.5 * (1.0 + s2 * (_AS1 + s2 * (_AS2 + s2 * (_AS3 + s2 * (_AS4 + s2 * _AS5)))))
         w[0] = f * vx
         w[1] = f * vy
@@ -221,7 +300,7 @@ def so3_log(R, w):
         w[j] = sgn * theta * w[j] / nrm
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def error_twist(T_nom, T, e, R, w):
     """Error twist of ``T`` relative to ``T_nom`` (both (4, 4) world_from_tool) into ``e`` (6,):
     ``dp`` (m) and the rotation vector (rad) of ``R R_nom^T``, world frame.  ``R`` (3, 3) and
@@ -239,191 +318,347 @@ def error_twist(T_nom, T, e, R, w):
 # ----------------------------------------------------------------------------- one sample
 
 
-@njit(cache=True, inline="always")
-def _sincos(d):
-    """``(sin d, cos d)``: Taylor polynomials for ``|d| <= 1/8`` (truncation below 1e-21,
-    rounding within 2 ulp of libm, 2.5x faster), libm otherwise."""
-    if abs(d) <= 0.125:
-        z = d * d
-        sn = d * (1.0 + z * (-1.0 / 6.0 + z * (1.0 / 120.0 + z * (-1.0 / 5040.0 + z * (
-            1.0 / 362880.0 + z * (-1.0 / 39916800.0))))))
-        cs = 1.0 + z * (-0.5 + z * (1.0 / 24.0 + z * (-1.0 / 720.0 + z * (1.0 / 40320.0 + z * (
-            -1.0 / 3628800.0 + z * (1.0 / 479001600.0))))))
-        return sn, cs
-    return math.sin(d), math.cos(d)
+@njit(cache=True)
+def perturb_scalar(z, b, t, Q, L_nom, pose_sig, leg_sig, joint_sig, tol, max_iter, Qp, Lp, bp,
+                   tp):
+    """The perturbed stack pose of one sample from its random numbers, with the Newton building
+    block of :mod:`assemblers.fastkin` (``from_legs_platform``, started at the nominal pose).
 
-
-@njit(cache=True, inline="always")
-def forward_perturbed(T_mount, T_after, Q, dQ, trig, T):
-    """Exact forward kinematics of ``Q + dQ`` (6N,) (m, rad) into ``T`` (4, 4) world_from_tool.
-
-    The same product as :func:`assemblers.fastkin.forward`
-    (``T_mount T(q_1) T_after_1 ... T(q_N) T_after_N``, SPEC), fused for the pose-noise hot loop:
-    ``trig`` (N, 6) holds (cos, sin) of the nominal roll, pitch and yaw of each platform, so the
-    perturbed angles' cosines and sines come from the addition theorems with :func:`_sincos` (no
-    libm call), and the running 3 x 4 product stays in registers (``fastkin.matmul4`` on arrays is
-    1.7x slower here).  Agreement with ``fastkin.forward`` and with the JAX reference is tested
-    sample by sample (tests/test_montecarlo.py).
-    """
-    a00, a01, a02, a03 = T_mount[0, 0], T_mount[0, 1], T_mount[0, 2], T_mount[0, 3]
-    a10, a11, a12, a13 = T_mount[1, 0], T_mount[1, 1], T_mount[1, 2], T_mount[1, 3]
-    a20, a21, a22, a23 = T_mount[2, 0], T_mount[2, 1], T_mount[2, 2], T_mount[2, 3]
-    for i in range(T_after.shape[0]):
-        o = 6 * i
-        sn, cs = _sincos(dQ[o + 3])
-        cr = trig[i, 0] * cs - trig[i, 1] * sn
-        sr = trig[i, 1] * cs + trig[i, 0] * sn
-        sn, cs = _sincos(dQ[o + 4])
-        cp = trig[i, 2] * cs - trig[i, 3] * sn
-        sp = trig[i, 3] * cs + trig[i, 2] * sn
-        sn, cs = _sincos(dQ[o + 5])
-        cy = trig[i, 4] * cs - trig[i, 5] * sn
-        sy = trig[i, 5] * cs + trig[i, 4] * sn
-        # pose transform: R = Rz(yaw) Ry(pitch) Rx(roll), p
-        b00 = cy * cp
-        b01 = cy * sp * sr - sy * cr
-        b02 = cy * sp * cr + sy * sr
-        b10 = sy * cp
-        b11 = sy * sp * sr + cy * cr
-        b12 = sy * sp * cr - cy * sr
-        b20 = -sp
-        b21 = cp * sr
-        b22 = cp * cr
-        b03 = Q[o] + dQ[o]
-        b13 = Q[o + 1] + dQ[o + 1]
-        b23 = Q[o + 2] + dQ[o + 2]
-        # C = A @ B
-        c00 = a00 * b00 + a01 * b10 + a02 * b20
-        c01 = a00 * b01 + a01 * b11 + a02 * b21
-        c02 = a00 * b02 + a01 * b12 + a02 * b22
-        c03 = a00 * b03 + a01 * b13 + a02 * b23 + a03
-        c10 = a10 * b00 + a11 * b10 + a12 * b20
-        c11 = a10 * b01 + a11 * b11 + a12 * b21
-        c12 = a10 * b02 + a11 * b12 + a12 * b22
-        c13 = a10 * b03 + a11 * b13 + a12 * b23 + a13
-        c20 = a20 * b00 + a21 * b10 + a22 * b20
-        c21 = a20 * b01 + a21 * b11 + a22 * b21
-        c22 = a20 * b02 + a21 * b12 + a22 * b22
-        c23 = a20 * b03 + a21 * b13 + a22 * b23 + a23
-        # A = C @ T_after[i]
-        F = T_after[i]
-        a00 = c00 * F[0, 0] + c01 * F[1, 0] + c02 * F[2, 0]
-        a01 = c00 * F[0, 1] + c01 * F[1, 1] + c02 * F[2, 1]
-        a02 = c00 * F[0, 2] + c01 * F[1, 2] + c02 * F[2, 2]
-        a03 = c00 * F[0, 3] + c01 * F[1, 3] + c02 * F[2, 3] + c03
-        a10 = c10 * F[0, 0] + c11 * F[1, 0] + c12 * F[2, 0]
-        a11 = c10 * F[0, 1] + c11 * F[1, 1] + c12 * F[2, 1]
-        a12 = c10 * F[0, 2] + c11 * F[1, 2] + c12 * F[2, 2]
-        a13 = c10 * F[0, 3] + c11 * F[1, 3] + c12 * F[2, 3] + c13
-        a20 = c20 * F[0, 0] + c21 * F[1, 0] + c22 * F[2, 0]
-        a21 = c20 * F[0, 1] + c21 * F[1, 1] + c22 * F[2, 1]
-        a22 = c20 * F[0, 2] + c21 * F[1, 2] + c22 * F[2, 2]
-        a23 = c20 * F[0, 3] + c21 * F[1, 3] + c22 * F[2, 3] + c23
-    T[0, 0], T[0, 1], T[0, 2], T[0, 3] = a00, a01, a02, a03
-    T[1, 0], T[1, 1], T[1, 2], T[1, 3] = a10, a11, a12, a13
-    T[2, 0], T[2, 1], T[2, 2], T[2, 3] = a20, a21, a22, a23
-    T[3, 0], T[3, 1], T[3, 2], T[3, 3] = 0.0, 0.0, 0.0, 1.0
-
-
-@njit(cache=True, inline="always")
-def draw_sample(s, key, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, pose_any,
-                uniform, leg_sig, joint_sig, tol, max_iter, st, z, Qp, dQ, Lp, bp, tp,
-                work, Tp, R, w, e):
-    """Sample ``s``: perturb, solve, exact forward kinematics, error twist.
-
-    Inputs: ``b``/``t`` (N, 6, 3) m joints; ``T_mount`` (4, 4); ``T_after`` (N, 4, 4); ``Q`` (6N,)
-    nominal pose; ``trig`` (N, 6) cos/sin of its angles; ``L_nom`` (N, 6) m its legs; ``T_nom``
-    (4, 4) its tool pose; ``pose_sig`` (6N,) std (m, rad); ``pose_any``: any of them > 0;
-    ``uniform``: uniform instead of Gaussian pose noise; ``leg_sig``, ``joint_sig`` m; ``tol`` m
-    and ``max_iter`` for Newton.
-    Scratch/outputs: ``st`` (1,) uint64; ``z`` (48N,) the sample's random numbers; ``Qp`` (6N,)
-    perturbed pose; ``dQ`` (6N,) pose noise;
-    ``Lp`` (N, 6) commanded legs; ``bp``/``tp`` (N, 6, 3) perturbed joints (written only with
-    joint noise); ``work`` (2, 4, 4); ``Tp`` (4, 4) perturbed tool pose; ``R`` (3, 3); ``w`` (3,);
-    ``e`` (6,) the error twist.
+    ``z`` (m,) the sample's random numbers, laid out ``[6N legs][36N joints: per platform 18
+    base then 18 top coordinates][6N pose]`` (a part is absent when its sigma is 0).  Inputs:
+    ``b``/``t`` (N, 6, 3) m joints; ``Q`` (6N,) nominal pose; ``L_nom`` (N, 6) m its legs;
+    ``pose_sig`` (6N,) std (m, rad); ``leg_sig``, ``joint_sig`` m; ``tol`` m and ``max_iter`` for
+    Newton.  Outputs: ``Qp`` (6N,) perturbed pose; ``Lp`` (N, 6) commanded legs; ``bp``/``tp``
+    (N, 6, 3) perturbed joints (written only with joint errors).
     Returns False if a platform's Newton did not converge (the sample is then invalid).
     """
     n = b.shape[0]
-    st[0] = key + np.uint64(s) * _STRIDE
-    # all random numbers of the sample first, in a fixed layout:
-    # [6N leg errors][18N base-joint, 18N top-joint errors][6N pose errors]; one call site of
-    # the (inlined) generator keeps the compiled code small
     n_leg = 6 * n if leg_sig > 0.0 else 0
     n_joint = 36 * n if joint_sig > 0.0 else 0
-    n_pose = 6 * n if pose_any else 0
-    m = n_leg + n_joint + n_pose
-    first_uniform = n_leg + n_joint if uniform else m
-    for k in range(m):
-        if k >= first_uniform:
-            z[k] = 1.7320508075688772 * (2.0 * _uniform(st) - 1.0)  # std 1
-        else:
-            z[k] = _normal(st)
-    ok = True
-    newton = n_leg + n_joint > 0
-    if newton:
-        for k in range(6 * n):
-            Qp[k] = Q[k]
-        for i in range(n):
-            for k in range(6):
-                Lp[i, k] = L_nom[i, k]
-                if n_leg > 0:
-                    Lp[i, k] += leg_sig * z[6 * i + k]
-            if n_joint > 0:
-                o = n_leg + 36 * i
-                for k in range(6):
-                    for r in range(3):
-                        bp[i, k, r] = b[i, k, r] + joint_sig * z[o + 3 * k + r]
-                        tp[i, k, r] = t[i, k, r] + joint_sig * z[o + 18 + 3 * k + r]
-                err, _ = from_legs_platform(bp[i], tp[i], Lp[i], Qp, 6 * i, tol, max_iter)
-            else:
-                err, _ = from_legs_platform(b[i], t[i], Lp[i], Qp, 6 * i, tol, max_iter)
-            if not err <= tol:
-                ok = False
-    o = n_leg + n_joint
+    pose_any = False
     for k in range(6 * n):
-        dQ[k] = 0.0
-        if n_pose > 0:
-            dQ[k] = pose_sig[k] * z[o + k]
-    if newton:
+        if pose_sig[k] > 0.0:
+            pose_any = True
+    for k in range(6 * n):
+        Qp[k] = Q[k]
+    ok = True
+    for i in range(n):
+        for k in range(6):
+            Lp[i, k] = L_nom[i, k]
+            if n_leg > 0:
+                Lp[i, k] += leg_sig * z[6 * i + k]
+        if n_joint > 0:
+            o = n_leg + 36 * i
+            for k in range(6):
+                for r in range(3):
+                    bp[i, k, r] = b[i, k, r] + joint_sig * z[o + 3 * k + r]
+                    tp[i, k, r] = t[i, k, r] + joint_sig * z[o + 18 + 3 * k + r]
+            err, _ = from_legs_platform(bp[i], tp[i], Lp[i], Qp, 6 * i, tol, max_iter)
+        else:
+            err, _ = from_legs_platform(b[i], t[i], Lp[i], Qp, 6 * i, tol, max_iter)
+        if not err <= tol:
+            ok = False
+    if pose_any:
+        o = n_leg + n_joint
         for k in range(6 * n):
-            Qp[k] += dQ[k]
-        forward(T_mount, T_after, Qp, Tp, work)
-    else:
-        forward_perturbed(T_mount, T_after, Q, dQ, trig, Tp)
-        for k in range(6 * n):
-            Qp[k] = Q[k] + dQ[k]
-    error_twist(T_nom, Tp, e, R, w)
+            Qp[k] += pose_sig[k] * z[o + k]
     return ok
+
+
+# ----------------------------------------------------------------------------- blocks of samples
+
+_SIN = (-1.0 / 6.0, 1.0 / 120.0, -1.0 / 5040.0, 1.0 / 362880.0, -1.0 / 39916800.0)
+_COS = (-0.5, 1.0 / 24.0, -1.0 / 720.0, 1.0 / 40320.0, -1.0 / 3628800.0, 1.0 / 479001600.0)
+_POLY_MAX = 0.125  # |angle error| up to which the Taylor polynomials are exact to rounding
+
+
+@njit(cache=True, error_model="numpy")
+def fk_block(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
+    """Exact forward kinematics of ``Q + pose_sig * z`` for KB lanes: ``A[r * KB + k]`` gets
+    row-major entry ``r`` (0..11) of the top 3 x 4 of world_from_tool of lane ``k``.
+
+    The same product as :func:`assemblers.fastkin.forward`
+    (``T_mount T(q_1) T_after_1 ... T(q_N) T_after_N``, SPEC), written over lanes so that LLVM
+    vectorizes it: ``trig`` (N, 6) holds (cos, sin) of the nominal roll, pitch and yaw, and the
+    perturbed angles' cosines and sines come from the addition theorems with Taylor polynomials
+    of the angle error (degree 11 / 12: truncation below 1e-21 for ``|d| <= 1/8``).  Lanes with
+    a larger angle error get ``big[k] = 1`` and must be recomputed (:func:`sample_scalar`).
+    ``Zf``: random numbers, pose rows from ``zoff``; ``pose_sig`` (6N,) std (m, rad).
+    Agreement with ``fastkin.forward`` and the JAX reference is tested sample by sample.
+    """
+    for k in range(KB):
+        A[0 * KB + k] = T_mount[0, 0]
+        A[1 * KB + k] = T_mount[0, 1]
+        A[2 * KB + k] = T_mount[0, 2]
+        A[3 * KB + k] = T_mount[0, 3]
+        A[4 * KB + k] = T_mount[1, 0]
+        A[5 * KB + k] = T_mount[1, 1]
+        A[6 * KB + k] = T_mount[1, 2]
+        A[7 * KB + k] = T_mount[1, 3]
+        A[8 * KB + k] = T_mount[2, 0]
+        A[9 * KB + k] = T_mount[2, 1]
+        A[10 * KB + k] = T_mount[2, 2]
+        A[11 * KB + k] = T_mount[2, 3]
+        big[k] = 0
+    s1, s2, s3, s4, s5 = _SIN
+    c1, c2, c3, c4, c5, c6 = _COS
+    for i in range(T_after.shape[0]):
+        o = 6 * i
+        cr0, sr0, cp0, sp0, cy0, sy0 = trig[i, 0], trig[i, 1], trig[i, 2], trig[i, 3], \
+            trig[i, 4], trig[i, 5]
+        g0, g1, g2 = pose_sig[o], pose_sig[o + 1], pose_sig[o + 2]
+        g3, g4, g5 = pose_sig[o + 3], pose_sig[o + 4], pose_sig[o + 5]
+        q0, q1, q2 = Q[o], Q[o + 1], Q[o + 2]
+        F = T_after[i]
+        f00, f01, f02, f03 = F[0, 0], F[0, 1], F[0, 2], F[0, 3]
+        f10, f11, f12, f13 = F[1, 0], F[1, 1], F[1, 2], F[1, 3]
+        f20, f21, f22, f23 = F[2, 0], F[2, 1], F[2, 2], F[2, 3]
+        zb = (zoff + o) * KB
+        for k in range(KB):
+            dr = g3 * Zf[zb + 3 * KB + k]
+            dp = g4 * Zf[zb + 4 * KB + k]
+            dy = g5 * Zf[zb + 5 * KB + k]
+            if max(abs(dr), abs(dp), abs(dy)) > _POLY_MAX:
+                big[k] = 1
+            x = dr * dr
+            sn = dr * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+            cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+            cr = cr0 * cs - sr0 * sn
+            sr = sr0 * cs + cr0 * sn
+            x = dp * dp
+            sn = dp * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+            cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+            cp = cp0 * cs - sp0 * sn
+            sp = sp0 * cs + cp0 * sn
+            x = dy * dy
+            sn = dy * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+            cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+            cy = cy0 * cs - sy0 * sn
+            sy = sy0 * cs + cy0 * sn
+            # platform transform B: R = Rz(yaw) Ry(pitch) Rx(roll), p (as fastkin.rpy_matrix)
+            b00 = cy * cp
+            b01 = cy * sp * sr - sy * cr
+            b02 = cy * sp * cr + sy * sr
+            b10 = sy * cp
+            b11 = sy * sp * sr + cy * cr
+            b12 = sy * sp * cr - cy * sr
+            b20 = -sp
+            b21 = cp * sr
+            b22 = cp * cr
+            b03 = q0 + g0 * Zf[zb + k]
+            b13 = q1 + g1 * Zf[zb + KB + k]
+            b23 = q2 + g2 * Zf[zb + 2 * KB + k]
+            a00, a01, a02, a03 = A[k], A[KB + k], A[2 * KB + k], A[3 * KB + k]
+            a10, a11, a12, a13 = A[4 * KB + k], A[5 * KB + k], A[6 * KB + k], A[7 * KB + k]
+            a20, a21, a22, a23 = A[8 * KB + k], A[9 * KB + k], A[10 * KB + k], A[11 * KB + k]
+            # C = A B
+            c00 = a00 * b00 + a01 * b10 + a02 * b20
+            c01 = a00 * b01 + a01 * b11 + a02 * b21
+            c02 = a00 * b02 + a01 * b12 + a02 * b22
+            c03 = a00 * b03 + a01 * b13 + a02 * b23 + a03
+            c10 = a10 * b00 + a11 * b10 + a12 * b20
+            c11 = a10 * b01 + a11 * b11 + a12 * b21
+            c12 = a10 * b02 + a11 * b12 + a12 * b22
+            c13 = a10 * b03 + a11 * b13 + a12 * b23 + a13
+            c20 = a20 * b00 + a21 * b10 + a22 * b20
+            c21 = a20 * b01 + a21 * b11 + a22 * b21
+            c22 = a20 * b02 + a21 * b12 + a22 * b22
+            c23 = a20 * b03 + a21 * b13 + a22 * b23 + a23
+            # A = C T_after[i]
+            A[k] = c00 * f00 + c01 * f10 + c02 * f20
+            A[KB + k] = c00 * f01 + c01 * f11 + c02 * f21
+            A[2 * KB + k] = c00 * f02 + c01 * f12 + c02 * f22
+            A[3 * KB + k] = c00 * f03 + c01 * f13 + c02 * f23 + c03
+            A[4 * KB + k] = c10 * f00 + c11 * f10 + c12 * f20
+            A[5 * KB + k] = c10 * f01 + c11 * f11 + c12 * f21
+            A[6 * KB + k] = c10 * f02 + c11 * f12 + c12 * f22
+            A[7 * KB + k] = c10 * f03 + c11 * f13 + c12 * f23 + c13
+            A[8 * KB + k] = c20 * f00 + c21 * f10 + c22 * f20
+            A[9 * KB + k] = c20 * f01 + c21 * f11 + c22 * f21
+            A[10 * KB + k] = c20 * f02 + c21 * f12 + c22 * f22
+            A[11 * KB + k] = c20 * f03 + c21 * f13 + c22 * f23 + c23
+
+
+@njit(cache=True, error_model="numpy")
+def twist_block(A, T_nom, E, big):
+    """Error twists of KB lanes of :func:`fk_block` output ``A`` against ``T_nom`` (4, 4) into
+    ``E[r * KB + k]`` (r = 0..5: dp m, rotation vector rad; world frame).  The rotation uses the
+    small-angle branch of :func:`so3_log` on every lane; lanes outside it get ``big[k] = 1``
+    (to be redone with :func:`so3_log`)."""
+    n00, n01, n02, n03 = T_nom[0, 0], T_nom[0, 1], T_nom[0, 2], T_nom[0, 3]
+    n10, n11, n12, n13 = T_nom[1, 0], T_nom[1, 1], T_nom[1, 2], T_nom[1, 3]
+    n20, n21, n22, n23 = T_nom[2, 0], T_nom[2, 1], T_nom[2, 2], T_nom[2, 3]
+    for k in range(KB):
+        a00, a01, a02, a03 = A[k], A[KB + k], A[2 * KB + k], A[3 * KB + k]
+        a10, a11, a12, a13 = A[4 * KB + k], A[5 * KB + k], A[6 * KB + k], A[7 * KB + k]
+        a20, a21, a22, a23 = A[8 * KB + k], A[9 * KB + k], A[10 * KB + k], A[11 * KB + k]
+        # R = R_A R_nom^T
+        r00 = a00 * n00 + a01 * n01 + a02 * n02
+        r11 = a10 * n10 + a11 * n11 + a12 * n12
+        r22 = a20 * n20 + a21 * n21 + a22 * n22
+        r01 = a00 * n10 + a01 * n11 + a02 * n12
+        r10 = a10 * n00 + a11 * n01 + a12 * n02
+        r02 = a00 * n20 + a01 * n21 + a02 * n22
+        r20 = a20 * n00 + a21 * n01 + a22 * n02
+        r12 = a10 * n20 + a11 * n21 + a12 * n22
+        r21 = a20 * n10 + a21 * n11 + a22 * n12
+        vx = r21 - r12
+        vy = r02 - r20
+        vz = r10 - r01
+        c = 0.5 * (r00 + r11 + r22 - 1.0)
+        s2 = 0.25 * (vx * vx + vy * vy + vz * vz)
+        f = 0.5 * (1.0 + s2 * (_AS1 + s2 * (_AS2 + s2 * (_AS3 + s2 * (_AS4 + s2 * _AS5)))))
+        E[k] = a03 - n03
+        E[KB + k] = a13 - n13
+        E[2 * KB + k] = a23 - n23
+        E[3 * KB + k] = f * vx
+        E[4 * KB + k] = f * vy
+        E[5 * KB + k] = f * vz
+        if not (c > 0.0 and s2 < _SMALL_S2):
+            big[k] = 1
+
+
+_P_ROWS = 31  # partial sums per lane: S1 (6), S2 upper (21), Sw, Sww, max |dp|, max |dtheta|
+
+
+@njit(cache=True, error_model="numpy")
+def stats_block(E, valid, shift, l2, P, MP, MR):
+    """Add KB lanes of twists ``E`` (rows of KB) to per-lane partial sums ``P`` (_P_ROWS * KB):
+    shifted first and second moments, weighted squared error ``|dp|^2 + l2 |dtheta|^2``
+    (``l2`` m^2), maxima; ``valid[k]`` 1/0 (invalid lanes must hold finite values);
+    ``shift`` (7,) the chunk's shift (twist, weighted square).  ``MP``/``MR`` (KB,) get
+    ``|dp|`` and ``|dtheta|`` for the histograms.  Lanes are independent, so it vectorizes and
+    the sums do not depend on the thread count."""
+    h0, h1, h2, h3, h4, h5, hw = shift[0], shift[1], shift[2], shift[3], shift[4], shift[5], \
+        shift[6]
+    for k in range(KB):
+        v = float(valid[k])
+        e0, e1, e2 = E[k], E[KB + k], E[2 * KB + k]
+        e3, e4, e5 = E[3 * KB + k], E[4 * KB + k], E[5 * KB + k]
+        d0, d1, d2 = (e0 - h0) * v, (e1 - h1) * v, (e2 - h2) * v
+        d3, d4, d5 = (e3 - h3) * v, (e4 - h4) * v, (e5 - h5) * v
+        P[k] += d0
+        P[KB + k] += d1
+        P[2 * KB + k] += d2
+        P[3 * KB + k] += d3
+        P[4 * KB + k] += d4
+        P[5 * KB + k] += d5
+        P[6 * KB + k] += d0 * d0
+        P[7 * KB + k] += d0 * d1
+        P[8 * KB + k] += d0 * d2
+        P[9 * KB + k] += d0 * d3
+        P[10 * KB + k] += d0 * d4
+        P[11 * KB + k] += d0 * d5
+        P[12 * KB + k] += d1 * d1
+        P[13 * KB + k] += d1 * d2
+        P[14 * KB + k] += d1 * d3
+        P[15 * KB + k] += d1 * d4
+        P[16 * KB + k] += d1 * d5
+        P[17 * KB + k] += d2 * d2
+        P[18 * KB + k] += d2 * d3
+        P[19 * KB + k] += d2 * d4
+        P[20 * KB + k] += d2 * d5
+        P[21 * KB + k] += d3 * d3
+        P[22 * KB + k] += d3 * d4
+        P[23 * KB + k] += d3 * d5
+        P[24 * KB + k] += d4 * d4
+        P[25 * KB + k] += d4 * d5
+        P[26 * KB + k] += d5 * d5
+        p2 = e0 * e0 + e1 * e1 + e2 * e2
+        r2 = e3 * e3 + e4 * e4 + e5 * e5
+        dw = (p2 + l2 * r2 - hw) * v
+        P[27 * KB + k] += dw
+        P[28 * KB + k] += dw * dw
+        mp = math.sqrt(p2)
+        mr = math.sqrt(r2)
+        MP[k] = mp
+        MR[k] = mr
+        P[29 * KB + k] = max(P[29 * KB + k], mp * v)
+        P[30 * KB + k] = max(P[30 * KB + k], mr * v)
+
+
+@njit(cache=True)
+def _finish_record(P, shift, rec):
+    """Chunk record (:mod:`sims.stats` layout) from the per-lane partial sums, lanes in order."""
+    for r in range(6):
+        rec[F_SHIFT + r] = shift[r]
+    rec[F_W0] = shift[6]
+    idx = 6
+    for i in range(6):
+        acc = 0.0
+        for k in range(KB):
+            acc += P[i * KB + k]
+        rec[F_S1 + i] = acc
+        for j in range(i, 6):
+            acc = 0.0
+            for k in range(KB):
+                acc += P[idx * KB + k]
+            rec[F_S2 + 6 * i + j] = acc
+            idx += 1
+    sw = 0.0
+    sww = 0.0
+    mp = 0.0
+    mr = 0.0
+    for k in range(KB):
+        sw += P[27 * KB + k]
+        sww += P[28 * KB + k]
+        mp = max(mp, P[29 * KB + k])
+        mr = max(mr, P[30 * KB + k])
+    rec[F_SW] = sw
+    rec[F_SWW] = sww
+    rec[F_MAXP] = mp
+    rec[F_MAXR] = mr
 
 
 @njit(cache=True)
 def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform,
-              leg_sig, joint_sig, length_scale, tol, max_iter, key, rec, hist_p,
-              hist_r, out_e, out_Q, out_L, out_b, out_t, out_ok):
-    """Samples ``start .. stop - 1`` in order into one chunk record; returns (valid, failed).
+              leg_sig, joint_sig, length_scale, tol, max_iter, key, rec, hist_p, hist_r, out_e,
+              out_Q, out_L, out_b, out_t, out_ok):
+    """Samples ``start .. stop - 1``, in blocks of KB lanes, into one chunk record; returns
+    (valid, failed) sample counts.
 
-    ``rec`` (CHUNK_FIELDS,) zeroed chunk record and ``hist_p``/``hist_r`` (HIST_BINS,) its
-    histograms (:mod:`sims.stats`); ``length_scale`` m (``W_out``).  Debug outputs, used when
-    ``out_e`` is not empty, for samples ``s < out_e.shape[0]``: ``out_e`` (n, 6) twists, ``out_Q``
-    (n, 6N) perturbed poses, ``out_L`` (n, N, 6) commanded legs, ``out_b``/``out_t`` (n, N, 6, 3)
-    perturbed joints, ``out_ok`` (n,).  Other arguments: :func:`draw_sample`.
-    The one heavy function (everything inlined into it), compiled once for both kernels.
+    ``rec`` (CHUNK_FIELDS,) and ``hist_p``/``hist_r`` (HIST_BINS,) int64: the chunk's record and
+    histograms (:mod:`sims.stats`), zeroed by the caller; ``length_scale`` m (``W_out``); ``key``
+    the seed's stream key.  Debug outputs, used when ``out_e`` is not empty, for samples
+    ``s < out_e.shape[0]``: ``out_e`` (n, 6) twists, ``out_Q`` (n, 6N) perturbed poses, ``out_L``
+    (n, N, 6) commanded legs, ``out_b``/``out_t`` (n, N, 6, 3) perturbed joints, ``out_ok`` (n,).
+    Other arguments: :func:`perturb_scalar`; ``trig`` (N, 6) cos/sin of the nominal angles;
+    ``T_nom`` (4, 4) the nominal tool pose; ``uniform``: uniform pose noise.
+    Actuator and joint errors go lane by lane through Newton (:func:`perturb_scalar`); then the
+    exact forward kinematics and error twists of all lanes are vectorized (:func:`fk_block`,
+    :func:`twist_block`), with a per-lane fallback to ``fastkin.forward`` and :func:`so3_log`
+    outside their polynomial ranges.  The statistics are accumulated per lane
+    (:func:`stats_block`) and summed in lane order, so the record depends only on the samples.
     """
     n = b.shape[0]
+    n_leg = 6 * n if leg_sig > 0.0 else 0
+    n_joint = 36 * n if joint_sig > 0.0 else 0
+    pose_any = False
+    for k in range(6 * n):
+        if pose_sig[k] > 0.0:
+            pose_any = True
+    n_pose = 6 * n if pose_any else 0
+    m = n_leg + n_joint + n_pose
+    first_uniform = n_leg + n_joint if uniform else m
+    newton = n_leg + n_joint > 0
     l2 = length_scale * length_scale
     # private copies: a call that takes a slice of a shared array updates the shared refcount
     # atomically, which makes threads fight over one cache line
     bj = b.copy()
     tj = t.copy()
-    Qj = Q.copy()
+    Zf = np.zeros(max(m, 6 * n) * KB)  # rows not drawn stay 0 (no disturbance of that kind)
+    Rj = np.zeros(max(m, 1) * KB, dtype=np.uint8)
+    A = np.empty(12 * KB)
+    E = np.empty(6 * KB)
+    big = np.empty(KB, dtype=np.uint8)
+    valid = np.empty(KB, dtype=np.uint8)
+    P = np.zeros(_P_ROWS * KB)
+    MP = np.empty(KB)
+    MR = np.empty(KB)
+    shift = np.zeros(7)
     st = np.empty(1, dtype=np.uint64)
-    z = np.empty(48 * n)
-    pose_any = False
-    for k in range(pose_sig.shape[0]):
-        if pose_sig[k] > 0.0:
-            pose_any = True
+    z = np.zeros(max(m, 6 * n))
     Qp = np.empty(6 * n)
-    dQ = np.empty(6 * n)
     Lp = np.empty((n, 6))
     bp = bj.copy()
     tp = tj.copy()
@@ -432,36 +667,106 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_s
     R = np.empty((3, 3))
     w = np.empty(3)
     e = np.empty(6)
-    d = np.empty(6)
     n_store = out_e.shape[0]
+    ones = np.ones(6 * n)
+    D = np.zeros(6 * n * KB)  # Newton path: Qp - Q per lane, rows of KB
+    have_shift = False
     cnt = 0
     bad = 0
-    for s in range(start, stop):
-        ok = draw_sample(s, key, bj, tj, T_mount, T_after, Qj, trig, L_nom, T_nom, pose_sig,
-                         pose_any, uniform, leg_sig, joint_sig, tol, max_iter, st, z,
-                         Qp, dQ, Lp, bp, tp, work, Tp, R, w, e)
-        if ok:
-            wsq = (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]
-                   + l2 * (e[3] * e[3] + e[4] * e[4] + e[5] * e[5]))
-            chunk_add(e, wsq, cnt, rec, hist_p, hist_r, d)
-            cnt += 1
+    for s0 in range(start, stop, KB):
+        kb = min(KB, stop - s0)
+        random_block(key, s0, m, first_uniform, Zf, Rj)
+        fix_rejections(key, s0, kb, m, first_uniform, Zf, Rj, st)
+        for k in range(KB):
+            valid[k] = 1 if k < kb else 0
+        if newton:
+            for k in range(kb):
+                for j in range(m):
+                    z[j] = Zf[j * KB + k]
+                ok = perturb_scalar(z, bj, tj, Q, L_nom, pose_sig, leg_sig, joint_sig, tol,
+                                    max_iter, Qp, Lp, bp, tp)
+                for j in range(6 * n):
+                    D[j * KB + k] = Qp[j] - Q[j]
+                if not ok:
+                    valid[k] = 0
+                    for j in range(6 * n):
+                        D[j * KB + k] = 0.0
+                if s0 + k < n_store:
+                    _store_state(s0 + k, Qp, Lp, bp, tp, ok, leg_sig > 0.0, joint_sig > 0.0,
+                                 L_nom, bj, tj, out_Q, out_L, out_b, out_t, out_ok)
+            for k in range(kb, KB):
+                for j in range(6 * n):
+                    D[j * KB + k] = 0.0
+            src = D
+            g = ones
         else:
-            bad += 1
-        if s < n_store:
-            out_e[s] = e
-            out_Q[s] = Qp
-            out_ok[s] = ok
-            if leg_sig > 0.0 or joint_sig > 0.0:
-                out_L[s] = Lp
+            src = Zf
+            g = pose_sig
+        # exact forward kinematics of Q + g * src and the error twists, vectorized over lanes
+        fk_block(T_mount, T_after, Q, trig, g, src, 0, A, big)
+        twist_block(A, T_nom, E, big)
+        for k in range(kb):
+            s = s0 + k
+            if big[k] or (s < n_store and not newton):
+                for j in range(6 * n):
+                    Qp[j] = Q[j] + g[j] * src[j * KB + k]
+            if big[k] and valid[k]:
+                # angle error beyond the polynomials or a large rotation error: the building
+                # blocks (fastkin.forward, libm trig) and the full so3_log
+                forward(T_mount, T_after, Qp, Tp, work)
+                error_twist(T_nom, Tp, e, R, w)
+                for r in range(6):
+                    E[r * KB + k] = e[r]
+            if s < n_store:
+                if not newton:
+                    _store_state(s, Qp, Lp, bp, tp, True, False, False, L_nom, bj, tj, out_Q,
+                                 out_L, out_b, out_t, out_ok)
+                for r in range(6):
+                    out_e[s, r] = E[r * KB + k]
+        if not have_shift:
+            for k in range(kb):
+                if valid[k]:
+                    p2 = 0.0
+                    r2 = 0.0
+                    for r in range(3):
+                        shift[r] = E[r * KB + k]
+                        shift[r + 3] = E[(r + 3) * KB + k]
+                        p2 += shift[r] * shift[r]
+                        r2 += shift[r + 3] * shift[r + 3]
+                    shift[6] = p2 + l2 * r2
+                    have_shift = True
+                    break
+        for k in range(KB):
+            if not valid[k]:  # finite values; their weight is 0
+                for r in range(6):
+                    E[r * KB + k] = shift[r]
+        stats_block(E, valid, shift, l2, P, MP, MR)
+        for k in range(kb):
+            if valid[k]:
+                hist_p[hist_index(MP[k])] += 1
+                hist_r[hist_index(MR[k])] += 1
+                cnt += 1
             else:
-                out_L[s] = L_nom
-            if joint_sig > 0.0:
-                out_b[s] = bp
-                out_t[s] = tp
-            else:
-                out_b[s] = bj
-                out_t[s] = tj
+                bad += 1
+    if cnt > 0:
+        _finish_record(P, shift, rec)
     return cnt, bad
+
+
+@njit(cache=True)
+def _store_state(s, Qp, Lp, bp, tp, ok, has_legs, has_joints, L_nom, b, t, out_Q, out_L, out_b,
+                 out_t, out_ok):
+    """Debug outputs of sample ``s`` (see :func:`run_chunk`)."""
+    n = b.shape[0]
+    for j in range(6 * n):
+        out_Q[s, j] = Qp[j]
+    out_ok[s] = ok
+    for i in range(n):
+        for k in range(6):
+            out_L[s, i, k] = Lp[i, k] if has_legs else L_nom[i, k]
+            for r in range(3):
+                out_b[s, i, k, r] = bp[i, k, r] if has_joints else b[i, k, r]
+                out_t[s, i, k, r] = tp[i, k, r] if has_joints else t[i, k, r]
 
 
 @njit(cache=True, parallel=True)
@@ -480,8 +785,8 @@ def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform, 
         stop = min(start + chunk_size, n_total)
         cnt, bad = run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom,
                              pose_sig, uniform, leg_sig, joint_sig, length_scale, tol, max_iter,
-                             key, recs[j], hists[j, 0], hists[j, 1], out_e, out_Q,
-                             out_L, out_b, out_t, out_ok)
+                             key, recs[j], hists[j, 0], hists[j, 1], out_e, out_Q, out_L, out_b,
+                             out_t, out_ok)
         counts[j] = cnt
         failed[j] = bad
 
