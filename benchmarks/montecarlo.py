@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -238,9 +239,9 @@ def main(argv=None) -> int:
         wall, cpu = _time_best(lambda d=dist, n=n: simulate(asm, Q, d, n, seed=1), args.repeat)
         nn = int(args.numpy_samples)
         if name == "pose":
-            fn = lambda: numpy_pose(asm, Q, sig_pose, nn, seed=1)  # noqa: E731
+            fn = partial(numpy_pose, asm, Q, sig_pose, nn, seed=1)
         else:
-            fn = lambda: numpy_legs(asm, Q, 1e-4, nn, seed=1)  # noqa: E731
+            fn = partial(numpy_legs, asm, Q, 1e-4, nn, seed=1)
         fn()  # warm-up
         nwall, ncpu = _time_best(fn, max(1, args.repeat - 1))
         res[name] = {"numba_samples": n, "numba_wall_s": wall, "numba_cpu_s": cpu,

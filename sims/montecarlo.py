@@ -68,6 +68,9 @@ _MASK8 = np.uint64(0xFF)
 _MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
 DRAWS_PER_SAMPLE_LOG2 = 20  # each sample's stream has 2^20 draws before the next sample's
 _STRIDE = np.uint64((int(_GAMMA) << DRAWS_PER_SAMPLE_LOG2) & 0xFFFFFFFFFFFFFFFF)
+# draws of a sample: 0 .. m-1 the vectorized ones; the extra uniforms of the ziggurat's slow path
+# from 2^19 on, so a draw's value never depends on how many draws the disturbance needs
+_EXTRA = np.uint64((int(_GAMMA) << (DRAWS_PER_SAMPLE_LOG2 - 1)) & 0xFFFFFFFFFFFFFFFF)
 _INV53 = 1.0 / 9007199254740992.0  # 2^-53
 _SQRT3 = 1.7320508075688772
 
@@ -210,8 +213,9 @@ def random_block(key, s0, m, first_uniform, Zf, Rj):
 @njit(cache=True)
 def fix_rejections(key, s0, kb, m, first_uniform, Zf, Rj, st):
     """Finish the normal draws of :func:`random_block` whose fast test failed (~1.5 %), lane by
-    lane and row by row; the extra uniforms of sample ``s`` come from its own stream after its
-    first ``m`` draws, so the result still depends only on (seed, s)."""
+    lane and row by row; the extra uniforms of sample ``s`` come from its own stream from draw
+    2^19 on, so the result depends only on (seed, s) and the rows before (a disturbance that
+    adds rows at the end leaves the earlier numbers unchanged)."""
     n_gauss = min(m, first_uniform)
     for k in range(kb):
         base = key + np.uint64(s0 + k) * _STRIDE
@@ -219,7 +223,7 @@ def fix_rejections(key, s0, kb, m, first_uniform, Zf, Rj, st):
         for j in range(n_gauss):
             if Rj[j * KB + k]:
                 if not started:
-                    st[0] = base + np.uint64(m) * _GAMMA
+                    st[0] = base + _EXTRA
                     started = True
                 z = _mix(base + np.uint64(j + 1) * _GAMMA)
                 i = int(z & _MASK8)
@@ -965,12 +969,12 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
     args = _prepare(asm, Q, disturbance)
     n_store = 0
     if return_samples:
-        n_store = n_samples if return_samples is True else _as_count(return_samples,
-                                                                     "return_samples")
-        n_store = min(n_store, n_samples)
-        if n_store > MAX_RETURN_SAMPLES:
+        want = n_samples if return_samples is True else _as_count(return_samples,
+                                                                   "return_samples")
+        if want > MAX_RETURN_SAMPLES:
             raise InputError(f"return_samples: at most {MAX_RETURN_SAMPLES} samples can be "
-                             "returned")
+                             f"returned, asked for {want}")
+        n_store = min(want, n_samples)
     outs = _sample_outputs(n_store, asm.n_platforms)
     key = seed_key(seed)
     ls = float(asm.sensitivity.length_scale)
