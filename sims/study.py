@@ -21,7 +21,7 @@ import numpy as np
 
 from assemblers.errors import InputError
 
-from .montecarlo import Disturbance, first_order_mean_sq, simulate
+from .montecarlo import Disturbance, _as_count, first_order_mean_sq, simulate
 from .stats import ErrorStats
 
 #: largest standard deviation (m, rad) of the default disturbance; see :func:`default_disturbance`
@@ -253,8 +253,8 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
             raise InputError(f"baselines: 'even' or 'nearest', got {b!r}")
     if not (isinstance(n_random, int | np.integer) and n_random >= 0):
         raise InputError(f"n_random: must be an integer >= 0, got {n_random!r}")
-    n_samples = int(_count(n_samples, "n_samples"))
-    seed = int(_count(seed, "seed", 0))
+    n_samples = int(_as_count(n_samples, "n_samples"))
+    seed = int(_as_count(seed, "seed", 0))
     kw = dict(solve_kwargs or {})
 
     res = assemblers.solve_ik(asm, T_target, criterion=criterion, n_starts=n_starts, **kw)
@@ -318,13 +318,3 @@ def run_studies(asm, targets, disturbance: Disturbance | None = None, n_samples=
     """:func:`run_study` for each (4, 4) target of ``targets`` (same settings and seed).
     Unreachable targets raise :class:`TargetUnreachable` (the first one met)."""
     return tuple(run_study(asm, T, disturbance, n_samples, seed, **kwargs) for T in targets)
-
-
-def _count(x, name, lo=1):
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: must be an integer, got {x!r}") from None
-    if not (math.isfinite(v) and v == int(v) and v >= lo):
-        raise InputError(f"{name}: must be an integer >= {lo}, got {x!r}")
-    return int(v)
