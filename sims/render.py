@@ -2,7 +2,8 @@
 
 Everything runs in PyBullet's ``DIRECT`` mode with the CPU tiny renderer, so it works on machines
 without a display or GPU.  Frames come from :class:`sims.scene.AssemblerScene` (bodies posed from
-the kinematic model); GIFs are written with Pillow, MP4 through ``ffmpeg`` when it is on PATH.
+the kinematic model); GIFs are written with Pillow, MP4 through ``ffmpeg``: the one on PATH, else
+the static build that the ``imageio-ffmpeg`` wheel (a core dependency) ships.
 
 Python entry points::
 
@@ -28,6 +29,8 @@ from assemblers.model import Assembler
 from .scene import AssemblerScene, Camera, Style, frame_points, scene_points, stack_pose
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
+_NO_FFMPEG = ("{path}: MP4 needs ffmpeg (none on PATH and the imageio-ffmpeg package's binary is "
+              "missing: pip install imageio-ffmpeg); write a .gif instead")
 
 
 def _check_size(width: int, height: int) -> None:
@@ -156,16 +159,29 @@ def write_gif(frames, path: str | os.PathLike, durations_ms) -> Path:
     return path
 
 
+def _bundled_ffmpeg() -> str | None:
+    """The ffmpeg executable shipped in the ``imageio-ffmpeg`` wheel, or None."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except (RuntimeError, OSError):
+        return None
+    return exe if exe and os.access(exe, os.X_OK) else None
+
+
 def ffmpeg_path() -> str | None:
-    """Path of ``ffmpeg`` on PATH, or None."""
-    return shutil.which("ffmpeg")
+    """Path of ``ffmpeg``: the one on PATH, else the ``imageio-ffmpeg`` wheel's; None if neither."""
+    return shutil.which("ffmpeg") or _bundled_ffmpeg()
 
 
 def write_mp4(frames, path: str | os.PathLike, fps: float, width: int, height: int) -> Path:
     """Pipe frames to ``ffmpeg`` (H.264, yuv420p).  Raises InputError when ffmpeg is missing."""
     exe = ffmpeg_path()
     if exe is None:
-        raise InputError(f"{path}: MP4 needs ffmpeg on PATH (not found); write a .gif instead")
+        raise InputError(_NO_FFMPEG.format(path=path))
     w2, h2 = width - width % 2, height - height % 2  # yuv420p needs even sizes
     cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-",
@@ -189,7 +205,7 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
             workers: int | None = None) -> dict:
     """Animate a trajectory (a path or an :class:`assemblers.io.Trajectory`) to ``out``.
 
-    ``out``: ``.gif`` (Pillow) or ``.mp4`` (ffmpeg); ``stride``: use every stride-th sample
+    ``out``: ``.gif`` (Pillow) or ``.mp4`` (:func:`ffmpeg_path`); ``stride``: use every stride-th sample
     (default: 1 with ``fps``; in real time, the stride giving about 25 frames per second);
     ``fps``: frames per second, or None for real time (frame durations from the trajectory's
     ``t``; GIF delays are kept >= 20 ms, which is what viewers honour); ``show_target``: draw the
@@ -204,7 +220,7 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
     if out.suffix.lower() not in ANIMATION_SUFFIXES:
         raise InputError(f"{out}: animation must be .gif or .mp4")
     if out.suffix.lower() == ".mp4" and ffmpeg_path() is None:
-        raise InputError(f"{out}: MP4 needs ffmpeg on PATH (not found); write a .gif instead")
+        raise InputError(_NO_FFMPEG.format(path=out))
     if stride is not None and not (isinstance(stride, (int, np.integer)) and stride >= 1):
         raise InputError(f"stride: must be a positive integer, got {stride!r}")
     if fps is not None and not (np.isfinite(fps) and 0 < fps <= 100):

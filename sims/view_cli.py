@@ -315,7 +315,8 @@ def configure_animate(p):
     p.add_argument("--trajectory", required=True, metavar="FILE",
                    help="trajectory file (assemblers trajectory ... --out FILE)")
     p.add_argument("--out", required=True, metavar="FILE.gif|FILE.mp4",
-                   help="animation to write: .gif (Pillow) or .mp4 (needs ffmpeg on PATH)")
+                   help="animation to write: .gif (Pillow) or .mp4 (H.264; ffmpeg from PATH or "
+                   "the imageio-ffmpeg package)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second (default: real time from the trajectory's t)")
     p.add_argument("--stride", type=int, default=None,

@@ -3,7 +3,6 @@
 import colorsys
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -254,8 +253,9 @@ def test_animate_rejects_mismatch_and_mp4_without_ffmpeg(tmp_path, default_asm, 
         animate(duo, path, tmp_path / "x.gif")
     with pytest.raises(A.InputError, match="gif or .mp4"):
         animate(default_asm, path, tmp_path / "x.avi")
-    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg here
-    with pytest.raises(A.InputError, match="ffmpeg"):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg here, and none bundled:
+    monkeypatch.setattr("sims.render._bundled_ffmpeg", lambda: None)
+    with pytest.raises(A.InputError, match="MP4 needs ffmpeg.*imageio-ffmpeg"):
         animate(default_asm, path, tmp_path / "x.mp4")
 
 
@@ -308,11 +308,35 @@ def test_show_unreachable_target_draws_closest_and_exits_1(tmp_path, capsys):
     assert "target not reached" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH")
 def test_animate_mp4(tmp_path, default_asm):
+    """MP4 works from a plain ``pip install`` (the imageio-ffmpeg wheel's ffmpeg when none is on
+    PATH): decode it back and check the codec, the size (odd sizes cropped to even for
+    yuv420p), the frame count and that the first frame is the GIF's first frame."""
+    import imageio_ffmpeg
+    from PIL import Image
+
     tr = _trajectory(default_asm, n=5)
     info = animate(default_asm, tr, tmp_path / "a.mp4", fps=10, width=65, height=49, workers=1)
     assert info["frames"] == 5 and (tmp_path / "a.mp4").stat().st_size > 1000
-    r = subprocess.run([shutil.which("ffmpeg"), "-i", str(tmp_path / "a.mp4")], capture_output=True,
-                       text=True)
-    assert "h264" in r.stderr and "64x48" in r.stderr  # odd sizes cropped to even for yuv420p
+    animate(default_asm, tr, tmp_path / "a.gif", fps=10, width=65, height=49, workers=1)
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "a.mp4"))
+    meta = next(reader)
+    assert meta["codec"].startswith("h264") and tuple(meta["size"]) == (64, 48)
+    frames = [np.frombuffer(b, np.uint8).reshape(48, 64, 3) for b in reader]
+    assert len(frames) == 5
+    gif = Image.open(tmp_path / "a.gif")
+    first = np.asarray(gif.convert("RGB"), dtype=float)[:48, :64]
+    gif.seek(4)
+    last = np.asarray(gif.convert("RGB"), dtype=float)[:48, :64]
+    err_first = np.abs(frames[0] - first).mean()
+    assert err_first < 8.0  # H.264 + yuv420p chroma subsampling on a 64 x 48 frame
+    assert np.abs(frames[4] - last).mean() < 8.0
+
+
+def test_mp4_uses_bundled_ffmpeg_without_one_on_path(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from sims import render as R
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg here
+    assert R.ffmpeg_path() == imageio_ffmpeg.get_ffmpeg_exe()
