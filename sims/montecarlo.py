@@ -11,8 +11,9 @@ Disturbance models (:class:`Disturbance`; any combination):
   standard deviation ``pose_sigma[k]`` (Gaussian, or uniform on ``+-sqrt(3) sigma`` so that
   ``sigma`` is the standard deviation in both cases);
 * **legs** (actuator) noise: every leg length gets a Gaussian error of std ``leg_sigma`` (m) and
-  each platform's pose is recovered from its six legs by Newton (``fastkin.from_legs_platform``,
-  started at the nominal pose);
+  each platform's pose is recovered from its six legs by Newton to ``tol`` (1e-12 m) from the
+  nominal pose: a chord iteration vectorized over lanes (:func:`legs_newton_block`), with
+  ``fastkin.from_legs_platform`` (backtracking Newton) for the rare lanes it does not settle;
 * **joints** (manufacturing) errors: every coordinate of every base and top joint (in its plate's
   frame) gets a Gaussian error of std ``joint_sigma`` (m); the actuators hold their nominal lengths
   (plus leg noise if any) and each platform's pose is recovered by Newton with the perturbed joints.
@@ -29,8 +30,9 @@ chunk size only.  Memory is fixed: chunks are processed in batches and merged as
 
 Speed: inside a chunk, samples go in blocks of :data:`KB` = 64 lanes stored as rows of 64 doubles,
 so LLVM vectorizes the random numbers, the forward kinematics, the twist and the per-lane
-statistics (see :func:`run_chunk`); Newton (actuator / joint errors) runs lane by lane with the
-building blocks of :mod:`assemblers.fastkin`.  Entry points: :func:`simulate`,
+statistics (see :func:`run_chunk`); so does Newton for actuator noise (:func:`legs_newton_block`);
+with joint errors (per-sample geometry) Newton runs lane by lane with the building blocks of
+:mod:`assemblers.fastkin`.  Entry points: :func:`simulate`,
 :func:`sample_errors`, :func:`first_order_mean_sq`.
 """
 
@@ -329,6 +331,19 @@ def error_twist(T_nom, T, e, R, w):
 
 
 @njit(cache=True)
+def draw_layout(pose_sig, leg_sig, joint_sig, n):
+    """Random numbers per sample, by part: ``(n_leg, n_joint, n_pose)`` = (6N or 0, 36N or 0,
+    6N or 0), laid out in that order (a part is absent when its sigma is 0)."""
+    n_leg = 6 * n if leg_sig > 0.0 else 0
+    n_joint = 36 * n if joint_sig > 0.0 else 0
+    n_pose = 0
+    for k in range(6 * n):
+        if pose_sig[k] > 0.0:
+            n_pose = 6 * n
+    return n_leg, n_joint, n_pose
+
+
+@njit(cache=True)
 def perturb_scalar(z, b, t, Q, L_nom, pose_sig, leg_sig, joint_sig, tol, max_iter, Qp, Lp, bp,
                    tp):
     """The perturbed stack pose of one sample from its random numbers, with the Newton building
@@ -343,12 +358,7 @@ def perturb_scalar(z, b, t, Q, L_nom, pose_sig, leg_sig, joint_sig, tol, max_ite
     Returns False if a platform's Newton did not converge (the sample is then invalid).
     """
     n = b.shape[0]
-    n_leg = 6 * n if leg_sig > 0.0 else 0
-    n_joint = 36 * n if joint_sig > 0.0 else 0
-    pose_any = False
-    for k in range(6 * n):
-        if pose_sig[k] > 0.0:
-            pose_any = True
+    n_leg, n_joint, n_pose = draw_layout(pose_sig, leg_sig, joint_sig, n)
     for k in range(6 * n):
         Qp[k] = Q[k]
     ok = True
@@ -368,7 +378,7 @@ def perturb_scalar(z, b, t, Q, L_nom, pose_sig, leg_sig, joint_sig, tol, max_ite
             err, _ = from_legs_platform(b[i], t[i], Lp[i], Qp, 6 * i, tol, max_iter)
         if not err <= tol:
             ok = False
-    if pose_any:
+    if n_pose > 0:
         o = n_leg + n_joint
         for k in range(6 * n):
             Qp[k] += pose_sig[k] * z[o + k]
@@ -528,6 +538,128 @@ def twist_block(A, T_nom, E, big):
             big[k] = 1
 
 
+CHORD_ITERS = 12  # chord steps of :func:`legs_newton_block` before a lane goes to scalar Newton
+
+
+@njit(cache=True, error_model="numpy")
+def legs_newton_block(b, t, Q, trig, L_nom, Jinv, leg_sig, Zf, tol, max_it, D, res, act, X, fb):
+    """Actuator noise for KB lanes: every platform's pose recovered from its perturbed legs by a
+    chord-Newton iteration vectorized over lanes (structure of arrays, rows of KB doubles).
+
+    Lane ``k``, platform ``i``: commanded legs ``L_nom[i] + leg_sig * z`` with ``z`` the rows
+    ``6 i .. 6 i + 5`` of ``Zf``.  From the nominal pose, ``d <- d - Jinv[i] r`` with ``r`` the
+    leg residual (m) and ``Jinv[i]`` the inverse of ``dL/dq`` at the nominal pose (fixed: chord
+    method; for 0.1 mm leg noise the residual falls by about 1e-3 a step, 3 to 4 steps to 1e-12
+    m).  The legs come from the exact geometry (``|p + R t_j - b_j|``), the perturbed angles'
+    cosines and sines from the addition theorems with the Taylor polynomials of
+    :func:`fk_block`.  A lane stops moving once its largest ``|r| <= tol``, so its result does
+    not depend on the other lanes of the block.
+
+    Outputs: ``D[(6 i + c) * KB + k]`` the pose change ``q_i,c - Q_i,c`` (m, rad); ``fb[k] = 1``
+    where lane ``k`` did not converge within ``max_it`` steps or an angle moved by more than
+    the polynomials' range (NaN included): the caller redoes those lanes with the scalar,
+    backtracking Newton (:func:`perturb_scalar`).  Scratch: ``res`` (6 KB), ``act`` (KB),
+    ``X`` (13 KB).  ``b``/``t`` (N, 6, 3) m; ``Q`` (6N,); ``trig`` (N, 6) cos/sin of the
+    nominal angles; ``L_nom`` (N, 6) m; ``Jinv`` (N, 6, 6).
+    """
+    s1, s2, s3, s4, s5 = _SIN
+    c1, c2, c3, c4, c5, c6 = _COS
+    for k in range(KB):
+        fb[k] = 0
+    for i in range(b.shape[0]):
+        o = 6 * i
+        zb = o * KB
+        for j in range(6):
+            for k in range(KB):
+                res[j * KB + k] = -leg_sig * Zf[zb + j * KB + k]
+                D[(o + j) * KB + k] = 0.0
+        for k in range(KB):
+            act[k] = 1.0
+        cr0, sr0, cp0, sp0, cy0, sy0 = trig[i, 0], trig[i, 1], trig[i, 2], trig[i, 3], \
+            trig[i, 4], trig[i, 5]
+        q0, q1, q2 = Q[o], Q[o + 1], Q[o + 2]
+        J = Jinv[i]
+        for _ in range(max_it):
+            # chord step and the new pose's p (rows 0-2) and R (rows 3-11, row-major)
+            for k in range(KB):
+                a = act[k]
+                r0, r1, r2 = res[k], res[KB + k], res[2 * KB + k]
+                r3, r4, r5 = res[3 * KB + k], res[4 * KB + k], res[5 * KB + k]
+                dx = D[o * KB + k] - a * (J[0, 0] * r0 + J[0, 1] * r1 + J[0, 2] * r2
+                                          + J[0, 3] * r3 + J[0, 4] * r4 + J[0, 5] * r5)
+                dyy = D[(o + 1) * KB + k] - a * (J[1, 0] * r0 + J[1, 1] * r1 + J[1, 2] * r2
+                                                 + J[1, 3] * r3 + J[1, 4] * r4 + J[1, 5] * r5)
+                dz = D[(o + 2) * KB + k] - a * (J[2, 0] * r0 + J[2, 1] * r1 + J[2, 2] * r2
+                                                + J[2, 3] * r3 + J[2, 4] * r4 + J[2, 5] * r5)
+                dr = D[(o + 3) * KB + k] - a * (J[3, 0] * r0 + J[3, 1] * r1 + J[3, 2] * r2
+                                                + J[3, 3] * r3 + J[3, 4] * r4 + J[3, 5] * r5)
+                dp = D[(o + 4) * KB + k] - a * (J[4, 0] * r0 + J[4, 1] * r1 + J[4, 2] * r2
+                                                + J[4, 3] * r3 + J[4, 4] * r4 + J[4, 5] * r5)
+                dy = D[(o + 5) * KB + k] - a * (J[5, 0] * r0 + J[5, 1] * r1 + J[5, 2] * r2
+                                                + J[5, 3] * r3 + J[5, 4] * r4 + J[5, 5] * r5)
+                D[o * KB + k] = dx
+                D[(o + 1) * KB + k] = dyy
+                D[(o + 2) * KB + k] = dz
+                D[(o + 3) * KB + k] = dr
+                D[(o + 4) * KB + k] = dp
+                D[(o + 5) * KB + k] = dy
+                if not max(abs(dr), abs(dp), abs(dy)) <= _POLY_MAX:
+                    fb[k] = 1
+                x = dr * dr
+                sn = dr * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+                cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+                cr = cr0 * cs - sr0 * sn
+                sr = sr0 * cs + cr0 * sn
+                x = dp * dp
+                sn = dp * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+                cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+                cp = cp0 * cs - sp0 * sn
+                sp = sp0 * cs + cp0 * sn
+                x = dy * dy
+                sn = dy * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+                cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+                cy = cy0 * cs - sy0 * sn
+                sy = sy0 * cs + cy0 * sn
+                X[k] = q0 + dx
+                X[KB + k] = q1 + dyy
+                X[2 * KB + k] = q2 + dz
+                X[3 * KB + k] = cy * cp
+                X[4 * KB + k] = cy * sp * sr - sy * cr
+                X[5 * KB + k] = cy * sp * cr + sy * sr
+                X[6 * KB + k] = sy * cp
+                X[7 * KB + k] = sy * sp * sr + cy * cr
+                X[8 * KB + k] = sy * sp * cr - cy * sr
+                X[9 * KB + k] = -sp
+                X[10 * KB + k] = cp * sr
+                X[11 * KB + k] = cp * cr
+                X[12 * KB + k] = 0.0
+            # leg residuals and their largest magnitude per lane (row 12)
+            for j in range(6):
+                tx, ty, tz = t[i, j, 0], t[i, j, 1], t[i, j, 2]
+                bx, by, bz = b[i, j, 0], b[i, j, 1], b[i, j, 2]
+                ln = L_nom[i, j]
+                for k in range(KB):
+                    vx = X[k] + X[3 * KB + k] * tx + X[4 * KB + k] * ty + X[5 * KB + k] * tz - bx
+                    vy = X[KB + k] + X[6 * KB + k] * tx + X[7 * KB + k] * ty \
+                        + X[8 * KB + k] * tz - by
+                    vz = X[2 * KB + k] + X[9 * KB + k] * tx + X[10 * KB + k] * ty \
+                        + X[11 * KB + k] * tz - bz
+                    r = math.sqrt(vx * vx + vy * vy + vz * vz) - ln - leg_sig * Zf[zb + j * KB + k]
+                    res[j * KB + k] = r
+                    v = abs(r)  # a NaN (all six legs at once) stays: never "converged"
+                    X[12 * KB + k] = v if not v <= X[12 * KB + k] else X[12 * KB + k]
+            n_act = 0.0
+            for k in range(KB):
+                a = 0.0 if X[12 * KB + k] <= tol else 1.0
+                act[k] = a
+                n_act += a
+            if n_act == 0.0:
+                break
+        for k in range(KB):
+            if act[k] != 0.0:
+                fb[k] = 1
+
+
 _P_ROWS = 31  # partial sums per lane: S1 (6), S2 upper (21), Sw, Sww, max |dp|, max |dtheta|
 
 
@@ -621,9 +753,9 @@ def _finish_record(P, shift, rec):
 
 
 @njit(cache=True)
-def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform,
-              leg_sig, joint_sig, length_scale, tol, max_iter, key, rec, hist_p, hist_r, out_e,
-              out_Q, out_L, out_b, out_t, out_ok):
+def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, pose_sig,
+              uniform, leg_sig, joint_sig, length_scale, tol, max_iter, key, rec, hist_p, hist_r,
+              out_e, out_Q, out_L, out_b, out_t, out_ok):
     """Samples ``start .. stop - 1``, in blocks of KB lanes, into one chunk record; returns
     (valid, failed) sample counts.
 
@@ -634,20 +766,16 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_s
     (n, N, 6) commanded legs, ``out_b``/``out_t`` (n, N, 6, 3) perturbed joints, ``out_ok`` (n,).
     Other arguments: :func:`perturb_scalar`; ``trig`` (N, 6) cos/sin of the nominal angles;
     ``T_nom`` (4, 4) the nominal tool pose; ``uniform``: uniform pose noise.
-    Actuator and joint errors go lane by lane through Newton (:func:`perturb_scalar`); then the
+    ``Jinv`` (N, 6, 6) the inverse leg Jacobians at ``Q``.  Actuator noise alone (with or without
+    pose noise) goes through the lane-vectorized chord Newton (:func:`legs_newton_block`), its
+    unsettled lanes and any joint errors lane by lane through Newton (:func:`perturb_scalar`); then the
     exact forward kinematics and error twists of all lanes are vectorized (:func:`fk_block`,
     :func:`twist_block`), with a per-lane fallback to ``fastkin.forward`` and :func:`so3_log`
     outside their polynomial ranges.  The statistics are accumulated per lane
     (:func:`stats_block`) and summed in lane order, so the record depends only on the samples.
     """
     n = b.shape[0]
-    n_leg = 6 * n if leg_sig > 0.0 else 0
-    n_joint = 36 * n if joint_sig > 0.0 else 0
-    pose_any = False
-    for k in range(6 * n):
-        if pose_sig[k] > 0.0:
-            pose_any = True
-    n_pose = 6 * n if pose_any else 0
+    n_leg, n_joint, n_pose = draw_layout(pose_sig, leg_sig, joint_sig, n)
     m = n_leg + n_joint + n_pose
     first_uniform = n_leg + n_joint if uniform else m
     newton = n_leg + n_joint > 0
@@ -680,6 +808,11 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_s
     n_store = out_e.shape[0]
     ones = np.ones(6 * n)
     D = np.zeros(6 * n * KB)  # Newton path: Qp - Q per lane, rows of KB
+    chord = n_leg > 0 and n_joint == 0
+    res = np.zeros(6 * KB)
+    act = np.zeros(KB)
+    X = np.zeros(13 * KB)
+    fb = np.zeros(KB, dtype=np.uint8)
     have_shift = False
     cnt = 0
     bad = 0
@@ -690,7 +823,23 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_s
         for k in range(KB):
             valid[k] = 1 if k < kb else 0
         if newton:
+            if chord:  # actuator noise only (and pose noise): Newton vectorized over lanes
+                legs_newton_block(bj, tj, Q, trig, L_nom, Jinv, leg_sig, Zf, tol, CHORD_ITERS,
+                                  D, res, act, X, fb)
             for k in range(kb):
+                if chord and not fb[k]:
+                    if n_pose > 0:  # compliance on top of the actuators (as perturb_scalar)
+                        for j in range(6 * n):
+                            D[j * KB + k] += pose_sig[j] * Zf[(n_leg + j) * KB + k]
+                    if s0 + k < n_store:
+                        for j in range(6 * n):
+                            Qp[j] = Q[j] + D[j * KB + k]
+                        for i in range(n):
+                            for j in range(6):
+                                Lp[i, j] = L_nom[i, j] + leg_sig * Zf[(6 * i + j) * KB + k]
+                        _store_state(s0 + k, Qp, Lp, bp, tp, True, True, False, L_nom, bj, tj,
+                                     out_Q, out_L, out_b, out_t, out_ok)
+                    continue
                 for j in range(m):
                     z[j] = Zf[j * KB + k]
                 ok = perturb_scalar(z, bj, tj, Q, L_nom, pose_sig, leg_sig, joint_sig, tol,
@@ -780,7 +929,7 @@ def _store_state(s, Qp, Lp, bp, tp, ok, has_legs, has_joints, L_nom, b, t, out_Q
 
 
 @njit(cache=True, parallel=True)
-def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform, leg_sig,
+def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, pose_sig, uniform, leg_sig,
               joint_sig, length_scale, tol, max_iter, key, chunk0, chunk_size, n_total,
               counts, recs, hists, failed, out_e, out_Q, out_L, out_b, out_t, out_ok):
     """Chunks ``chunk0 .. chunk0 + C - 1`` (samples ``c * chunk_size`` up to ``n_total``) in
@@ -793,7 +942,7 @@ def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, T_nom, pose_sig, uniform, 
     for j in prange(counts.shape[0]):
         start = (chunk0 + j) * chunk_size
         stop = min(start + chunk_size, n_total)
-        cnt, bad = run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, T_nom,
+        cnt, bad = run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom,
                              pose_sig, uniform, leg_sig, joint_sig, length_scale, tol, max_iter,
                              key, recs[j], hists[j, 0], hists[j, 1], out_e, out_Q, out_L, out_b,
                              out_t, out_ok)
@@ -939,7 +1088,15 @@ def _prepare(asm, Q, disturbance: Disturbance):
     pose_sig = np.ascontiguousarray(disturbance.pose_std(n))
     ang = Q.reshape(n, 6)[:, 3:]
     trig = np.ascontiguousarray(np.stack([np.cos(ang), np.sin(ang)], axis=-1).reshape(n, 6))
-    return (b, t, T_mount, T_after, Q, trig, L_nom[0], T_nom, pose_sig,
+    Jinv = np.zeros((n, 6, 6))  # inverse leg Jacobians at Q (chord Newton, legs_newton_block)
+    Jl, R = np.empty((6, 6)), np.empty((3, 3))
+    for i in range(n):
+        fastkin.platform_leg_jacobian(b[i], t[i], Q, 6 * i, Jl, R)
+        try:
+            Jinv[i] = np.linalg.inv(Jl)
+        except np.linalg.LinAlgError:  # singular: no chord steps, every lane goes scalar
+            Jinv[i] = 0.0
+    return (b, t, T_mount, T_after, Q, trig, L_nom[0], Jinv, T_nom, pose_sig,
             disturbance.pose_dist == "uniform", disturbance.leg_sigma, disturbance.joint_sigma)
 
 
