@@ -392,6 +392,34 @@ _COS = (-0.5, 1.0 / 24.0, -1.0 / 720.0, 1.0 / 40320.0, -1.0 / 3628800.0, 1.0 / 4
 _POLY_MAX = 0.125  # |angle error| up to which the Taylor polynomials are exact to rounding
 
 
+@njit(cache=True, inline="always")
+def _rotation_near(cr0, sr0, cp0, sp0, cy0, sy0, dr, dp, dy):
+    """``R = Rz(yaw) Ry(pitch) Rx(roll)`` (as ``fastkin.rpy_matrix``), row-major 9-tuple, at
+    the nominal angles (their cosines and sines given) plus the changes ``dr, dp, dy`` (rad):
+    the perturbed cosines and sines from the addition theorems with Taylor polynomials of the
+    change (degree 11 / 12: exact to rounding for ``|change| <= _POLY_MAX``)."""
+    s1, s2, s3, s4, s5 = _SIN
+    c1, c2, c3, c4, c5, c6 = _COS
+    x = dr * dr
+    sn = dr * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+    cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+    cr = cr0 * cs - sr0 * sn
+    sr = sr0 * cs + cr0 * sn
+    x = dp * dp
+    sn = dp * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+    cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+    cp = cp0 * cs - sp0 * sn
+    sp = sp0 * cs + cp0 * sn
+    x = dy * dy
+    sn = dy * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
+    cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
+    cy = cy0 * cs - sy0 * sn
+    sy = sy0 * cs + cy0 * sn
+    return (cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr,
+            sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr,
+            -sp, cp * sr, cp * cr)
+
+
 @njit(cache=True, error_model="numpy")
 def fk_block(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
     """Exact forward kinematics of ``Q + pose_sig * z`` for KB lanes: ``A[r * KB + k]`` gets
@@ -420,8 +448,6 @@ def fk_block(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
         A[10 * KB + k] = T_mount[2, 2]
         A[11 * KB + k] = T_mount[2, 3]
         big[k] = 0
-    s1, s2, s3, s4, s5 = _SIN
-    c1, c2, c3, c4, c5, c6 = _COS
     for i in range(T_after.shape[0]):
         o = 6 * i
         cr0, sr0, cp0, sp0, cy0, sy0 = trig[i, 0], trig[i, 1], trig[i, 2], trig[i, 3], \
@@ -440,31 +466,9 @@ def fk_block(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
             dy = g5 * Zf[zb + 5 * KB + k]
             if max(abs(dr), abs(dp), abs(dy)) > _POLY_MAX:
                 big[k] = 1
-            x = dr * dr
-            sn = dr * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
-            cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
-            cr = cr0 * cs - sr0 * sn
-            sr = sr0 * cs + cr0 * sn
-            x = dp * dp
-            sn = dp * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
-            cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
-            cp = cp0 * cs - sp0 * sn
-            sp = sp0 * cs + cp0 * sn
-            x = dy * dy
-            sn = dy * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
-            cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
-            cy = cy0 * cs - sy0 * sn
-            sy = sy0 * cs + cy0 * sn
             # platform transform B: R = Rz(yaw) Ry(pitch) Rx(roll), p (as fastkin.rpy_matrix)
-            b00 = cy * cp
-            b01 = cy * sp * sr - sy * cr
-            b02 = cy * sp * cr + sy * sr
-            b10 = sy * cp
-            b11 = sy * sp * sr + cy * cr
-            b12 = sy * sp * cr - cy * sr
-            b20 = -sp
-            b21 = cp * sr
-            b22 = cp * cr
+            b00, b01, b02, b10, b11, b12, b20, b21, b22 = _rotation_near(
+                cr0, sr0, cp0, sp0, cy0, sy0, dr, dp, dy)
             b03 = q0 + g0 * Zf[zb + k]
             b13 = q1 + g1 * Zf[zb + KB + k]
             b23 = q2 + g2 * Zf[zb + 2 * KB + k]
@@ -562,8 +566,6 @@ def legs_newton_block(b, t, Q, trig, L_nom, Jinv, leg_sig, Zf, tol, max_it, D, r
     ``X`` (13 KB).  ``b``/``t`` (N, 6, 3) m; ``Q`` (6N,); ``trig`` (N, 6) cos/sin of the
     nominal angles; ``L_nom`` (N, 6) m; ``Jinv`` (N, 6, 6).
     """
-    s1, s2, s3, s4, s5 = _SIN
-    c1, c2, c3, c4, c5, c6 = _COS
     for k in range(KB):
         fb[k] = 0
     for i in range(b.shape[0]):
@@ -605,33 +607,20 @@ def legs_newton_block(b, t, Q, trig, L_nom, Jinv, leg_sig, Zf, tol, max_it, D, r
                 D[(o + 5) * KB + k] = dy
                 if not max(abs(dr), abs(dp), abs(dy)) <= _POLY_MAX:
                     fb[k] = 1
-                x = dr * dr
-                sn = dr * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
-                cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
-                cr = cr0 * cs - sr0 * sn
-                sr = sr0 * cs + cr0 * sn
-                x = dp * dp
-                sn = dp * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
-                cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
-                cp = cp0 * cs - sp0 * sn
-                sp = sp0 * cs + cp0 * sn
-                x = dy * dy
-                sn = dy * (1.0 + x * (s1 + x * (s2 + x * (s3 + x * (s4 + x * s5)))))
-                cs = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * c6)))))
-                cy = cy0 * cs - sy0 * sn
-                sy = sy0 * cs + cy0 * sn
+                r00, r01, r02, r10, r11, r12, r20, r21, r22 = _rotation_near(
+                    cr0, sr0, cp0, sp0, cy0, sy0, dr, dp, dy)
                 X[k] = q0 + dx
                 X[KB + k] = q1 + dyy
                 X[2 * KB + k] = q2 + dz
-                X[3 * KB + k] = cy * cp
-                X[4 * KB + k] = cy * sp * sr - sy * cr
-                X[5 * KB + k] = cy * sp * cr + sy * sr
-                X[6 * KB + k] = sy * cp
-                X[7 * KB + k] = sy * sp * sr + cy * cr
-                X[8 * KB + k] = sy * sp * cr - cy * sr
-                X[9 * KB + k] = -sp
-                X[10 * KB + k] = cp * sr
-                X[11 * KB + k] = cp * cr
+                X[3 * KB + k] = r00
+                X[4 * KB + k] = r01
+                X[5 * KB + k] = r02
+                X[6 * KB + k] = r10
+                X[7 * KB + k] = r11
+                X[8 * KB + k] = r12
+                X[9 * KB + k] = r20
+                X[10 * KB + k] = r21
+                X[11 * KB + k] = r22
                 X[12 * KB + k] = 0.0
             # leg residuals and their largest magnitude per lane (row 12)
             for j in range(6):

@@ -3,7 +3,6 @@ no traceback), a real stream to emulators, a fault (exit 1), and the emulator pr
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import os
 import signal
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
 
 import assemblers
 from assemblers.cli import main
@@ -22,13 +22,6 @@ from hardware.plan import home_legs
 
 ROOT = Path(__file__).resolve().parent.parent
 DUO = assemblers.load_config("duo")
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard():
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 def _write(path, amplitude=0.0008, duration=0.3, config="duo"):

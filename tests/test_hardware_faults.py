@@ -5,10 +5,10 @@ which set-points were executed, checked against the emulators' own logs."""
 from __future__ import annotations
 
 import dataclasses
-import faulthandler
 
 import numpy as np
 import pytest
+from hardware_support import hang_guard, journal_acked  # noqa: F401 (autouse fixture)
 
 import assemblers
 from hardware.emulator import EmulatorGroup, FaultPlan, emulators_for
@@ -20,13 +20,6 @@ DUO = dataclasses.replace(
     hardware=dataclasses.replace(assemblers.load_config("duo").hardware, ack_timeout_s=0.04,
                                  max_retries=2))
 FAULT_TICK = 10
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard():
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 def _trajectory(duration=0.4):
@@ -44,19 +37,6 @@ def run(tmp_path, fault: FaultPlan, platform=1):
     with EmulatorGroup(emus) as g:
         s = stream_trajectory(DUO, t, legs, g.ports, rate_hz=100, journal=path)
     return s, g.emulators, read_journal(path)
-
-
-def journal_acked(records, platform):
-    seq_tick, acked = {}, []
-    for r in records:
-        if r.get("platform") != platform:
-            continue
-        if r["ev"] == "tx" and r["type"] == "SETPOINT":
-            seq_tick[r["seq"]] = r["tick"]
-        elif (r["ev"] == "rx" and r["type"] == "ACK" and r.get("of") == "SETPOINT"
-              and "latency_ms" in r):
-            acked.append(seq_tick[r["seq"]])
-    return acked
 
 
 def assert_stopped_and_accounted(s, emus, rec, *, kind, faulty=1):

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import faulthandler
 import random
 
 import pytest
+from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,13 +21,6 @@ from hardware.crc import (
 )
 
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard():
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 def test_crc16_ccitt_false_check_value():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import faulthandler
-
 import numpy as np
 import pytest
+from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,13 +35,6 @@ HOME = home_legs(ASM)
 
 
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard():
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 def independent_check(counts_seq, start_counts, cal, dt):

@@ -5,11 +5,11 @@ trajectories checked on the bytes that reached the devices."""
 from __future__ import annotations
 
 import dataclasses
-import faulthandler
 import time
 
 import numpy as np
 import pytest
+from hardware_support import hang_guard, journal_acked  # noqa: F401 (autouse fixture)
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -32,13 +32,6 @@ TRIO = assemblers.load_config("trio")
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
 
-@pytest.fixture(autouse=True)
-def _hang_guard():
-    faulthandler.dump_traceback_later(60, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
-
-
 def smooth(asm, duration=0.3, amplitude=0.001, knots=16):
     """(t (T,), legs (T, N, 6)): each leg out and back by up to ``amplitude`` m, at rest at
     both ends, starting at the home pose."""
@@ -47,21 +40,6 @@ def smooth(asm, duration=0.3, amplitude=0.001, knots=16):
     s = 0.5 * (1 - np.cos(2 * np.pi * t / duration))
     w = np.linspace(0.5, 1.0, 6 * asm.n_platforms).reshape(asm.n_platforms, 6)
     return t, H[None] + amplitude * s[:, None, None] * w[None]
-
-
-def journal_acked(records, platform):
-    """Set-point ticks the journal says were acknowledged, in order."""
-    seq_tick = {}
-    acked = []
-    for r in records:
-        if r.get("platform") != platform:
-            continue
-        if r["ev"] == "tx" and r["type"] == "SETPOINT":
-            seq_tick[r["seq"]] = r["tick"]
-        elif (r["ev"] == "rx" and r["type"] == "ACK" and r.get("of") == "SETPOINT"
-              and "latency_ms" in r):
-            acked.append(seq_tick[r["seq"]])
-    return acked
 
 
 def received_setpoints(emu: DeviceEmulator):
