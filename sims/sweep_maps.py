@@ -234,8 +234,7 @@ def draw_maps(table, manifest: dict, out_dir) -> list[Path]:
         fig, axes = plt.subplots(len(names), len(planes), figsize=(5 * len(planes) + 0.5,
                                                                    4.2 * len(names)),
                                  squeeze=False)
-        cm = plt.get_cmap(cmap).copy()
-        cm.set_bad("lightgrey")
+        cm = plt.get_cmap(cmap).with_extremes(bad="lightgrey")
         for r, name in enumerate(names):
             m = cfg == name
             crit = str(_col(table, "criterion")[m][0])

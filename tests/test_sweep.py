@@ -1,0 +1,256 @@
+"""Sweeps (sims.sweep): executors agree exactly, an interrupted sweep resumes with no duplicate
+and no missing row, bad input is one clear line (exit 2, nothing written), maps and summary."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assemblers.cli import main
+from sims import sweep as S
+from sims.sweep_maps import report
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# every target of these boxes is reachable (unreachable targets cost a long closest-pose search)
+BOX_LO = (-0.03, -0.03, 0.0, 0.0, 0.0, 0.0)
+BOX_HI = (0.03, 0.03, 0.0, 0.0, 0.0, 0.05)
+
+
+def _spec(configs=("single", "duo"), **kw):
+    kw.setdefault("mode", "grid")
+    kw.setdefault("counts", (3, 3, 1, 1, 1, 2))
+    return S.SweepSpec(configs=[S.read_config(c) for c in configs], lo=kw.pop("lo", BOX_LO),
+                       hi=kw.pop("hi", BOX_HI), **kw)
+
+
+def _table(out):
+    """Results without the wall-time column (the only one that differs run to run)."""
+    return S.load_results(out).drop_columns(["time_s"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The 2-config grid (36 targets) solved in this process: (spec, out dir)."""
+    spec = _spec()
+    out = tmp_path_factory.mktemp("sweep") / "ref"
+    run = S.run_sweep(spec, out, executor=0)
+    assert run.complete and run.new == spec.n_total == 36
+    return spec, out
+
+
+def test_reference_rows(reference):
+    spec, out = reference
+    t = S.load_results(out)
+    assert t.column("index").to_pylist() == list(range(spec.n_total))
+    d = t.to_pydict()
+    assert all(d["success"])
+    assert set(d["config"]) == {"single", "duo"}
+    assert max(d["tool_error_m"]) < 1e-9 and max(d["tool_error_rad"]) < 1e-9
+    duo = [r for c, r in zip(d["config"], d["reduction"]) if c == "duo"]
+    assert min(duo) >= -1e-9  # the optimum is never worse than the even baseline
+    assert all(len(q) == 6 * (1 if c == "single" else 2) for c, q in zip(d["config"], d["Q"]))
+    # targets: offsets from home on the grid (yaw fastest)
+    poses = spec.box_poses(range(18))
+    np.testing.assert_allclose(poses[:2, 5], [0.0, 0.05])
+    np.testing.assert_allclose(poses[-1, :2], [0.03, 0.03])
+
+
+def test_local_processes_and_dask_give_the_same_results(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec, ref = reference
+    run = S.run_sweep(spec, tmp_path / "local", executor=2, batch=5)
+    assert run.executor == "local processes" and run.workers == 2 and run.complete
+    local = _table(tmp_path / "local")
+    assert local.equals(_table(ref))
+    # threads in this process: robust on a 2-core box (no second JAX start-up per worker)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run = S.run_sweep(spec, tmp_path / "dask", executor=client, batch=4)
+    assert run.executor == "dask" and run.workers == 2 and run.complete
+    assert _table(tmp_path / "dask").equals(local)
+
+
+def test_random_targets_do_not_depend_on_batching():
+    spec = _spec(configs=("single",), mode="random", n_random=50, seed=7,
+                 lo=(-0.03, -0.03, -0.01, -0.05, -0.05, -0.1), hi=(0.03, 0.03, 0.01, 0.05, 0.05, 0.1))
+    all_ = spec.box_poses(np.arange(50))
+    np.testing.assert_array_equal(all_[[3, 17, 42]], spec.box_poses([42, 3, 17])[[1, 2, 0]])
+    assert (all_ >= np.array(spec.lo)).all() and (all_ <= np.array(spec.hi)).all()
+    other = _spec(configs=("single",), mode="random", n_random=50, seed=8, lo=spec.lo, hi=spec.hi)
+    assert not np.allclose(all_, other.box_poses(np.arange(50)))
+
+
+def _cmd(out, *extra):
+    return [sys.executable, "-m", "assemblers.cli", "sweep", "--config", "single", "--out",
+            str(out), "--x", "-0.03 0.03", "--y", "-0.03 0.03", "--z", "0", "--random", "40",
+            "--seed", "3", "--mc-samples", "3e5", "--workers", "0", "--batch", "2",
+            "--no-progress", "--no-maps", *extra]
+
+
+def _run_until(cmd, parts: Path, n_parts: int, sig, timeout=120):
+    """Start ``cmd``, wait until ``parts`` holds ``n_parts`` part files, send ``sig``."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while len(list(parts.glob("part-*"))) < n_parts:
+        if proc.poll() is not None or time.monotonic() - t0 > timeout:
+            proc.kill()
+            pytest.fail(f"sweep ended or stalled before {n_parts} parts: {proc.communicate()}")
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def test_killed_sweep_resumes_without_duplicates_or_gaps(tmp_path):
+    out = tmp_path / "killed"
+    parts = out / "parts"
+    rc, _, _ = _run_until(_cmd(out), parts, 3, signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    n_killed = len(list(parts.glob("part-*.parquet")))
+    assert 3 <= n_killed < 20 and not (out / "results.parquet").exists()
+    # a second interruption, by SIGTERM: a clean exit 130 and a hint, no traceback
+    rc, _, err = _run_until(_cmd(out), parts, n_killed + 2, signal.SIGTERM)
+    assert rc == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    # rerun to completion: only the missing targets are solved
+    done = subprocess.run(_cmd(out, "--json"), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["complete"] and doc["run"]["n_before"] >= n_killed * 2 + 4
+    assert doc["run"]["new"] == 40 - doc["run"]["n_before"]
+    assert not list(parts.glob(".tmp-*"))
+    resumed = _table(out)
+    assert resumed.column("index").to_pylist() == list(range(40))
+    # the same rows as an uninterrupted run
+    spec = S.SweepSpec(configs=[S.read_config("single")], lo=(-0.03, -0.03, 0, 0, 0, 0),
+                       hi=(0.03, 0.03, 0, 0, 0, 0), mode="random", n_random=40, seed=3,
+                       mc_samples=300_000)
+    S.run_sweep(spec, tmp_path / "whole", executor=0)
+    assert resumed.equals(_table(tmp_path / "whole"))
+    assert all(x is not None and x > 0 for x in resumed.column("mc_rms_weighted_m").to_pylist())
+
+
+def test_csv_output_matches_parquet(tmp_path):
+    spec = _spec(configs=("single",))
+    S.run_sweep(spec, tmp_path / "pq", executor=0)
+    S.run_sweep(spec, tmp_path / "csv", fmt="csv", executor=0, batch=4)
+    assert (tmp_path / "csv" / "results.csv").exists()
+    a, b = _table(tmp_path / "pq"), _table(tmp_path / "csv")
+    assert a.drop_columns(["Q"]).equals(b.drop_columns(["Q"]))
+    qa = a.column("Q").to_pylist()
+    qb = [[float(x) for x in s.split()] for s in b.column("Q").to_pylist()]
+    assert qa == qb
+    # resuming a finished sweep solves nothing and keeps the file
+    run = S.run_sweep(spec, tmp_path / "csv", fmt="csv", executor=0)
+    assert run.new == 0 and run.n_before == spec.n_total and run.complete
+
+
+def test_maps_and_summary(reference, tmp_path):
+    _, out = reference
+    doc = report(out)
+    names = {Path(f).name for f in doc["files"]}
+    assert {"summary.md", "summary.json", "reachability.png", "sensitivity.png",
+            "reduction_hist.png"} <= names
+    for f in doc["files"]:
+        if f.endswith(".png"):
+            assert Path(f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    s = doc["summary"]["configs"]
+    assert s["duo"]["targets"] == s["duo"]["reached"] == 18
+    assert s["duo"]["reduction_q"][0] <= s["duo"]["reduction_q"][1] <= s["duo"]["reduction_q"][2]
+    assert "| duo |" in doc["table"] and "throughput" in doc["table"]
+    assert "| duo |" in (Path(out) / "summary.md").read_text()
+
+
+def test_cli_small_sweep_prints_table(tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(["sweep", "--config", "single", "--out", str(out), "--x", "-0.02 0.02", "--y", "0",
+               "--z", "0", "--grid", "3", "--workers", "0", "--no-progress"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "| single |" in cap.out and "3 (100.00 %)" in cap.out
+    assert (out / "results.parquet").exists() and (out / "maps" / "reachability.png").exists()
+
+
+BAD = [
+    (["--x", "0.1 -0.1"], "--x: min 0.1 m is greater than max -0.1 m"),
+    (["--y", "nan 0.1"], "--y"),
+    (["--z", "0 inf"], "--z"),
+    (["--roll", "1 2 3"], "--roll"),
+    (["--grid", "0"], "--grid"),
+    (["--grid", "2 2"], "--grid"),
+    (["--grid", "3", "--random", "5"], "--grid and --random"),
+    (["--random", "0"], "--random"),
+    (["--criterion", "smallest"], "--criterion"),
+    (["--format", "xml"], "--format"),
+    (["--workers", "-1"], "--workers"),
+    (["--batch", "0"], "--batch"),
+    (["--seed", "-3"], "--seed"),
+    (["--mc-samples", "1.5"], "--mc-samples"),
+    (["--mc-noise", "wind"], "--mc-noise"),
+    (["--frame", "tool"], "--frame"),
+    (["--frame", "world", "--x", "0 0.1"], "--frame world: give --y, --z"),
+    (["--config", "nosuch"], "nosuch"),
+    (["--workers", "1", "--dask", "tcp://127.0.0.1:8786"], "--dask and --workers"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, extra, message):
+    out = tmp_path / "never"
+    rc = main(["sweep", "--config", "single", "--out", str(out), "--workers", "0",
+               "--no-progress", *extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_unwritable_output_and_mismatching_resume(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    base = ["sweep", "--config", "single", "--x", "0", "--y", "0", "--z", "0", "--workers", "0",
+            "--no-progress", "--no-maps"]
+    assert main([*base, "--out", str(blocker / "sub")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main([*base, "--out", str(blocker)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    out = tmp_path / "one"
+    assert main([*base, "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main([*base, "--out", str(out), "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different sweep (differs in seed)" in err and len(err.splitlines()) == 1
+    assert main([*base, "--out", str(out), "--format", "csv"]) == 2
+    assert "resume with --format parquet" in capsys.readouterr().err
+    assert sorted(p.name for p in out.rglob("*")) == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main([*base, "--out", str(other)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_spec_validation_names_the_parameter():
+    with pytest.raises(S.SweepError, match="--yaw: min"):
+        _spec(lo=(0, 0, 0, 0, 0, 0.2), hi=(0, 0, 0, 0, 0, 0.1))
+    with pytest.raises(S.SweepError, match="--grid: 3 points on axis z"):
+        _spec(counts=(1, 1, 3, 1, 1, 1))
+    with pytest.raises(S.SweepError, match="--config: 'single' is given twice"):
+        _spec(configs=("single", "single"))
+    with pytest.raises(S.SweepError, match="more than"):
+        _spec(counts=(10**5, 10**5, 1, 1, 1, 1), lo=(0, 0, 0, 0, 0, 0), hi=(1, 1, 0, 0, 0, 0))
+    with pytest.raises(S.SweepError, match="--workers"):
+        S.run_sweep(_spec(configs=("single",)), "/nonexistent-never", executor=-2)
