@@ -7,7 +7,9 @@ The emulators run in a separate process (``python -m hardware.emulator``) unless
 ``--in-process``, so the streamer's timing is not disturbed by their Python threads.  The
 trajectory is a smooth (1 - cos) excursion of every leg, starting and ending at rest at the home
 pose, well inside every limit.  Prints frames sent / acknowledged / lost, retries, the
-acknowledgement latency (p50, p99, max) and the tick period jitter (p99, max).  Exit status 0
+acknowledgement latency (p50, p99, max) and the tick period jitter (p99, max), the machine's
+1-minute load average, and (``--probe-seconds``, default 2 s, run first) the jitter of the same
+pacing loop with no I/O at all: the scheduler's share of the stream's jitter.  Exit status 0
 when no frame was lost and the period jitter p99 is under 2 ms, else 1.
 """
 
@@ -44,6 +46,42 @@ def trajectory(asm, seconds: float, amplitude: float = 0.004):
     return t, H[None] + amplitude * s
 
 
+def pacing_probe(seconds: float, rate: float) -> dict:
+    """The machine's own scheduling noise: the streamer's pacing loop (sleep with a 1 us timer
+    slack, then poll the clock for the last ``SPIN_S``) at ``rate`` for ``seconds`` with no I/O
+    at all.  Its period jitter is a floor under the stream's: what the scheduler alone adds."""
+    import gc
+
+    from hardware.streamer import _TIMER_SLACK_NS, SPIN_S, _set_timer_slack
+
+    dt = 1.0 / rate
+    n = max(2, int(seconds * rate))
+    starts = np.empty(n)
+    clock, sleep = time.perf_counter, time.sleep
+    slack = _set_timer_slack(_TIMER_SLACK_NS)
+    gc.disable()
+    try:
+        t0 = clock() + 0.001
+        slip = 0.0
+        for k in range(n):
+            deadline = t0 + k * dt + slip
+            now = clock()
+            if deadline - now > SPIN_S:
+                sleep(deadline - now - SPIN_S)
+            ts = clock()
+            while ts < deadline:
+                ts = clock()
+            if ts - deadline > 0.5 * dt:
+                slip += ts - deadline
+            starts[k] = ts
+    finally:
+        gc.enable()
+        _set_timer_slack(slack)
+    jit = np.abs(np.diff(starts) - dt) * 1e3
+    return {"probe_seconds": seconds, "probe_jitter_p99_ms": float(np.percentile(jit, 99)),
+            "probe_jitter_max_ms": float(jit.max())}
+
+
 def start_emulators(config: str, n: int) -> tuple[subprocess.Popen, list[str]]:
     cmd = [sys.executable, "-m", "hardware.emulator", "--config", config, "--platforms", str(n)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -71,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--journal", default=None, help="write the journal here")
     p.add_argument("--realtime", action="store_true", help="real-time scheduling (SCHED_FIFO) "
                    "for the streamer and the emulators, if permitted")
+    p.add_argument("--probe-seconds", type=float, default=2.0, help="first run the pacing loop "
+                   "alone, with no I/O, for this long: the machine's own jitter (0: skip)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
 
@@ -86,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
         sched = set_realtime()  # before the emulator process starts: it inherits the policy
     t, legs = trajectory(asm, args.seconds)
+    probe = pacing_probe(args.probe_seconds, args.rate) if args.probe_seconds > 0 else {}
     group = proc = None
     if args.in_process:
         group = EmulatorGroup(emulators_for(asm))
@@ -117,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "jitter_max_ms": summary.jitter_max_ms, "lateness_p99_ms": summary.lateness_p99_ms,
         "overruns": summary.overruns, "duration_s": summary.duration_s,
         "status": summary.status, "scheduling": sched,
+        "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0], **probe,
     }
     def ms(v):
         return "-" if v is None else f"{v:.3f}"
@@ -139,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{ms(summary.jitter_p99_ms)} / {ms(summary.jitter_max_ms)} ms "
              f"(target p99 < {JITTER_TARGET_MS:g} ms)"),
             ("tick lateness p99", f"{ms(summary.lateness_p99_ms)} ms"),
+            ("pacing loop alone, no I/O",
+             "-" if not probe else f"jitter p99 / max {ms(probe['probe_jitter_p99_ms'])} / "
+             f"{ms(probe['probe_jitter_max_ms'])} ms over {args.probe_seconds:g} s (the "
+             "machine's scheduling noise)"),
+            ("machine", f"{os.cpu_count()} CPUs, 1-min load average "
+                        f"{result['load_avg_1min']:.2f}"),
             ("overruns", str(summary.overruns)),
             ("wall time", f"{summary.duration_s:.2f} s"),
         ]

@@ -11,7 +11,9 @@ The session, in order:
 3. **Full plan**: an approach ramp from the measured positions is prepended and the whole plan
    is checked again; a violation raises before any set-point is sent (only STATUS queries and
    CLEAR_FAULTS were exchanged).
-4. **Stream**: tick k is due at ``t0 + k/rate`` (``time.perf_counter``, absolute deadlines);
+4. **Stream**: tick k is due at ``t0 + k/rate`` (``time.perf_counter``, absolute deadlines;
+   sleep until :data:`SPIN_S` before the deadline with a 1 us timer slack, then poll the clock;
+   the cyclic garbage collector is paused);
    its set-point goes to every platform, each through that platform's
    :class:`~hardware.safety.SafetyGate`, and every one must be acknowledged before tick k+1.  A
    missing or corrupted reply is retransmitted (same bytes, same sequence number) after
@@ -35,6 +37,7 @@ import gc
 import json
 import os
 import select
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -53,6 +56,28 @@ from .safety import LimitViolation
 
 MAX_RATE_HZ = 1000.0
 _POLL_S = 0.0002  # polling step for ports without a file descriptor (loop://)
+# the last SPIN_S before a tick's deadline are spent polling the clock instead of sleeping: a
+# sleep wakes up tens of microseconds late (timer slack, scheduler wake-up), a spin does not
+SPIN_S = 0.0002
+_TIMER_SLACK_NS = 1000  # this thread's timer slack while streaming (Linux default 50 us)
+
+
+def _set_timer_slack(ns: int | None) -> int | None:
+    """Set the calling thread's timer slack (Linux ``prctl(PR_SET_TIMERSLACK)``), so that
+    ``time.sleep`` wakes up within about ``ns`` of its deadline; returns the previous value, or
+    None where this is not available (other systems: nothing changes)."""
+    if ns is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        old = libc.prctl(30, 0, 0, 0, 0)  # PR_GET_TIMERSLACK
+        if old < 0 or libc.prctl(29, ctypes.c_ulong(max(1, int(ns))), 0, 0, 0) != 0:
+            return None
+        return int(old)
+    except (OSError, AttributeError):
+        return None
 
 
 class DeviceNotReady(Exception):
@@ -697,9 +722,11 @@ class Streamer:
         was = gc.isenabled()
         gc.freeze()  # (open() collected before the session's first frame)
         gc.disable()
+        slack = _set_timer_slack(_TIMER_SLACK_NS)
         try:
             return self._stream(plan, faults, last_acked, unconfirmed)
         finally:
+            _set_timer_slack(slack)
             gc.unfreeze()
             if was:
                 gc.enable()
@@ -714,12 +741,15 @@ class Streamer:
         slip = 0.0
         sleep = time.sleep
         clock = time.perf_counter
+        spin = SPIN_S
         for k in range(K):
             deadline = t0 + k * dt + slip
             now = clock()
-            if deadline > now:
-                sleep(deadline - now)
+            if deadline - now > spin:
+                sleep(deadline - now - spin)
             ts = clock()
+            while ts < deadline:  # at most ~SPIN_S of polling the clock
+                ts = clock()
             late = ts - deadline
             if late > 0.5 * dt:
                 slip += late

@@ -298,3 +298,26 @@ def test_refused_plan_is_journaled_and_sends_no_setpoint(tmp_path):
     assert rec[-1]["ev"] == "refused" and "actuator" in rec[-1]["message"]
     assert not any(r.get("type") == "SETPOINT" for r in rec)
     assert all(received_setpoints(e) == [] for e in g.emulators)
+
+
+def test_ticks_start_on_their_deadlines_never_early():
+    """The pacing loop (sleep, then poll the clock for the last SPIN_S) never starts a tick
+    before its absolute deadline, and puts the thread's timer slack back afterwards."""
+    import sys
+
+    from hardware import streamer as S
+
+    t, legs = smooth(DUO, 0.3, 0.0008)
+    slack = S._set_timer_slack(40_000)
+    try:
+        with EmulatorGroup(emulators_for(DUO)) as g:
+            st = Streamer(DUO, g.ports, rate_hz=200)
+            with st:
+                summary = st.run(st.plan(t, legs, st.prepare(), source="test"))
+        assert summary.ok
+        late = np.asarray(st._stats.lateness)
+        assert late.size == summary.ticks_planned and late.min() >= 0.0
+        if sys.platform.startswith("linux"):
+            assert S._set_timer_slack(50_000) == 40_000  # restored after the stream
+    finally:
+        S._set_timer_slack(slack)
