@@ -1,13 +1,15 @@
 """CLI command ``assemblers robustness``: Monte Carlo robustness study with report.
 
-    assemblers robustness --target "x y z roll pitch yaw" --samples 1e6 --out DIR
+    assemblers robustness --target "x y z roll pitch yaw" [--target ...] --samples 1e6 --out DIR
         [--config FILE|NAME] [--noise pose|legs|joints[,...]] [--sigma-xyz M] [--sigma-rpy RAD]
         [--pose-dist gaussian|uniform] [--sigma-leg M] [--sigma-joint M] [--seed N]
         [--random-poses K] [--criterion fn|fn_legs|condition] [--threads N] [--no-progress]
         [--json]
 
-Exit status: 0 success, 1 the target is unreachable (the solver's reason is printed), 2 bad
-input (one line on stderr; nothing is written to ``--out``).
+Several ``--target``: one study each, reports in ``DIR/target-k/`` and a table in
+``DIR/index.md``.  Exit status: 0 success, 1 a target is unreachable (the solver's reason is
+printed; the other targets are still studied), 2 bad input (one line on stderr; nothing is
+written to ``--out``).
 """
 
 from __future__ import annotations
@@ -73,8 +75,9 @@ def _sigma(text: str | None, name: str, n: int | None = None):
 
 def configure_robustness(p):
     add_config_arg(p)
-    p.add_argument("--target", required=True, metavar='"x y z roll pitch yaw"',
-                   help="tool pose target in the world frame (m, rad)")
+    p.add_argument("--target", required=True, action="append", metavar='"x y z roll pitch yaw"',
+                   help="tool pose target in the world frame (m, rad); repeat it for several "
+                        "targets (reports in DIR/target-1, DIR/target-2, ... and DIR/index.md)")
     p.add_argument("--samples", default="1e6", metavar="N",
                    help="Monte Carlo samples per pose (default 1e6; memory does not grow with N)")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -148,7 +151,7 @@ def run_robustness(args) -> int:
     from assemblers.cli import load_assembler
 
     # validate everything before any work or any file
-    T_target = _parse_target(args.target)
+    targets = [_parse_target(t) for t in args.target]
     n_samples = _count(args.samples, "--samples", 1)
     seed = _count(args.seed, "--seed", 0)
     if seed >= 2**63:
@@ -170,24 +173,20 @@ def run_robustness(args) -> int:
 
     from sims.study import TargetUnreachable, run_study
 
+    progress = False if args.no_progress else None
+    if len(targets) > 1:
+        return _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progress)
     try:
-        study = run_study(asm, T_target, disturbance, n_samples, seed, criterion=args.criterion,
-                          n_random=n_random, progress=False if args.no_progress else None)
+        study = run_study(asm, targets[0], disturbance, n_samples, seed,
+                          criterion=args.criterion, n_random=n_random, progress=progress)
     except TargetUnreachable as exc:
         r = exc.ik_result
         if args.json:
-            print(json.dumps({"success": False, "reason": r.reason, "message": r.message,
-                              "tool_error_m": r.tool_error[0], "tool_error_rad": r.tool_error[1]},
-                             indent=2))
+            print(json.dumps(_unreachable_doc(r), indent=2))
         print(f"assemblers robustness: target not reached: {r.message}", file=sys.stderr)
         return 1
     if args.out is not None:
-        from sims.report import write_report
-
-        try:
-            paths = write_report(study, args.out, figures=not args.no_figures)
-        except OSError as exc:
-            raise CLIError(f"--out {args.out}: cannot write the report ({exc})") from None
+        paths = _write(study, args.out, args.no_figures)
     if args.json:
         doc = study.to_dict(histograms=False)
         if args.out is not None:
@@ -200,3 +199,72 @@ def run_robustness(args) -> int:
         if args.out is not None:
             print(f"report: {Path(args.out) / 'report.md'} ({len(paths)} files)")
     return 0
+
+
+def _unreachable_doc(r) -> dict:
+    return {"success": False, "reason": r.reason, "message": r.message,
+            "tool_error_m": r.tool_error[0], "tool_error_rad": r.tool_error[1]}
+
+
+def _write(study, out, no_figures: bool):
+    from sims.report import write_report
+
+    try:
+        return write_report(study, out, figures=not no_figures)
+    except OSError as exc:
+        raise CLIError(f"--out {out}: cannot write the report ({exc})") from None
+
+
+def _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progress) -> int:
+    """Several ``--target``: one study each (same disturbance and seed), reports in
+    ``DIR/target-k`` and a summary table in ``DIR/index.md``; exit 1 if any target was not
+    reached (the others are still studied and written)."""
+    from pathlib import Path
+
+    from sims.report import terminal_summary
+    from sims.study import TargetUnreachable, run_study
+
+    docs, rows, failed = [], [], 0
+    for k, T in enumerate(targets, 1):
+        name = f"target-{k}"
+        try:
+            study = run_study(asm, T, disturbance, n_samples, seed, criterion=args.criterion,
+                              n_random=n_random, progress=progress)
+        except TargetUnreachable as exc:
+            failed += 1
+            r = exc.ik_result
+            print(f"assemblers robustness: {name} ({args.target[k - 1]}) not reached: "
+                  f"{r.message}", file=sys.stderr)
+            docs.append({"target": name, **_unreachable_doc(r)})
+            rows.append(f"| {name} | `{args.target[k - 1]}` | not reached | | | |")
+            continue
+        paths = _write(study, Path(args.out) / name, args.no_figures) if args.out else []
+        doc = {"target": name, **study.to_dict(histograms=False)}
+        if paths:
+            doc["files"] = [str(p) for p in paths]
+        docs.append(doc)
+        red = study.reductions()
+        ev = red.get("even", {})
+        opt = study.optimal.stats
+        link = f"[{name}]({name}/report.md)" if args.out else name
+        rows.append(f"| {link} | `{args.target[k - 1]}` | {opt.rms_position * 1e3:.4g} | "
+                    f"{opt.p99_position * 1e3:.4g} | "
+                    + " | ".join(f"{100 * ev[m]:+.1f} %" if m in ev else "-"
+                                 for m in ("rms_weighted", "p99_position")) + " |")
+        if not args.json:
+            print(f"== {name}\n{terminal_summary(study)}\n")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        head = ["# Robustness studies", "",
+                f"{asm.name} (N = {asm.n_platforms}), {disturbance.describe()}, "
+                f"{n_samples} samples per pose, seed {seed}.", "",
+                "| study | target (x y z m, roll pitch yaw rad) | optimal RMS position [mm] | "
+                "optimal p99 position [mm] | reduction vs even: RMS weighted | p99 position |",
+                "|---|---|---|---|---|---|"]
+        (out / "index.md").write_text("\n".join(head + rows) + "\n")
+    if args.json:
+        print(json.dumps({"studies": docs}, indent=2, allow_nan=False))
+    elif args.out:
+        print(f"reports: {Path(args.out) / 'index.md'} ({len(targets)} targets)")
+    return 1 if failed else 0

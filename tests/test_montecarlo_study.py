@@ -150,6 +150,25 @@ def test_cli_json_and_report(tmp_path, capsys):
     assert (out / "report.md").exists() and (out / "cost_vs_rms.png").exists()
 
 
+def test_cli_several_targets(tmp_path, capsys):
+    """Repeated --target: a study per target, DIR/target-k reports and DIR/index.md; an
+    unreachable one is reported, the others still run, exit 1."""
+    out = tmp_path / "many"
+    code, stdout, err = _run(["--config", "duo", "--target", TARGET_DUO, "--target",
+                              "0 0 3.0 0 0 0", "--target", TARGET_DUO, "--samples", "2000",
+                              "--random-poses", "0", "--out", str(out), "--no-progress",
+                              "--json", "--no-figures"], capsys)
+    assert code == 1 and "target-2" in err and "not reached" in err
+    docs = json.loads(stdout)["studies"]
+    assert [d["target"] for d in docs] == ["target-1", "target-2", "target-3"]
+    assert docs[1]["success"] is False and docs[0]["n_samples"] == 2000
+    assert docs[0]["poses"][0]["stats"] == docs[2]["poses"][0]["stats"]  # same seed
+    assert (out / "target-1" / "report.md").exists() and (out / "target-3" / "stats.json").exists()
+    assert not (out / "target-2").exists()
+    index = (out / "index.md").read_text()
+    assert "target-1/report.md" in index and "not reached" in index
+
+
 def test_cli_table_with_leg_noise(capsys):
     code, stdout, err = _run(["-c", "duo", "--target", TARGET_DUO, "--samples", "2000",
                               "--noise", "legs", "--sigma-leg", "5e-5", "--random-poses", "0",
