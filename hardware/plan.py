@@ -146,7 +146,9 @@ def check_trajectory(t: np.ndarray, legs: np.ndarray, cals: list[ActuatorCalibra
                      rate_hz: float, interp: str = "pchip") -> tuple[np.ndarray, np.ndarray]:
     """Resample a trajectory and check it on its own (starting and ending at rest); no I/O.
 
-    Returns the grid ``(tg (K,) s, legs (K, N, 6) m)``; raises :class:`LimitViolation`.
+    Returns the grid ``(tg (K,) s, legs (K, N, 6) m)``; raises :class:`LimitViolation` (a
+    limit, or legs of the wrong shape) or ``ValueError`` (non-finite values, times that are not
+    strictly increasing or do not match the legs).
     """
     legs = np.asarray(legs, float)
     if legs.ndim != 3 or legs.shape[2] != 6 or legs.shape[1] != len(cals):
@@ -154,9 +156,30 @@ def check_trajectory(t: np.ndarray, legs: np.ndarray, cals: list[ActuatorCalibra
                              f"config's {len(cals)} platforms, got {legs.shape}", platform=-1,
                              actuator=-1, limit="shape", value=float("nan"),
                              bound=float("nan"))
+    finite_legs(legs, "trajectory legs")
+    t = np.asarray(t, float)
+    if t.ndim != 1 or t.shape[0] != legs.shape[0]:
+        raise ValueError(f"trajectory times must have shape ({legs.shape[0]},) like the legs, "
+                         f"got {t.shape}")
+    if not np.isfinite(t).all():
+        raise ValueError(f"trajectory times: non-finite value at index "
+                         f"{int(np.flatnonzero(~np.isfinite(t))[0])}")
+    if t.shape[0] > 1 and not (np.diff(t) > 0).all():
+        raise ValueError(f"trajectory times must be strictly increasing (index "
+                         f"{int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1})")
     tg, Lg = resample(t, legs, rate_hz, interp)
     check_legs(Lg, [Limits.from_calibration(c) for c in cals], 1.0 / rate_hz, times=tg)
     return tg, Lg
+
+
+def finite_legs(legs: np.ndarray, what: str = "legs") -> np.ndarray:
+    """``legs`` as float64, or ``ValueError`` naming the first non-finite entry (m)."""
+    legs = np.asarray(legs, float)
+    bad = ~np.isfinite(legs)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{what}: non-finite value {legs[idx]} at index {idx}")
+    return legs
 
 
 def build_plan(tg: np.ndarray, Lg: np.ndarray, cals: list[ActuatorCalibration], rate_hz: float,

@@ -50,7 +50,7 @@ from assemblers.model import Assembler
 
 from . import protocol as P
 from .link import DeviceLink, LinkError, NullPort
-from .plan import Plan, build_plan, calibrations, check_trajectory, plan_target
+from .plan import Plan, build_plan, calibrations, check_trajectory, finite_legs, plan_target
 from .protocol import Fault, MsgType, NakCode, State
 from .safety import LimitViolation
 
@@ -907,6 +907,9 @@ def stream_trajectory(asm: Assembler, t: np.ndarray, legs: np.ndarray,
 
 def stream_target(asm: Assembler, legs: np.ndarray, ports=None, **kw) -> StreamSummary:
     """Move to one set of leg lengths ``legs`` (N, 6) m from where the actuators are."""
+    legs = finite_legs(legs, "target legs")  # before any port is opened
+    if legs.shape != (asm.n_platforms, 6):
+        raise ValueError(f"target legs must have shape ({asm.n_platforms}, 6), got {legs.shape}")
     rate = kw.pop("rate_hz", None)
     journal = kw.pop("journal", None)
     s = Streamer(asm, ports, rate_hz=rate, journal=journal,

@@ -255,3 +255,32 @@ def test_legs_at_the_stroke_limit_are_accepted_and_clipped_inside():
     target[0, 0] = CAL.soft_max[0] + 1e-6  # a micrometre past is a violation
     with pytest.raises(LimitViolation, match="outside the soft stroke"):
         plan_target(target, cals, 100.0, to_counts(HOME[None], cals)[0])
+
+
+@pytest.mark.parametrize("what", ["nan leg", "inf time", "repeated time", "short times"])
+def test_non_finite_or_unordered_input_is_refused_before_any_port_opens(what):
+    """NaN / inf legs or times and non-increasing times are refused at the API boundary with a
+    message that names the entry, before any port is opened (the port here does not exist)."""
+    from hardware.streamer import stream_target, stream_trajectory
+
+    duo = assemblers.load_config("duo")
+    H = home_legs(duo)
+    t = np.linspace(0.0, 0.2, 5)
+    legs = np.repeat(H[None], 5, axis=0)
+    ports = ["/dev/no-such-port-0", "/dev/no-such-port-1"]
+    if what == "nan leg":
+        legs[2, 1, 3] = np.nan
+        with pytest.raises(ValueError, match=r"non-finite value nan at index \(1, 3\)"):
+            stream_target(duo, legs[2], ports)
+        msg = r"legs: non-finite value nan at index \(2, 1, 3\)"
+    elif what == "inf time":
+        t[3] = np.inf
+        msg = "times: non-finite value at index 3"
+    elif what == "repeated time":
+        t[2] = t[1]
+        msg = r"strictly increasing \(index 2\)"
+    else:
+        t = t[:4]
+        msg = r"shape \(5,\)"
+    with pytest.raises(ValueError, match=msg):
+        stream_trajectory(duo, t, legs, ports)

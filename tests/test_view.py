@@ -340,3 +340,27 @@ def test_mp4_uses_bundled_ffmpeg_without_one_on_path(tmp_path, monkeypatch):
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg here
     assert R.ffmpeg_path() == imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def test_math_core_never_imports_pybullet():
+    """The drawing code lives apart: no module of ``assemblers`` imports pybullet or the view
+    modules, and kinematics, IK and ``assemblers info`` run without loading them."""
+    from pathlib import Path
+
+    core = Path(A.__file__).resolve().parent
+    for f in core.glob("*.py"):
+        for line in f.read_text().splitlines():
+            s = line.strip()
+            assert not (s.startswith(("import pybullet", "from pybullet"))
+                        or s.startswith(("from sims.scene", "from sims.render",
+                                         "from sims.physics", "import sims.scene"))), (f, s)
+    code = ("import sys, io, contextlib, numpy as np, assemblers as A\n"
+            "from assemblers.cli import main\n"
+            "asm = A.load_config('assembler'); Q = A.home_pose(asm)\n"
+            "A.forward_kinematics(asm, Q); A.jacobian(asm, Q); A.from_legs(asm, A.leg_lengths(asm, Q))\n"
+            "with contextlib.redirect_stdout(io.StringIO()): assert main(['info']) == 0\n"
+            "bad = [m for m in sys.modules if m.startswith(('pybullet', 'sims.scene', "
+            "'sims.render', 'sims.physics'))]\n"
+            "assert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
