@@ -487,9 +487,10 @@ def _mc_row(spec, asm, disturbance, T, r) -> dict:
     return out
 
 
-def _init_worker(parent_pid: int) -> None:
+def _init_worker(parent_pid: int, spec: SweepSpec | None = None) -> None:
     """Process-pool initializer: Ctrl-C is the driver's business; exit if the driver dies (so a
-    killed sweep leaves no worker behind); one Numba thread (the parallelism is the workers)."""
+    killed sweep leaves no worker behind); one Numba thread (the parallelism is the workers);
+    with a ``spec``, build and warm up its state (JIT / Numba caches) now, once per worker."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -504,16 +505,19 @@ def _init_worker(parent_pid: int) -> None:
     import numba
 
     numba.set_num_threads(1)
+    if spec is not None:
+        _state(spec)
 
 
-def make_pool(workers: int) -> cf.ProcessPoolExecutor:
+def make_pool(workers: int, spec: SweepSpec | None = None) -> cf.ProcessPoolExecutor:
     """A pool of ``workers`` processes (``spawn`` context: no fork of a process that runs JAX
-    threads) for :func:`run_sweep`; reuse it across sweeps to keep workers warm."""
+    threads) for :func:`run_sweep`; reuse it across sweeps to keep workers warm.  With a
+    ``spec``, each worker compiles for it in its initializer (else at its first task)."""
     import multiprocessing as mp
 
     workers = _count(workers, "--workers")
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(os.getpid(),))
+                                  initializer=_init_worker, initargs=(os.getpid(), spec))
 
 
 # ----------------------------------------------------------------------------- output files
@@ -863,7 +867,7 @@ def _run(spec, output, executor, client, batch, progress, t0) -> SweepRun:
     run.batch = batch or auto_batch(todo.size, run.workers)
     batches = [todo[i:i + run.batch] for i in range(0, todo.size, run.batch)]
     if batches and run.executor == "local processes" and pool is None:
-        pool = own_pool = make_pool(min(run.workers, len(batches)))
+        pool = own_pool = make_pool(min(run.workers, len(batches)), spec)
     bar = None
     if progress is None or progress:
         from tqdm import tqdm

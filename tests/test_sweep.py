@@ -91,7 +91,7 @@ def test_random_targets_do_not_depend_on_batching():
 def _cmd(out, *extra):
     return [sys.executable, "-m", "assemblers.cli", "sweep", "--config", "single", "--out",
             str(out), "--x", "-0.03 0.03", "--y", "-0.03 0.03", "--z", "0", "--random", "40",
-            "--seed", "3", "--mc-samples", "3e5", "--workers", "0", "--batch", "2",
+            "--seed", "3", "--mc-samples", "2e5", "--workers", "0", "--batch", "2",
             "--no-progress", "--no-maps", *extra]
 
 
@@ -135,7 +135,7 @@ def test_killed_sweep_resumes_without_duplicates_or_gaps(tmp_path):
     # the same rows as an uninterrupted run
     spec = S.SweepSpec(configs=[S.read_config("single")], lo=(-0.03, -0.03, 0, 0, 0, 0),
                        hi=(0.03, 0.03, 0, 0, 0, 0), mode="random", n_random=40, seed=3,
-                       mc_samples=300_000)
+                       mc_samples=200_000)
     S.run_sweep(spec, tmp_path / "whole", executor=0)
     assert resumed.equals(_table(tmp_path / "whole"))
     assert all(x is not None and x > 0 for x in resumed.column("mc_rms_weighted_m").to_pylist())
