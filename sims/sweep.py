@@ -160,15 +160,16 @@ def _finite(v, name: str) -> float:
 
 
 def _count(v, name: str, lo: int = 1, hi: int | None = None) -> int:
+    """An integer ``lo <= v <= hi`` (``1e6`` accepted) or a SweepError naming ``name``."""
+    from .montecarlo import _as_count
+
     try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise SweepError(f"{name}: must be an integer >= {lo}, got {v!r}") from None
-    if not (math.isfinite(x) and x == int(x) and x >= lo):
-        raise SweepError(f"{name}: must be an integer >= {lo}, got {v!r}")
+        x = _as_count(v, name, lo)
+    except InputError as exc:
+        raise SweepError(str(exc)) from None
     if hi is not None and x > hi:
         raise SweepError(f"{name}: must be at most {hi}, got {v!r}")
-    return int(x)
+    return x
 
 
 @dataclass(frozen=True, eq=False)

@@ -73,11 +73,9 @@ def configure_sweep(p):
 
 
 def _int(text, name: str, lo: int) -> int:
-    vals = parse_numbers(str(text), name, 1)
-    v = vals[0]
-    if v != int(v) or v < lo:
-        raise CLIError(f"{name}: must be an integer >= {lo}, got {text!r}")
-    return int(v)
+    from sims.sweep import _count
+
+    return _count(str(text).strip(), name, lo)
 
 
 def _range(text: str, name: str) -> tuple[float, float]:
