@@ -186,7 +186,9 @@ def write_mp4(frames, path: str | os.PathLike, fps: float, width: int, height: i
     cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-",
            "-vf", f"crop={w2}:{h2}:0:0", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    # close_fds=False (Python's descriptors are non-inheritable anyway) lets subprocess use
+    # posix_spawn instead of fork, which JAX warns about in a multithreaded process
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=False)
     try:
         for f in frames:
             proc.stdin.write(np.ascontiguousarray(f, dtype=np.uint8).tobytes())

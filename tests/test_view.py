@@ -312,18 +312,24 @@ def test_animate_mp4(tmp_path, default_asm):
     """MP4 works from a plain ``pip install`` (the imageio-ffmpeg wheel's ffmpeg when none is on
     PATH): decode it back and check the codec, the size (odd sizes cropped to even for
     yuv420p), the frame count and that the first frame is the GIF's first frame."""
-    import imageio_ffmpeg
     from PIL import Image
+
+    from sims.render import ffmpeg_path
 
     tr = _trajectory(default_asm, n=5)
     info = animate(default_asm, tr, tmp_path / "a.mp4", fps=10, width=65, height=49, workers=1)
     assert info["frames"] == 5 and (tmp_path / "a.mp4").stat().st_size > 1000
     animate(default_asm, tr, tmp_path / "a.gif", fps=10, width=65, height=49, workers=1)
-    reader = imageio_ffmpeg.read_frames(str(tmp_path / "a.mp4"))
-    meta = next(reader)
-    assert meta["codec"].startswith("h264") and tuple(meta["size"]) == (64, 48)
-    frames = [np.frombuffer(b, np.uint8).reshape(48, 64, 3) for b in reader]
-    assert len(frames) == 5
+    # decode it back to raw RGB (close_fds=False: posix_spawn, no fork of this JAX process)
+    r = subprocess.run([ffmpeg_path(), "-hide_banner", "-i", str(tmp_path / "a.mp4"), "-f",
+                        "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True,
+                       close_fds=False, timeout=60)
+    assert r.returncode == 0
+    err = r.stderr.decode(errors="replace")
+    assert "Video: h264" in err and "64x48" in err
+    raw = np.frombuffer(r.stdout, np.uint8)
+    assert raw.size == 5 * 48 * 64 * 3
+    frames = raw.reshape(5, 48, 64, 3).astype(float)
     gif = Image.open(tmp_path / "a.gif")
     first = np.asarray(gif.convert("RGB"), dtype=float)[:48, :64]
     gif.seek(4)
