@@ -7,7 +7,8 @@ Measures, on the default Assembler (4 platforms, 114 bodies):
   * scene build (connect + create every body) and one ``set_pose`` (re-placing all bodies);
   * one 640x480 frame: ``getCameraImage`` with shadows, the floor on and off (median of --repeat);
   * a 100-frame 640x480 GIF of a trajectory (home -> a perturbed pose), end to end with
-    ``sims.render.animate``: one process, and the default worker count (one per core);
+    ``sims.render.animate``: one process, and the default worker count (one per core); the
+    same as MP4 (default worker count);
   * one physics check (direct solver, start at home, 0.5 kg payload, with the leg-error study).
 The machine's core count and load average are printed with the numbers: the renderer is
 single-threaded and the figures scale with what else runs.
@@ -46,7 +47,7 @@ def main() -> None:
     import assemblers as A
     from assemblers.io import Trajectory
     from sims.physics import PhysicsParams, physics_check
-    from sims.render import animate, default_workers
+    from sims.render import animate, default_workers, ffmpeg_path
     from sims.scene import AssemblerScene, Style
 
     asm = A.load_config(args.config)
@@ -85,6 +86,11 @@ def main() -> None:
             info = animate(asm, tr, out, fps=25, width=W, height=H, workers=workers)
             print(f"{n}-frame {W}x{H} GIF, {workers} process(es): {info['render_s']:.1f} s "
                   f"({info['render_s'] / n * 1e3:.0f} ms/frame), {out.stat().st_size / 1e6:.1f} MB")
+        workers = default_workers(n)
+        out = Path(tmp) / "b.mp4"
+        info = animate(asm, tr, out, fps=25, width=W, height=H, workers=workers)
+        print(f"{n}-frame {W}x{H} MP4 (H.264, {ffmpeg_path()}), {workers} process(es): "
+              f"{info['render_s']:.1f} s, {out.stat().st_size / 1e6:.2f} MB")
 
     rep = physics_check(asm, Q1, PhysicsParams(), leg_error=1e-4)  # warm-up (JAX compile)
     t0 = time.perf_counter()
