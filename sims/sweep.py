@@ -885,18 +885,21 @@ def _run(spec, output, executor, client, batch, progress, t0) -> SweepRun:
             _kill_pool(own_pool)
             own_pool = None
         raise
-    except cf.process.BrokenProcessPool as exc:
+    except Exception as exc:  # noqa: BLE001 - a lost worker, a task that failed as a whole
         run.wall_s = time.perf_counter() - t0
         output.log_run(run)
-        raise SweepFailed(f"a worker process died ({exc}); {run.n_before + run.new} of "
-                          f"{run.n_total} rows are saved, rerun to resume", run) from None
+        what = ("a worker process died" if isinstance(exc, cf.process.BrokenProcessPool)
+                else "a task failed")
+        raise SweepFailed(f"{what} ({type(exc).__name__}: {exc}); {run.n_before + run.new} of "
+                          f"{run.n_total} rows are saved, rerun to resume", run) from exc
     finally:
         if bar is not None:
             bar.close()
         if own_pool is not None:
             own_pool.shutdown(wait=True, cancel_futures=True)
     if not run.errors:
-        run.results = str(output.merge())
+        fresh = run.new == 0 and output.results.exists()
+        run.results = str(output.results if fresh else output.merge())
     run.wall_s = time.perf_counter() - t0
     output.log_run(run)
     if run.errors:

@@ -254,3 +254,26 @@ def test_spec_validation_names_the_parameter():
         _spec(counts=(10**5, 10**5, 1, 1, 1, 1), lo=(0, 0, 0, 0, 0, 0), hi=(1, 1, 0, 0, 0, 0))
     with pytest.raises(S.SweepError, match="--workers"):
         S.run_sweep(_spec(configs=("single",)), "/nonexistent-never", executor=-2)
+
+
+def test_failing_targets_are_retried_on_rerun(tmp_path, monkeypatch):
+    import assemblers
+
+    spec = _spec(configs=("single",))
+    real = assemblers.ik.solve_ik
+    calls = {"n": 0}
+
+    def flaky(asm, T, **kw):
+        calls["n"] += 1
+        if calls["n"] in (4, 9):
+            raise RuntimeError("injected failure")
+        return real(asm, T, **kw)
+
+    monkeypatch.setattr(assemblers, "solve_ik", flaky)
+    with pytest.raises(S.SweepFailed, match="2 target\\(s\\) raised.*injected failure") as ei:
+        S.run_sweep(spec, tmp_path / "f", executor=0, batch=3)
+    assert ei.value.run.new == spec.n_total - 2 and not (tmp_path / "f" / "results.parquet").exists()
+    monkeypatch.setattr(assemblers, "solve_ik", real)
+    run = S.run_sweep(spec, tmp_path / "f", executor=0, batch=3)
+    assert run.new == 2 and run.complete
+    assert _table(tmp_path / "f").column("index").to_pylist() == list(range(spec.n_total))
