@@ -16,6 +16,7 @@ This module is part of the math core: no files, no printing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,7 +27,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from . import kinematics as K
-from . import lie
+from . import lie, nlp
 from .api import as_array, home_pose, leg_lengths, stack_arrays
 from .errors import InputError
 from .model import Assembler
@@ -127,7 +128,8 @@ def _compiled(criterion: str):
         f, df = jax.value_and_grad(f_of_z)(z, arrs, T_target, w_out, w_in, Q_ref)
         g = g_of_z(z, arrs, T_target, limits)
         dg = jax.jacfwd(g_of_z)(z, arrs, T_target, limits)
-        return f, df, g, dg
+        # one flat array: one device-to-host transfer per iterate instead of four
+        return jnp.concatenate([f[None], df, g, dg.reshape(-1)])
 
     return all_in_one
 
@@ -185,6 +187,32 @@ def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
     return float(_objective_jit(crit, stack_arrays(asm), jnp.asarray(Q), w_out, w_in, None))
 
 
+def _even_split_jax(arrs, Q_home, T_target):
+    """JAX kernel of :func:`even_split`: ``Q_home`` (6N,), ``T_target`` (4, 4) -> Q (6N,)."""
+    n = Q_home.shape[0] // 6
+    if n == 1:
+        return eliminate_last(arrs, Q_home[:0], T_target)
+    D = lie.inverse_transform(K.forward(arrs, Q_home)) @ T_target  # motion in the home tool frame
+    step = jnp.eye(4).at[:3, :3].set(lie.so3_exp(lie.so3_log(D[:3, :3]) / n))
+    step = step.at[:3, 3].set(D[:3, 3] / n)
+    z = jnp.concatenate([lie.transform_to_pose(lie.pose_to_transform(Q_home[6 * i: 6 * i + 6]) @ step)
+                         for i in range(n - 1)])
+    return eliminate_last(arrs, z, T_target)
+
+
+@cache
+def _prepare(cost_criterion: str):
+    """Jitted: the even split, its constraints and its cost, in one dispatch."""
+
+    @jax.jit
+    def prep(arrs, Q_home, T_target, limits, w_out, w_in):
+        Q = _even_split_jax(arrs, Q_home, T_target)
+        return Q, constraint_values(arrs, Q, limits), _objective(cost_criterion, arrs, Q, w_out,
+                                                                 w_in, None)
+
+    return prep
+
+
 def even_split(asm: Assembler, T_target) -> np.ndarray:
     """The ``even`` pose before repair: the tool motion from home split evenly along the stack.
 
@@ -193,23 +221,11 @@ def even_split(asm: Assembler, T_target) -> np.ndarray:
     1..N-1 applies ``(d / N, exp(w / N))`` to its home transform, and the last platform takes
     whatever puts the tool exactly on target.  Returns ``Q`` (6N,) (possibly infeasible).
     """
-    from scipy.spatial.transform import Rotation
-
-    from .api import forward_kinematics
-    from .transforms import pose_to_transform, transform_to_pose
-
-    n = asm.n_platforms
-    Q0 = home_pose(asm)
-    z = np.zeros(0)
-    if n > 1:
-        T_home = forward_kinematics(asm, Q0)
-        D = np.linalg.solve(T_home, T_target)  # home-tool frame motion
-        step = np.eye(4)
-        step[:3, :3] = Rotation.from_rotvec(Rotation.from_matrix(D[:3, :3]).as_rotvec() / n).as_matrix()
-        step[:3, 3] = D[:3, 3] / n
-        z = np.concatenate([transform_to_pose(pose_to_transform(Q0[6 * i: 6 * i + 6]) @ step)
-                            for i in range(n - 1)])
-    return _full(asm, T_target, z)
+    T_target = _as_target(T_target)
+    w_out, w_in = _weights(asm, "fn")
+    Q, _, _ = _prepare("fn")(stack_arrays(asm), jnp.asarray(home_pose(asm)), jnp.asarray(T_target),
+                            _limits(asm), w_out, w_in)
+    return np.asarray(Q)
 
 
 def _violation(g) -> float:
@@ -240,7 +256,11 @@ class _Problem:
     def _eval(self, z):
         if self._x is None or not np.array_equal(z, self._x):
             self._x = np.array(z)
-            self._val = jax.device_get(self.fn(jnp.asarray(z), *self.args))
+            flat = np.asarray(self.fn(self._x, *self.args))
+            n = self._x.shape[0]
+            m = (flat.shape[0] - 1 - n) // (n + 1)
+            self._val = (flat[0], flat[1:1 + n], flat[1 + n:1 + n + m],
+                         flat[1 + n + m:].reshape(m, n))
             self.calls += 1
         return self._val
 
@@ -271,6 +291,18 @@ def _full(asm, T_target, z):
                                        jnp.asarray(T_target))[0])
 
 
+@cache
+def _report(cost_criterion: str):
+    """Jitted: everything a result reports at a full pose, in one dispatch."""
+
+    @jax.jit
+    def report(arrs, Q, T_target, limits, w_out, w_in):
+        return (constraint_values(arrs, Q, limits), lie.twist_between(T_target, K.forward(arrs, Q)),
+                K.stack_legs(arrs, Q), _objective(cost_criterion, arrs, Q, w_out, w_in, None))
+
+    return report
+
+
 def _check_full(asm, T_target, Q):
     g, tw = jax.device_get(_eval_full(stack_arrays(asm), jnp.asarray(Q), jnp.asarray(T_target),
                                       _limits(asm)))
@@ -291,7 +323,7 @@ def _as_target(T_target) -> np.ndarray:
 
 
 def _repair(asm, T_target, Q_ref, max_iter=200):
-    """The feasible pose nearest (in Q) to ``Q_ref`` that reaches the target: (z, ok)."""
+    """The feasible pose nearest (in Q) to ``Q_ref`` that reaches the target: (z, ok, calls)."""
     n6 = 6 * (asm.n_platforms - 1)
     prob = _Problem(asm, T_target, "even", Q_ref)
     z0 = np.asarray(Q_ref[:n6])
@@ -301,9 +333,84 @@ def _repair(asm, T_target, Q_ref, max_iter=200):
     return res.x, _violation(prob.g(res.x)) <= _FEAS_TOL, prob.calls
 
 
+# ----------------------------------------------------------------------------- interior point
+
+_IPM_CRITERIA = ("fn", "fn_legs", "nearest")  # "condition" (an SVD ratio) stays on SLSQP
+_IPM_TOL = 1e-10  # scaled KKT error (objective normalised to 1 at the start)
+_IPM_MAX_ITER = 80
+_MU_COLD = 1e-3  # barrier parameter of a cold start
+_S_PUSH = 1e-3  # m / rad: slacks of a cold start are at least this (IPOPT's bound push)
+
+
+@cache
+def _ipm(criterion: str, mode: str):
+    """Jitted ``run(z0, lam0, mu0, cold, H0, arrs, T, w_out, w_in, Q_ref, limits)``: one whole
+    interior-point solve of the reduced problem (:mod:`assemblers.nlp`), plus everything the
+    result reports (Q, constraints, tool twist error, legs, cost), in one dispatch.  ``mode``:
+    "exact" (the exact Lagrangian Hessian at every step) or "frozen" (``H0`` at every step:
+    cheap tracking steps)."""
+    cost_crit = "fn" if criterion == "nearest" else criterion
+
+    def f_of_z(z, p):
+        arrs, T, w_out, w_in, Q_ref, _limits_, scale = p
+        return scale * _objective(criterion, arrs, eliminate_last(arrs, z, T), w_out, w_in, Q_ref)
+
+    def g_of_z(z, p):
+        return constraint_values(p[0], eliminate_last(p[0], z, p[1]), p[5])
+
+    solve = nlp.interior_point(f_of_z, g_of_z, tol=_IPM_TOL, max_iter=_IPM_MAX_ITER)
+
+    @jax.jit
+    def run(z0, lam0, mu0, cold, H0, arrs, T, w_out, w_in, Q_ref, limits):
+        f0 = _objective(criterion, arrs, eliminate_last(arrs, z0, T), w_out, w_in, Q_ref)
+        p = (arrs, T, w_out, w_in, Q_ref, limits, 1.0 / jnp.maximum(jnp.abs(f0), 1e-12))
+        g0 = g_of_z(z0, p)
+        s0 = jnp.where(cold, jnp.maximum(g0, _S_PUSH), jnp.maximum(g0, mu0 / jnp.maximum(lam0, mu0)))
+        lam = jnp.where(cold, mu0 / s0, lam0)
+        st = solve(z0, s0, lam, mu0, p, H0 if mode == "frozen" else None)
+        Q = eliminate_last(arrs, st.z, T)
+        return (st, f0, Q, constraint_values(arrs, Q, limits),
+                lie.twist_between(T, K.forward(arrs, Q)), K.stack_legs(arrs, Q),
+                _objective(cost_crit, arrs, Q, w_out, w_in, None))
+
+    return run
+
+
+def _n_constraints(asm) -> int:
+    m = asm.__dict__.get("_ik_n_constraints")
+    if m is None:
+        m = int(np.asarray(_constraints_batch(stack_arrays(asm), home_pose(asm)[None],
+                                              _limits(asm))).shape[1])
+        asm.__dict__["_ik_n_constraints"] = m
+    return m
+
+
+def _run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=_MU_COLD, H0=None):
+    """One interior-point solve from ``z0`` (6(N-1),).  A warm start passes the multipliers
+    ``lam0`` (m,) of a neighbouring solution (objective in units of its cost), a small ``mu0``
+    and optionally its Hessian ``H0`` (then frozen).  Returns a dict of NumPy values; ``lam`` is
+    in units of the objective divided by the returned cost."""
+    w_out, w_in = _weights(asm, "fn" if criterion == "nearest" else criterion)
+    n6 = 6 * (asm.n_platforms - 1)
+    cold = lam0 is None
+    lam = np.zeros(_n_constraints(asm)) if cold else np.asarray(lam0, dtype=np.float64)
+    H = np.zeros((n6, n6)) if H0 is None else np.asarray(H0, dtype=np.float64)
+    mode = "frozen" if H0 is not None else "exact"
+    st, f0, Q, g, tw, legs, cost = jax.device_get(_ipm(criterion, mode)(
+        np.asarray(z0, dtype=np.float64), lam, mu0, cold, H, stack_arrays(asm),
+        np.asarray(T_target), w_out, w_in, np.asarray(home_pose(asm)), _limits(asm)))
+    cost = float(cost)
+    return {"converged": int(st.status) == nlp.CONVERGED, "status": int(st.status),
+            "iterations": int(st.k), "kkt": float(st.err), "z": np.asarray(st.z),
+            "lam": np.asarray(st.lam) * float(f0) / max(cost, 1e-300), "H": np.asarray(st.H),
+            "Q": np.asarray(Q), "g": np.asarray(g),
+            "tool_error": (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))),
+            "legs": np.asarray(legs), "cost": cost}
+
+
 def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=None, *,
              n_starts: int = 1, max_iter: int = 200, ftol: float = 1e-12,
-             seed: int = 0, baseline: bool = True) -> IKResult:
+             seed: int = 0, baseline: bool = True, method: str = "auto") -> IKResult:
     """Least-sensitive stack pose reaching ``T_target``.
 
     Args:
@@ -318,44 +425,60 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         n_starts: starts tried when no ``initial`` is given: the even split, then the nearest
             pose to home, then random feasible solutions (``seed``).  The nearest pose is also
             tried whenever the even split cannot be repaired to feasibility.
-        max_iter, ftol: SLSQP settings.
+        max_iter, ftol: SLSQP settings (the fallback, and the solver of "condition").
         baseline: compute the ``even`` baseline's cost (skipped by trajectories when a warm
             start is given, to save time; ``baseline_cost`` is then None).
+        method: "auto" or "slsqp": SciPy's SLSQP with JAX derivatives (one dispatch per
+            iterate); "ipm": the jitted interior-point solver of :mod:`assemblers.nlp` (one
+            dispatch per solve, but each Newton step needs the Hessian, so on a CPU it is slower
+            from a cold start; trajectories use it warm, see :func:`solve_trajectory`).
 
     Returns an :class:`IKResult`; an unreachable target is a result (``success`` False, the
     reason, the closest feasible pose and its tool-pose error), not an exception.
+    ``extra["solver"]`` says which solver produced the pose.
     """
     t0 = time.perf_counter()
     criterion = criterion or default_criterion(asm)
     if criterion not in CRITERIA:
         raise InputError(f"criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if method not in ("auto", "ipm", "slsqp"):
+        raise InputError(f"method: must be one of auto, ipm, slsqp, got {method!r}")
     T_target = _as_target(T_target)
     n = asm.n_platforms
     n6 = 6 * (n - 1)
     calls = 0
+    cost_crit = criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
 
     warm = initial is not None and not baseline and criterion not in ("even", "nearest")
     if warm:  # trajectory step: no baseline, start at the given pose
         Q_even_feas, even_ok, baseline = None, False, None
     else:
-        Q_even = even_split(asm, T_target)
-        z_even, even_ok, c = _repair(asm, T_target, Q_even)
-        calls += c
-        Q_even_feas = _full(asm, T_target, z_even)
-        baseline = criterion_cost(asm, Q_even_feas, criterion) if even_ok else None
+        Q_even, g_even, c_even = jax.device_get(_prepare(cost_crit)(
+            stack_arrays(asm), jnp.asarray(home_pose(asm)), jnp.asarray(T_target), _limits(asm),
+            *_weights(asm, cost_crit)))
+        calls += 1
+        if _violation(np.asarray(g_even)) == 0.0:
+            Q_even_feas, even_ok, baseline = np.asarray(Q_even), True, float(c_even)
+        else:
+            z_even, even_ok, c = _repair(asm, T_target, np.asarray(Q_even))
+            calls += c
+            Q_even_feas = _full(asm, T_target, z_even)
+            baseline = criterion_cost(asm, Q_even_feas, criterion) if even_ok else None
 
-    def finish(Q, ok, msg, iters, reason=None, starts=1):
-        g, ep, er = _check_full(asm, T_target, Q)
-        legs = leg_lengths(asm, Q)
-        return IKResult(Q=Q, legs=legs, cost=criterion_cost(asm, Q, criterion),
+    def finish(Q, ok, msg, iters, reason=None, starts=1, solver="slsqp"):
+        g, tw, legs, cost = jax.device_get(_report(cost_crit)(
+            stack_arrays(asm), Q, T_target, _limits(asm), *_weights(asm, cost_crit)))
+        ep, er = float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))
+        return IKResult(Q=Q, legs=np.asarray(legs), cost=float(cost),
                         baseline_cost=baseline, max_violation=_violation(g), success=ok,
                         message=msg, iterations=iters, time_s=time.perf_counter() - t0,
                         criterion=criterion, tool_error=(ep, er), reason=reason, starts=starts,
-                        extra={"jax_calls": calls})
+                        extra={"jax_calls": calls, "solver": solver})
 
     if n == 1 or criterion == "even":
         if even_ok:
-            return finish(Q_even_feas, True, "ok" if n > 1 else "ok (N = 1: IK is unique)", 0)
+            return finish(Q_even_feas, True, "ok" if n > 1 else "ok (N = 1: IK is unique)", 0,
+                          solver="closed form" if n == 1 else "even split")
         return _unreachable(asm, T_target, Q_even_feas, criterion, baseline, t0, calls)
 
     if criterion == "nearest":
@@ -376,28 +499,82 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
                     starts.append(_full(asm, T_target, z_near))
             if n_starts > 2:
                 starts += list(sample_solutions(asm, T_target, n_starts - 2, seed=seed))
-    prob = _Problem(asm, T_target, criterion, ref)
-    best, iters = None, 0
+    use_ipm = method == "ipm" and criterion in _IPM_CRITERIA
+    prob = None
+    best, iters = None, 0  # best: (cost, kind, payload)
     for Q0 in starts:
         z0 = np.asarray(Q0[:n6], dtype=np.float64)
+        if use_ipm:
+            out = _run_ipm(asm, T_target, criterion, z0)
+            calls += 1
+            iters += out["iterations"]
+            f_val = out["cost"] if criterion != "nearest" else float(np.sum((out["Q"] - ref) ** 2))
+            if out["converged"] and _violation(out["g"]) <= _FEAS_TOL:
+                if best is None or f_val < best[0]:
+                    best = (f_val, "ipm", out)
+                continue
+            if method == "ipm":
+                continue
+        if prob is None:
+            prob = _Problem(asm, T_target, criterion, ref)
         res = prob.solve(z0, max_iter, ftol)
         iters += int(res.nit)
         viol = _violation(prob.g(res.x))
-        f_val = float(prob._eval(res.x)[0])
+        f_val = float(prob._eval(res.x)[0])  # the criterion itself (unscaled)
         if viol <= _FEAS_TOL and (best is None or f_val < best[0]):
-            best = (f_val, res.x, res)
-    calls += prob.calls
+            best = (f_val, "slsqp", res)
+    calls += prob.calls if prob is not None else 0
     if best is None:
         Q_try = _full(asm, T_target, starts[0][:n6]) if starts else even_split(asm, T_target)
         return _unreachable(asm, T_target, Q_try, criterion, baseline, t0, calls)
-    _, z, res = best
-    Q = _full(asm, T_target, z)
+    _, kind, payload = best
+    if kind == "ipm":
+        out = payload
+        return IKResult(Q=out["Q"], legs=out["legs"], cost=out["cost"], baseline_cost=baseline,
+                        max_violation=_violation(out["g"]), success=True, message="ok",
+                        iterations=iters, time_s=time.perf_counter() - t0, criterion=criterion,
+                        tool_error=out["tool_error"], reason=None, starts=len(starts),
+                        extra={"jax_calls": calls, "solver": "ipm", "kkt": out["kkt"],
+                               "lam": out["lam"]})
+    res = payload
+    Q = _full(asm, T_target, res.x)
     ok = bool(res.success) or res.status == 8  # 8: positive directional derivative (at optimum)
     msg = "ok" if ok else f"no convergence: {res.message}"
     out = finish(Q, ok, msg, iters, None if ok else "no convergence", starts=len(starts))
+    lam = getattr(res, "multipliers", None)
+    if lam is not None and criterion in _IPM_CRITERIA and out.cost > 0:
+        # SLSQP's multipliers are for the objective times prob.scale; store them per unit cost
+        out.extra["lam"] = np.maximum(np.asarray(lam, dtype=np.float64), 0.0) / (prob.scale * out.cost)
     if out.max_violation > _FEAS_TOL:  # should not happen; never report a violating pose as ok
         return _unreachable(asm, T_target, Q, criterion, baseline, t0, calls)
     return out
+
+
+def _track(asm, T_target, criterion, prev: IKResult) -> IKResult:
+    """A trajectory step: the interior-point method warm-started at the previous solution, its
+    multipliers and (when it has one) its Lagrangian Hessian, frozen; a few cheap Newton steps
+    while the active set holds.  If that does not converge: the exact Hessian; then a full solve
+    from the previous pose."""
+    t0 = time.perf_counter()
+    lam = prev.extra.get("lam") if prev.extra else None
+    if criterion in _IPM_CRITERIA and lam is not None:
+        z0 = prev.Q[: 6 * (asm.n_platforms - 1)]
+        H = prev.extra.get("H")
+        tries = ([H] if H is not None else []) + [None]
+        for H0 in tries:
+            out = _run_ipm(asm, T_target, criterion, z0, lam0=lam, mu0=_IPM_TOL / 10, H0=H0)
+            if out["converged"] and _violation(out["g"]) <= _FEAS_TOL:
+                # a frozen Hessian that needed many steps is refreshed at the next step
+                keep_H = out["H"] if (H0 is None or out["iterations"] <= 3) else None
+                return IKResult(
+                    Q=out["Q"], legs=out["legs"], cost=out["cost"], baseline_cost=None,
+                    max_violation=_violation(out["g"]), success=True, message="ok",
+                    iterations=out["iterations"], time_s=time.perf_counter() - t0,
+                    criterion=criterion, tool_error=out["tool_error"],
+                    extra={"solver": "ipm (warm)", "kkt": out["kkt"], "lam": out["lam"],
+                           "H": keep_H})
+    r = solve_ik(asm, T_target, criterion, initial=prev.Q, baseline=False)
+    return dataclasses.replace(r, time_s=time.perf_counter() - t0)
 
 
 def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKResult:
@@ -504,7 +681,9 @@ def straight_line(T_from, T_to, duration: float, rate: float):
 class TrajectoryResult:
     """Result of :func:`solve_trajectory`: ``t`` (T,) s, ``Q`` (T, 6N), ``legs`` (T, N, 6) m,
     ``cost`` (T,), ``success`` (T,) bool, ``max_leg_step`` m (largest change of any leg between
-    neighbouring samples), ``step_times_s`` (T,), ``messages`` per failed step."""
+    neighbouring samples), ``step_times_s`` (T,) wall time of each step, ``messages`` per failed
+    step, ``solvers``: how many steps each solver produced ("ipm (warm)" for the tracking
+    steps, "slsqp" for the first step and any fallback)."""
 
     t: np.ndarray
     Q: np.ndarray
@@ -516,6 +695,7 @@ class TrajectoryResult:
     step_times_s: np.ndarray
     criterion: str
     messages: dict
+    solvers: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -527,8 +707,11 @@ def solve_trajectory(asm: Assembler, t, T_targets, criterion: str | None = None,
     """IK along timed targets, each step warm-started from the previous solution.
 
     ``t``: (T,) s increasing; ``T_targets``: (T, 4, 4).  The first step is a full solve (or
-    starts at ``initial``); each later one starts at its predecessor, so neighbouring solutions
-    stay on the same branch (no jumps); ``max_leg_step`` reports the largest leg change.
+    starts at ``initial``); each later one is an interior-point solve (:mod:`assemblers.nlp`)
+    warm-started at its predecessor's pose, multipliers and Lagrangian Hessian, one jitted
+    dispatch of a few Newton steps (SLSQP from the predecessor if that does not converge), so
+    neighbouring solutions stay on the same branch (no jumps) and each step is a KKT point to
+    the same tolerance as a cold solve; ``max_leg_step`` reports the largest leg change.
     ``progress``: optional callable ``progress(k)`` after each step.
     """
     t = as_array(t, "t", (np.shape(t)[0],), batch=False) if np.ndim(t) == 1 else None
@@ -546,17 +729,27 @@ def solve_trajectory(asm: Assembler, t, T_targets, criterion: str | None = None,
     ok = np.zeros(t.shape[0], dtype=bool)
     times = np.empty(t.shape[0])
     msgs = {}
-    prev = None if initial is None else as_array(initial, "initial", (6 * n,), batch=False)
+    start = None if initial is None else as_array(initial, "initial", (6 * n,), batch=False)
+    prev = None  # the last successful IKResult
+    solvers: dict[str, int] = {}
     for k in range(t.shape[0]):
-        r = solve_ik(asm, T_targets[k], criterion, initial=prev, baseline=prev is None)
-        Qs[k], costs[k], ok[k], times[k] = r.Q, r.cost, r.success, r.time_s
+        t_step = time.perf_counter()
+        if prev is not None:
+            r = _track(asm, T_targets[k], criterion, prev)
+        else:
+            r = solve_ik(asm, T_targets[k], criterion, initial=start, baseline=start is None)
+        Qs[k], costs[k], ok[k] = r.Q, r.cost, r.success
+        times[k] = time.perf_counter() - t_step
+        solver = (r.extra or {}).get("solver", "slsqp")
+        solvers[solver] = solvers.get(solver, 0) + 1
         if not r.success:
             msgs[k] = r.message
-        prev = r.Q if r.success else prev
+        else:
+            prev = r
         if progress is not None:
             progress(k)
     legs = leg_lengths(asm, Qs)
     step = float(np.abs(np.diff(legs, axis=0)).max()) if t.shape[0] > 1 else 0.0
     return TrajectoryResult(t=t, Q=Qs, legs=legs, T_target=T_targets, cost=costs, success=ok,
                             max_leg_step=step, step_times_s=times, criterion=criterion,
-                            messages=msgs)
+                            messages=msgs, solvers=solvers)

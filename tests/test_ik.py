@@ -188,6 +188,29 @@ def test_trajectory_continuous_within_limits(tmp_path):
     assert steps.max() < 5 * max(np.median(steps), 1e-4)
 
 
+def test_trajectory_warm_steps_equal_independent_solves():
+    """Each warm interior-point step lands where an independent SLSQP solve started at the
+    previous step's pose lands (same local optimum, same cost)."""
+    from assemblers.ik import solve_trajectory, straight_line
+
+    asm = A.load_config("trio")
+    T0 = A.forward_kinematics(asm, A.home_pose(asm))
+    T1 = T0 @ pose_to_transform([0.01, -0.005, 0.01, 0.03, -0.02, 0.05])
+    t, Ts = straight_line(T0, T1, 0.05, 1000)
+    res = solve_trajectory(asm, t, Ts)
+    assert res.ok and res.solvers.get("ipm (warm)", 0) >= 0.9 * (len(t) - 1), res.solvers
+    for k in (1, 10, 25, 50):
+        ref = A.solve_ik(asm, Ts[k], initial=res.Q[k - 1], baseline=False, method="slsqp")
+        assert ref.success
+        assert res.cost[k] == pytest.approx(ref.cost, rel=1e-8)
+        np.testing.assert_allclose(res.Q[k], ref.Q, atol=1e-5)
+        check_solution(asm, Ts[k], ref)
+        assert np.abs(A.forward_kinematics(asm, res.Q[k]) - Ts[k]).max() < 1e-9
+        L = legs_np(asm, res.Q[k])
+        assert np.all(L >= asm.leg_min[:, None]) and np.all(L <= asm.leg_max[:, None])
+        assert np.all(A.joint_angles(asm, res.Q[k]) <= asm.max_joint_angle[:, None, None])
+
+
 def test_cli_solve_and_trajectory(tmp_path, capsys):
     assert main(["solve", "--config", "duo", "--target", "0.01 0 0.63 0.02 0 0.05", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
