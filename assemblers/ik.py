@@ -577,6 +577,21 @@ def _track(asm, T_target, criterion, prev: IKResult) -> IKResult:
     return dataclasses.replace(r, time_s=time.perf_counter() - t0)
 
 
+@jax.jit
+def _closest_fg(Q, arrs, T_target, w, limits):
+    """(f, grad f, g, dg/dQ) of the closest-pose problem: f = |w * twist(T_target, FK(Q))|^2."""
+
+    def f(Q):
+        e = w * lie.twist_between(T_target, K.forward(arrs, Q))
+        return jnp.sum(e * e)
+
+    def g(Q):
+        return constraint_values(arrs, Q, limits)
+
+    v, d = jax.value_and_grad(f)(Q)
+    return v, d, g(Q), jax.jacfwd(g)(Q)
+
+
 def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKResult:
     """Closest feasible pose to the target (weighted tool-pose error), with the reason."""
     arrs = stack_arrays(asm)
@@ -586,26 +601,13 @@ def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKRe
     limits = _limits(asm)
     g_start = np.asarray(constraint_values(arrs, jnp.asarray(Q_start), limits))
     reason = _reason(asm, g_start)
-
-    @jax.jit
-    def fg(Q):
-        def f(Q):
-            e = w * lie.twist_between(Tt, K.forward(arrs, Q))
-            return jnp.sum(e * e)
-
-        def g(Q):
-            return constraint_values(arrs, Q, limits)
-
-        v, d = jax.value_and_grad(f)(Q)
-        return v, d, g(Q), jax.jacfwd(g)(Q)
-
     cache = {}
 
     def ev(Q):
         k = Q.tobytes()
         if k not in cache:
             cache.clear()
-            cache[k] = jax.device_get(fg(jnp.asarray(Q)))
+            cache[k] = jax.device_get(_closest_fg(Q, arrs, Tt, w, limits))
         return cache[k]
 
     # start from the home pose (feasible) so SLSQP walks inside the limits towards the target
@@ -623,6 +625,31 @@ def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKRe
                     max_violation=_violation(g), success=False, message=msg,
                     iterations=int(res.nit), time_s=time.perf_counter() - t0, criterion=criterion,
                     tool_error=(ep, er), reason=reason, extra={"jax_calls": calls})
+
+
+def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = False) -> float:
+    """Compile (or load from the persistent cache) every jitted piece a solve of ``asm`` can
+    use, so the first real solves run at full speed: the main solve, the even-split repair,
+    the closest-pose search of unreachable targets and, with ``trajectory``, the warm
+    interior-point steps.  Returns the seconds it took."""
+    t0 = time.perf_counter()
+    criterion = criterion or default_criterion(asm)
+    Q0 = home_pose(asm)
+    T0 = _as_target(np.asarray(K.forward(stack_arrays(asm), jnp.asarray(Q0))))
+    r = solve_ik(asm, T0, criterion)
+    n6 = 6 * (asm.n_platforms - 1)
+    if asm.n_platforms > 1:
+        _Problem(asm, T0, "even", Q0)._eval(Q0[:n6])  # the repair of an infeasible even split
+        _full(asm, T0, Q0[:n6])
+    criterion_cost(asm, Q0, criterion)
+    l = asm.sensitivity.length_scale
+    jax.block_until_ready(_closest_fg(jnp.asarray(Q0), stack_arrays(asm), jnp.asarray(T0),
+                                      jnp.array([1.0, 1.0, 1.0, l, l, l]), _limits(asm)))
+    if trajectory and asm.n_platforms > 1 and criterion in _IPM_CRITERIA:
+        lam = r.extra.get("lam") if r.extra else None
+        out = _run_ipm(asm, T0, criterion, r.Q[:n6], lam0=lam, mu0=_IPM_TOL / 10)
+        _run_ipm(asm, T0, criterion, r.Q[:n6], lam0=out["lam"], mu0=_IPM_TOL / 10, H0=out["H"])
+    return time.perf_counter() - t0
 
 
 def sample_solutions(asm: Assembler, T_target, n: int, seed: int = 0, *, spread: float = 1.0,

@@ -209,7 +209,11 @@ def bench_stack(asm, label, k, k_base, rng, log):
     Qs = random_feasible_poses(asm, k, rng)
     Ts = A.forward_kinematics(asm, Qs).reshape(-1, 4, 4)
 
-    # warm-up: the first solves compile (criterion, stack size) and fill caches
+    # warm-up: compile (or load from the persistent cache) every path a solve can take
+    # (main solve, even-split repair, closest pose), then a few real solves
+    from assemblers.ik import warmup
+
+    warmup(asm)
     for T in Ts[:3]:
         A.solve_ik(asm, T)
     # the baseline's objective is the solver's cost: check it at one solved pose
@@ -281,9 +285,10 @@ def bench_stack(asm, label, k, k_base, rng, log):
 
 def bench_trajectory(duration, rate, rng, log):
     import assemblers as A
-    from assemblers.ik import straight_line
+    from assemblers.ik import straight_line, warmup
 
     asm = A.load_config("trio")
+    warmup(asm, trajectory=True)
     # two reachable tool poses (FK of two random feasible stack poses) whose whole straight-line
     # move is reachable: a coarse 21-sample pass decides (and warms up the warm-started path)
     for attempt in range(50):  # noqa: B007 (reported below)
