@@ -254,7 +254,8 @@ def draw_maps(table, manifest: dict, out_dir) -> list[Path]:
                 cb.set_label(label if fname == "reachability.png" else f"{label}, {crit}")
         fig.suptitle("reachability (over the swept orientations; grey: no target)"
                      if fname == "reachability.png"
-                     else "sensitivity: cost of the least-sensitive pose (grey: not reached)")
+                     else "sensitivity: cost of the least-sensitive pose "
+                          "(grey: no target reached in the cell)")
         fig.tight_layout()
         paths.append(_save(fig, out_dir / fname, plt))
     # distribution of the reduction against the even baseline
