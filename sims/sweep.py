@@ -390,10 +390,15 @@ def _build_state(spec: SweepSpec) -> _WorkerState:
         from .study import default_disturbance
 
         dists = [default_disturbance(a, spec.mc_noise) for a in asms]
+    from assemblers import ik
+
     for a, T, d in zip(asms, T_home, dists):  # warm-up: JIT / Numba caches loaded here, once
-        r = assemblers.solve_ik(a, T, criterion=spec.criterion)
+        if hasattr(ik, "warmup"):  # every solve path, the closest-pose search included
+            ik.warmup(a, spec.criterion)
+        else:
+            assemblers.solve_ik(a, T, criterion=spec.criterion)
         if d is not None:
-            _mc(a, r.Q, d, 64, 0)
+            _mc(a, assemblers.home_pose(a), d, 64, 0)
     return _WorkerState(spec=spec, asms=asms, T_home=T_home, disturbances=dists)
 
 

@@ -18,7 +18,7 @@ from sims.sweep_maps import report
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# every target of these boxes is reachable (unreachable targets cost a long closest-pose search)
+# every target of these boxes is reachable (an unreachable one costs a closest-pose search)
 BOX_LO = (-0.03, -0.03, 0.0, 0.0, 0.0, 0.0)
 BOX_HI = (0.03, 0.03, 0.0, 0.0, 0.0, 0.05)
 
@@ -174,11 +174,14 @@ def test_maps_and_summary(reference, tmp_path):
 
 def test_cli_small_sweep_prints_table(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = main(["sweep", "--config", "single", "--out", str(out), "--x", "-0.02 0.02", "--y", "0",
+    rc = main(["sweep", "--config", "single", "--out", str(out), "--x", "-0.02 0.3", "--y", "0",
                "--z", "0", "--grid", "3", "--workers", "0", "--no-progress"])
     cap = capsys.readouterr()
-    assert rc == 0, cap.err
-    assert "| single |" in cap.out and "3 (100.00 %)" in cap.out
+    assert rc == 0, cap.err  # unreachable targets are results, not failures
+    assert "| single |" in cap.out and "1 (33.33 %)" in cap.out
+    assert "single: not reached: unreachable" in cap.out
+    t = S.load_results(out).to_pydict()
+    assert t["success"] == [True, False, False] and min(t["tool_error_m"][1:]) > 0.01
     assert (out / "results.parquet").exists() and (out / "maps" / "reachability.png").exists()
 
 
