@@ -167,8 +167,13 @@ def _limits(asm: Assembler):
 
 def _weights(asm: Assembler, criterion: str):
     wrt = "legs" if criterion == "fn_legs" else "pose"
-    s = asm.sensitivity
-    return jnp.asarray(s.w_out), jnp.asarray(s.w_in(asm.n_platforms, wrt))
+    key = f"_ik_weights_{wrt}"
+    cached = asm.__dict__.get(key)
+    if cached is None:
+        s = asm.sensitivity
+        cached = (jnp.asarray(s.w_out), jnp.asarray(s.w_in(asm.n_platforms, wrt)))
+        asm.__dict__[key] = cached
+    return cached
 
 
 def default_criterion(asm: Assembler) -> str:
@@ -365,13 +370,23 @@ def _ipm(criterion: str, mode: str):
         f0 = _objective(criterion, arrs, eliminate_last(arrs, z0, T), w_out, w_in, Q_ref)
         p = (arrs, T, w_out, w_in, Q_ref, limits, 1.0 / jnp.maximum(jnp.abs(f0), 1e-12))
         g0 = g_of_z(z0, p)
-        s0 = jnp.where(cold, jnp.maximum(g0, _S_PUSH), jnp.maximum(g0, mu0 / jnp.maximum(lam0, mu0)))
+        # warm: an active constraint (multiplier clearly above mu / s) starts with the slack
+        # its complementarity asks for, s = mu / lam, leaving the change of g to the primal
+        # residual; starting at s = g would take the fraction-to-boundary rule several steps
+        # (a factor 100 each) to bring s back down to mu / lam
+        s_warm = jnp.where(lam0 > 1e-6, mu0 / jnp.maximum(lam0, mu0),
+                           jnp.maximum(g0, mu0 / jnp.maximum(lam0, mu0)))
+        s0 = jnp.where(cold, jnp.maximum(g0, _S_PUSH), s_warm)
         lam = jnp.where(cold, mu0 / s0, lam0)
         st = solve(z0, s0, lam, mu0, p, H0 if mode == "frozen" else None)
         Q = eliminate_last(arrs, st.z, T)
-        return (st, f0, Q, constraint_values(arrs, Q, limits),
-                lie.twist_between(T, K.forward(arrs, Q)), K.stack_legs(arrs, Q),
-                _objective(cost_crit, arrs, Q, w_out, w_in, None))
+        # one flat float64 array: a single device-to-host transfer (see _unpack_ipm)
+        head = jnp.stack([st.status.astype(Q.dtype), st.k.astype(Q.dtype), st.err, f0,
+                          _objective(cost_crit, arrs, Q, w_out, w_in, None)])
+        return jnp.concatenate([head, st.lam, st.H.reshape(-1), Q,
+                                constraint_values(arrs, Q, limits),
+                                lie.twist_between(T, K.forward(arrs, Q)),
+                                K.stack_legs(arrs, Q).reshape(-1)])
 
     return run
 
@@ -396,16 +411,19 @@ def _run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=_MU_COLD, H0=None):
     lam = np.zeros(_n_constraints(asm)) if cold else np.asarray(lam0, dtype=np.float64)
     H = np.zeros((n6, n6)) if H0 is None else np.asarray(H0, dtype=np.float64)
     mode = "frozen" if H0 is not None else "exact"
-    st, f0, Q, g, tw, legs, cost = jax.device_get(_ipm(criterion, mode)(
+    flat = np.asarray(_ipm(criterion, mode)(
         np.asarray(z0, dtype=np.float64), lam, mu0, cold, H, stack_arrays(asm),
         np.asarray(T_target), w_out, w_in, np.asarray(home_pose(asm)), _limits(asm)))
-    cost = float(cost)
-    return {"converged": int(st.status) == nlp.CONVERGED, "status": int(st.status),
-            "iterations": int(st.k), "kkt": float(st.err), "z": np.asarray(st.z),
-            "lam": np.asarray(st.lam) * float(f0) / max(cost, 1e-300), "H": np.asarray(st.H),
-            "Q": np.asarray(Q), "g": np.asarray(g),
+    # unpack: head (5), lam (m), H (n6^2), Q (6N), g (m), twist (6), legs (6N)
+    m, N = lam.shape[0], asm.n_platforms
+    sizes = [5, m, n6 * n6, 6 * N, m, 6, 6 * N]
+    head, lam_out, H_out, Q, g, tw, legs = np.split(flat, np.cumsum(sizes)[:-1])
+    status, k, err, f0, cost = int(head[0]), int(head[1]), float(head[2]), float(head[3]), \
+        float(head[4])
+    return {"converged": status == nlp.CONVERGED, "status": status, "iterations": k, "kkt": err,
+            "lam": lam_out * f0 / max(cost, 1e-300), "H": H_out.reshape(n6, n6), "Q": Q, "g": g,
             "tool_error": (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))),
-            "legs": np.asarray(legs), "cost": cost}
+            "legs": legs.reshape(N, 6), "cost": cost}
 
 
 def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=None, *,
@@ -550,22 +568,24 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     return out
 
 
-def _track(asm, T_target, criterion, prev: IKResult) -> IKResult:
+def _track(asm, T_target, criterion, prev: IKResult, before: IKResult | None = None) -> IKResult:
     """A trajectory step: the interior-point method warm-started at the previous solution, its
     multipliers and (when it has one) its Lagrangian Hessian, frozen; a few cheap Newton steps
     while the active set holds.  If that does not converge: the exact Hessian; then a full solve
-    from the previous pose."""
+    from the previous pose.  ``before``: the step before ``prev``; when given, the start is
+    extrapolated linearly from the two (a predictor: error second order in the time step)."""
     t0 = time.perf_counter()
     lam = prev.extra.get("lam") if prev.extra else None
     if criterion in _IPM_CRITERIA and lam is not None:
-        z0 = prev.Q[: 6 * (asm.n_platforms - 1)]
+        n6 = 6 * (asm.n_platforms - 1)
+        z0 = prev.Q[:n6] if before is None else 2.0 * prev.Q[:n6] - before.Q[:n6]
         H = prev.extra.get("H")
         tries = ([H] if H is not None else []) + [None]
         for H0 in tries:
             out = _run_ipm(asm, T_target, criterion, z0, lam0=lam, mu0=_IPM_TOL / 10, H0=H0)
             if out["converged"] and _violation(out["g"]) <= _FEAS_TOL:
                 # a frozen Hessian that needed many steps is refreshed at the next step
-                keep_H = out["H"] if (H0 is None or out["iterations"] <= 3) else None
+                keep_H = out["H"] if (H0 is None or out["iterations"] <= 2) else None
                 return IKResult(
                     Q=out["Q"], legs=out["legs"], cost=out["cost"], baseline_cost=None,
                     max_violation=_violation(out["g"]), success=True, message="ok",
@@ -757,12 +777,14 @@ def solve_trajectory(asm: Assembler, t, T_targets, criterion: str | None = None,
     times = np.empty(t.shape[0])
     msgs = {}
     start = None if initial is None else as_array(initial, "initial", (6 * n,), batch=False)
-    prev = None  # the last successful IKResult
+    prev = before = None  # the last successful IKResult and the one before it
+    prev_k = -2
     solvers: dict[str, int] = {}
     for k in range(t.shape[0]):
         t_step = time.perf_counter()
         if prev is not None:
-            r = _track(asm, T_targets[k], criterion, prev)
+            # predictor from the last two steps when they are neighbours on the time grid
+            r = _track(asm, T_targets[k], criterion, prev, before if prev_k == k - 1 else None)
         else:
             r = solve_ik(asm, T_targets[k], criterion, initial=start, baseline=start is None)
         Qs[k], costs[k], ok[k] = r.Q, r.cost, r.success
@@ -772,7 +794,7 @@ def solve_trajectory(asm: Assembler, t, T_targets, criterion: str | None = None,
         if not r.success:
             msgs[k] = r.message
         else:
-            prev = r
+            before, prev, prev_k = prev, r, k
         if progress is not None:
             progress(k)
     legs = leg_lengths(asm, Qs)
