@@ -29,6 +29,12 @@ def _setup() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    # Our jitted calls are small and sequential (an optimizer's iterates, trajectory steps):
+    # synchronous CPU dispatch saves the hand-off to a dispatch thread, about 25 % of a
+    # ~250 us IK evaluation on a 2-core machine.  ASSEMBLERS_ASYNC_DISPATCH=1 restores JAX's
+    # default.
+    if os.environ.get("ASSEMBLERS_ASYNC_DISPATCH", "0") != "1":
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
     try:
         (root / "jax").mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", str(root / "jax"))

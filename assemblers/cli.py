@@ -15,6 +15,7 @@ import sys
 
 # name -> (module, one-line help).  Order is the order shown in ``assemblers --help``.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("sims.demo", "the main job in one go: IK solve, robustness study and a picture"),
     "info": ("assemblers.commands", "summary of an Assembler: platforms, strokes, home pose, legs"),
     "fk": ("assemblers.commands", "forward kinematics: tool pose and legs for a stack pose Q"),
     "jacobian": ("assemblers.commands", "the 6 x 6N Jacobian J_Q or J_L and its Frobenius norm"),

@@ -1,0 +1,70 @@
+"""``assemblers demo``: the main job on one Assembler, in one process.
+
+1. the least-sensitive IK solve of a target, with the cost reduction against the ``even`` baseline
+   (``assemblers solve``);
+2. a Monte Carlo robustness study of that target: the optimal pose against the baselines and
+   random solutions under the config's disturbances, report and figures (``assemblers
+   robustness``);
+3. a picture of the Assembler at the solved pose (``assemblers show``).
+
+Each step is the corresponding command, run with the options below, so its output is exactly
+what that command prints.  Exit status: 0 all done, 1 the target is not reachable (the other
+steps still run where they can), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from assemblers.cli import COMMANDS, CLIError, add_config_arg
+
+DEFAULT_TARGET = "0.02 0.01 1.07 0.05 0.0 0.1"  # reachable by the default Assembler
+
+
+def configure_demo(p):
+    add_config_arg(p)
+    p.add_argument("--target", default=DEFAULT_TARGET, metavar='"x y z roll pitch yaw"',
+                   help=f"tool target in the world frame, m and rad (default: {DEFAULT_TARGET!r}, "
+                        "reachable by the default Assembler)")
+    p.add_argument("--samples", default="2e5", metavar="N",
+                   help="Monte Carlo samples per pose (default 2e5: a few seconds)")
+    p.add_argument("--out", default="demo", metavar="DIR",
+                   help="where the report, figures and picture go (default ./demo)")
+    p.add_argument("--seed", default="0", metavar="N", help="Monte Carlo seed (default 0)")
+
+
+def _command(name: str, argv: list[str]) -> int:
+    """Run ``assemblers NAME ARGV`` in this process (errors propagate to the CLI's handler)."""
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"assemblers {name}")
+    getattr(module, f"configure_{name}")(parser)
+    return int(getattr(module, f"run_{name}")(parser.parse_args(argv)) or 0)
+
+
+def run_demo(args) -> int:
+    from assemblers.cli import parse_numbers
+
+    parse_numbers(args.target, "--target", 6)  # bad input fails before any work or file
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {args.out}: exists and is not a directory")
+    config = ["--config", args.config] if args.config else []
+
+    print("== 1/3  least-sensitive IK  (assemblers solve)\n")
+    status = _command("solve", [*config, "--target", args.target])
+    if status != 0:
+        print("\nthe target is not reachable: no robustness study or picture of it")
+        return status
+
+    print(f"\n== 2/3  Monte Carlo robustness  (assemblers robustness, {args.samples} samples)\n")
+    status = _command("robustness", [*config, "--target", args.target, "--samples", args.samples,
+                                     "--seed", args.seed, "--out", str(out / "robustness")])
+
+    print("\n== 3/3  picture  (assemblers show)\n")
+    picture = out / "assembler.png"
+    status = max(status, _command("show", [*config, "--target", args.target,
+                                           "--out", str(picture)]))
+    print(f"\ndone: {out / 'robustness' / 'report.md'} and {picture}")
+    return status
