@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from .cli import CLIError, add_config_arg, add_json_arg, load_assembler, parse_target
+from .cli import CLIError, add_config_arg, add_json_arg, load_assembler, parse_numbers, parse_target
 from .commands import table
 
 
@@ -101,12 +101,69 @@ def configure_trajectory(p):
     add_config_arg(p)
     p.add_argument("--from", dest="from_", default=None, metavar='"x y z roll pitch yaw"',
                    help="start tool pose (default: the tool at the home pose)")
-    p.add_argument("--to", required=True, metavar='"x y z roll pitch yaw"', help="end tool pose")
+    p.add_argument("--to", default=None, metavar='"x y z roll pitch yaw"',
+                   help="end tool pose of a straight-line + SLERP move")
+    p.add_argument("--targets", default=None, metavar="FILE",
+                   help="timed tool targets instead of --from/--to: CSV with a header "
+                        "t,x,y,z,roll,pitch,yaw (s, m, rad, world frame) or JSON "
+                        '{"t": [...], "poses": [[x, y, z, roll, pitch, yaw], ...]}')
     p.add_argument("--duration", type=float, default=2.0, help="s (default 2)")
     p.add_argument("--rate", type=float, default=100.0, help="samples per second (default 100)")
     p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"))
     p.add_argument("--out", required=True, help="trajectory file to write (JSON)")
     add_json_arg(p)
+
+
+def read_targets(path: str):
+    """Timed tool targets from CSV (header ``t,x,y,z,roll,pitch,yaw``) or JSON (``{"t": [...],
+    "poses": [[x, y, z, roll, pitch, yaw], ...]}``): ``(t (T,) s, T (T, 4, 4))``.  Errors name
+    the file and the row or key; times must be finite and strictly increasing."""
+    import csv
+
+    from .api import as_array
+    from .transforms import pose_to_transform
+
+    cols = ["t", "x", "y", "z", "roll", "pitch", "yaw"]
+    try:
+        with open(path, newline="") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise CLIError(f"--targets {path}: cannot read ({exc.strerror or exc})") from None
+    if path.lower().endswith(".json"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--targets {path}: not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or "t" not in doc or "poses" not in doc:
+            raise CLIError(f'--targets {path}: expected {{"t": [...], "poses": [[x, y, z, roll, '
+                           'pitch, yaw], ...]}')
+        t = as_array(doc["t"], f"{path}: t", ())
+        poses = as_array(doc["poses"], f"{path}: poses", (6,))
+    else:
+        rows = list(csv.reader(text.splitlines()))
+        if not rows or [c.strip() for c in rows[0]] != cols:
+            raise CLIError(f"--targets {path}: the first line must be the header "
+                           f"{','.join(cols)}")
+        vals = []
+        for i, row in enumerate(rows[1:], start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != 7:
+                raise CLIError(f"--targets {path}: line {i}: expected 7 values, got {len(row)}")
+            vals.append(parse_numbers(",".join(row), f"--targets {path}: line {i}", 7))
+        if not vals:
+            raise CLIError(f"--targets {path}: no targets")
+        arr = np.array(vals)
+        t, poses = arr[:, 0], arr[:, 1:]
+    if t.ndim != 1 or poses.ndim != 2 or t.shape[0] != poses.shape[0]:
+        raise CLIError(f"--targets {path}: t and poses must have the same length")
+    if t.shape[0] < 1:
+        raise CLIError(f"--targets {path}: no targets")
+    if np.any(np.diff(t) <= 0):
+        k = int(np.nonzero(np.diff(t) <= 0)[0][0]) + 1
+        raise CLIError(f"--targets {path}: times must increase strictly (target {k}: "
+                       f"t = {t[k]} after {t[k - 1]})")
+    return t, np.stack([pose_to_transform(p) for p in poses])
 
 
 def run_trajectory(args) -> int:
@@ -116,11 +173,20 @@ def run_trajectory(args) -> int:
     from .ik import solve_trajectory, straight_line
     from .io import Trajectory, save_trajectory
 
-    asm = load_assembler(args)
-    T_from = (forward_kinematics(asm, home_pose(asm)) if args.from_ is None
-              else parse_target(args.from_, "--from"))
-    T_to = parse_target(args.to, "--to")
-    t, Ts = straight_line(T_from, T_to, args.duration, args.rate)
+    if (args.targets is None) == (args.to is None):
+        raise CLIError("give --to (a straight-line move) or --targets FILE (timed targets), "
+                       "one of them")
+    if args.targets is not None:
+        if args.from_ is not None:
+            raise CLIError("--from goes with --to, not with --targets")
+        t, Ts = read_targets(args.targets)
+        asm = load_assembler(args)
+    else:
+        asm = load_assembler(args)
+        T_from = (forward_kinematics(asm, home_pose(asm)) if args.from_ is None
+                  else parse_target(args.from_, "--from"))
+        T_to = parse_target(args.to, "--to")
+        t, Ts = straight_line(T_from, T_to, args.duration, args.rate)
     bar = tqdm(total=len(t), desc="trajectory IK", unit="step", file=sys.stderr,
                disable=args.json or not sys.stderr.isatty())
     res = solve_trajectory(asm, t, Ts, args.criterion, progress=lambda k: bar.update(1))
@@ -128,17 +194,20 @@ def run_trajectory(args) -> int:
     doc = {"ok": res.ok, "steps": int(len(t)), "failed_steps": sorted(res.messages),
            "max_leg_step_m": res.max_leg_step,
            "median_step_ms": float(np.median(res.step_times_s) * 1e3),
-           "cost_first": float(res.cost[0]), "cost_last": float(res.cost[-1]), "out": args.out}
+           "cost_first": float(res.cost[0]), "cost_last": float(res.cost[-1]),
+           "solvers": res.solvers, "out": args.out}
     if res.ok:
         save_trajectory(args.out, Trajectory(
             t=res.t, Q=res.Q, legs=res.legs, config=asm.source, T_target=res.T_target,
             meta={"criterion": res.criterion, "max_leg_step_m": res.max_leg_step,
-                  "rate_hz": args.rate, "duration_s": args.duration}))
+                  "rate_hz": args.rate if args.targets is None else None,
+                  "duration_s": float(t[-1] - t[0])}))
     if args.json:
         print(json.dumps(doc, indent=1))
     else:
         print(f"{'OK' if res.ok else 'FAILED'}: {len(t)} steps, largest leg step "
-              f"{res.max_leg_step * 1e3:.3f} mm, median step {doc['median_step_ms']:.2f} ms")
+              f"{res.max_leg_step * 1e3:.3f} mm, median step {doc['median_step_ms']:.2f} ms "
+              f"({', '.join(f'{v} {k}' for k, v in res.solvers.items())})")
         if res.ok:
             print(f"wrote {args.out}")
         else:

@@ -228,3 +228,34 @@ def test_cli_solve_and_trajectory(tmp_path, capsys):
     assert main(["trajectory", "--config", "duo", "--to", "0 0 1.6 0 0 0", "--duration", "0.1",
                  "--rate", "20", "--out", str(tmp_path / "bad.json")]) == 1
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_cli_trajectory_from_target_files(tmp_path, capsys):
+    asm = A.load_config("duo")
+    T0 = A.forward_kinematics(asm, A.home_pose(asm))
+    p0 = transform_to_pose(T0)
+    poses = [p0 + np.array([0.0005 * k, 0, 0.0004 * k, 0.002 * k, 0, 0.001 * k]) for k in range(6)]
+    csv = tmp_path / "targets.csv"
+    csv.write_text("t,x,y,z,roll,pitch,yaw\n" + "".join(
+        f"{0.01 * k},{','.join(repr(float(v)) for v in p)}\n" for k, p in enumerate(poses)))
+    js = tmp_path / "targets.json"
+    js.write_text(json.dumps({"t": [0.01 * k for k in range(6)], "poses": [p.tolist() for p in poses]}))
+    for src, out in ((csv, "a.json"), (js, "b.json")):
+        assert main(["trajectory", "--config", "duo", "--targets", str(src),
+                     "--out", str(tmp_path / out)]) == 0
+        tr = A.load_trajectory(tmp_path / out)
+        np.testing.assert_allclose(tr.t, [0.01 * k for k in range(6)])
+        for k in range(6):
+            np.testing.assert_allclose(transform_to_pose(A.forward_kinematics(asm, tr.Q[k])),
+                                       poses[k], atol=1e-9)
+    capsys.readouterr()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,x,y,z,roll,pitch,yaw\n0,0,0,1,0,0,0\n0,0,0,1,0,0,0\n")
+    assert main(["trajectory", "--targets", str(bad), "--out", str(tmp_path / "c.json")]) == 2
+    assert "increase strictly" in capsys.readouterr().err
+    bad.write_text("t,x,y,z,roll,pitch,yaw\n0,0,0,1,0,nan,0\n")
+    assert main(["trajectory", "--targets", str(bad), "--out", str(tmp_path / "c.json")]) == 2
+    assert "line 2" in capsys.readouterr().err
+    assert main(["trajectory", "--targets", str(bad), "--to", "0 0 1 0 0 0",
+                 "--out", str(tmp_path / "c.json")]) == 2
+    assert not (tmp_path / "c.json").exists()
