@@ -52,7 +52,7 @@ def pacing_probe(seconds: float, rate: float) -> dict:
     at all.  Its period jitter is a floor under the stream's: what the scheduler alone adds."""
     import gc
 
-    from hardware.streamer import _TIMER_SLACK_NS, SPIN_S, _set_timer_slack
+    from hardware.streamer import _TIMER_SLACK_NS, _set_timer_slack, wait_until
 
     dt = 1.0 / rate
     n = max(2, int(seconds * rate))
@@ -65,12 +65,7 @@ def pacing_probe(seconds: float, rate: float) -> dict:
         slip = 0.0
         for k in range(n):
             deadline = t0 + k * dt + slip
-            now = clock()
-            if deadline - now > SPIN_S:
-                sleep(deadline - now - SPIN_S)
-            ts = clock()
-            while ts < deadline:
-                ts = clock()
+            ts = wait_until(deadline, clock, sleep)
             if ts - deadline > 0.5 * dt:
                 slip += ts - deadline
             starts[k] = ts

@@ -62,6 +62,18 @@ SPIN_S = 0.0002
 _TIMER_SLACK_NS = 1000  # this thread's timer slack while streaming (Linux default 50 us)
 
 
+def wait_until(deadline: float, clock=time.perf_counter, sleep=time.sleep) -> float:
+    """Sleep until :data:`SPIN_S` before ``deadline`` (``clock`` seconds), then poll the clock
+    up to it; returns the clock reading, never earlier than ``deadline``."""
+    now = clock()
+    if deadline - now > SPIN_S:
+        sleep(deadline - now - SPIN_S)
+    ts = clock()
+    while ts < deadline:
+        ts = clock()
+    return ts
+
+
 def _set_timer_slack(ns: int | None) -> int | None:
     """Set the calling thread's timer slack (Linux ``prctl(PR_SET_TIMERSLACK)``), so that
     ``time.sleep`` wakes up within about ``ns`` of its deadline; returns the previous value, or
@@ -741,15 +753,9 @@ class Streamer:
         slip = 0.0
         sleep = time.sleep
         clock = time.perf_counter
-        spin = SPIN_S
         for k in range(K):
             deadline = t0 + k * dt + slip
-            now = clock()
-            if deadline - now > spin:
-                sleep(deadline - now - spin)
-            ts = clock()
-            while ts < deadline:  # at most ~SPIN_S of polling the clock
-                ts = clock()
+            ts = wait_until(deadline, clock, sleep)
             late = ts - deadline
             if late > 0.5 * dt:
                 slip += late

@@ -321,3 +321,25 @@ def test_ticks_start_on_their_deadlines_never_early():
             assert S._set_timer_slack(50_000) == 40_000  # restored after the stream
     finally:
         S._set_timer_slack(slack)
+
+
+def test_wait_until_sleeps_then_polls_to_the_deadline():
+    """wait_until: one sleep of (deadline - now - SPIN_S), then clock polls until the deadline
+    (fake clock: deterministic)."""
+    from hardware.streamer import SPIN_S, wait_until
+
+    t = [0.0]
+    slept = []
+
+    def clock():
+        t[0] += 1e-5  # every reading advances 10 us
+        return t[0]
+
+    def sleep(d):
+        slept.append(d)
+        t[0] += d
+
+    assert wait_until(0.01, clock, sleep) >= 0.01
+    assert len(slept) == 1 and abs(slept[0] - (0.01 - 1e-5 - SPIN_S)) < 1e-12
+    slept.clear()
+    assert wait_until(t[0] + SPIN_S / 2, clock, sleep) > 0 and slept == []  # too close: poll only
