@@ -189,7 +189,7 @@ def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
     not optimize sensitivity) this is the ``fn`` cost."""
     crit = criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
     w_out, w_in = _weights(asm, crit)
-    return float(_objective_jit(crit, stack_arrays(asm), jnp.asarray(Q), w_out, w_in, None))
+    return float(_objective_jit(crit, stack_arrays(asm), np.asarray(Q), w_out, w_in, None))
 
 
 def _even_split_jax(arrs, Q_home, T_target):
@@ -228,7 +228,7 @@ def even_split(asm: Assembler, T_target) -> np.ndarray:
     """
     T_target = _as_target(T_target)
     w_out, w_in = _weights(asm, "fn")
-    Q, _, _ = _prepare("fn")(stack_arrays(asm), jnp.asarray(home_pose(asm)), jnp.asarray(T_target),
+    Q, _, _ = _prepare("fn")(stack_arrays(asm), np.asarray(home_pose(asm)), np.asarray(T_target),
                             _limits(asm), w_out, w_in)
     return np.asarray(Q)
 
@@ -252,8 +252,8 @@ class _Problem:
 
     def __init__(self, asm, T_target, criterion, Q_ref):
         self.fn = _compiled(criterion)
-        self.args = (stack_arrays(asm), jnp.asarray(T_target), *_weights(asm, criterion),
-                     jnp.asarray(Q_ref), _limits(asm))
+        self.args = (stack_arrays(asm), np.asarray(T_target), *_weights(asm, criterion),
+                     np.asarray(Q_ref), _limits(asm))
         self._x = None
         self.calls = 0
         self.scale = 1.0
@@ -293,7 +293,7 @@ class _Problem:
 
 def _full(asm, T_target, z):
     return np.asarray(_eliminate_batch(stack_arrays(asm), np.asarray(z)[None],
-                                       jnp.asarray(T_target))[0])
+                                       np.asarray(T_target))[0])
 
 
 @cache
@@ -309,7 +309,7 @@ def _report(cost_criterion: str):
 
 
 def _check_full(asm, T_target, Q):
-    g, tw = jax.device_get(_eval_full(stack_arrays(asm), jnp.asarray(Q), jnp.asarray(T_target),
+    g, tw = jax.device_get(_eval_full(stack_arrays(asm), np.asarray(Q), np.asarray(T_target),
                                       _limits(asm)))
     return np.asarray(g), float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))
 
@@ -472,7 +472,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         Q_even_feas, even_ok, baseline = None, False, None
     else:
         Q_even, g_even, c_even = jax.device_get(_prepare(cost_crit)(
-            stack_arrays(asm), jnp.asarray(home_pose(asm)), jnp.asarray(T_target), _limits(asm),
+            stack_arrays(asm), np.asarray(home_pose(asm)), np.asarray(T_target), _limits(asm),
             *_weights(asm, cost_crit)))
         calls += 1
         if _violation(np.asarray(g_even)) == 0.0:
@@ -619,7 +619,7 @@ def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKRe
     l = asm.sensitivity.length_scale
     w = jnp.array([1.0, 1.0, 1.0, l, l, l])
     limits = _limits(asm)
-    g_start = np.asarray(constraint_values(arrs, jnp.asarray(Q_start), limits))
+    g_start = np.asarray(_constraints_batch(arrs, np.asarray(Q_start)[None], limits))[0]
     reason = _reason(asm, g_start)
     cache = {}
 
