@@ -518,29 +518,51 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             if n_starts > 2:
                 starts += list(sample_solutions(asm, T_target, n_starts - 2, seed=seed))
     use_ipm = method == "ipm" and criterion in _IPM_CRITERIA
-    prob = None
-    best, iters = None, 0  # best: (cost, kind, payload)
-    for Q0 in starts:
+    state = {"prob": None, "best": None, "iters": 0, "calls": calls}  # best: (cost, kind, payload)
+
+    def run_from(Q0):
         z0 = np.asarray(Q0[:n6], dtype=np.float64)
         if use_ipm:
             out = _run_ipm(asm, T_target, criterion, z0)
-            calls += 1
-            iters += out["iterations"]
+            state["calls"] += 1
+            state["iters"] += out["iterations"]
             f_val = out["cost"] if criterion != "nearest" else float(np.sum((out["Q"] - ref) ** 2))
             if out["converged"] and _violation(out["g"]) <= _FEAS_TOL:
-                if best is None or f_val < best[0]:
-                    best = (f_val, "ipm", out)
-                continue
+                if state["best"] is None or f_val < state["best"][0]:
+                    state["best"] = (f_val, "ipm", out)
+                return
             if method == "ipm":
-                continue
-        if prob is None:
-            prob = _Problem(asm, T_target, criterion, ref)
+                return
+        if state["prob"] is None:
+            state["prob"] = _Problem(asm, T_target, criterion, ref)
+        prob = state["prob"]
         res = prob.solve(z0, max_iter, ftol)
-        iters += int(res.nit)
+        state["iters"] += int(res.nit)
         viol = _violation(prob.g(res.x))
         f_val = float(prob._eval(res.x)[0])  # the criterion itself (unscaled)
-        if viol <= _FEAS_TOL and (best is None or f_val < best[0]):
-            best = (f_val, "slsqp", res)
+        if viol <= _FEAS_TOL and (state["best"] is None or f_val < state["best"][0]):
+            state["best"] = (f_val, "slsqp", res)
+
+    for Q0 in starts:
+        run_from(Q0)
+    best = state["best"]
+    clearly_optimal = best is not None and (best[1] == "ipm" or bool(best[2].success)
+                                            or best[2].status == 8)
+    if (not clearly_optimal and starts and initial is None and criterion != "nearest"
+            and n_starts == 1):
+        # the first start ended without convergence (or infeasible): a few more starts, the
+        # nearest pose to home (unless tried) and random feasible solutions
+        extra = []
+        if len(starts) < 2:
+            z_near, near_ok, c = _repair(asm, T_target, home_pose(asm))
+            state["calls"] += c
+            if near_ok:
+                extra.append(_full(asm, T_target, z_near))
+        extra += list(sample_solutions(asm, T_target, 2, seed=seed))
+        for Q0 in extra:
+            run_from(Q0)
+        starts = starts + extra
+    best, iters, prob, calls = state["best"], state["iters"], state["prob"], state["calls"]
     calls += prob.calls if prob is not None else 0
     if best is None:
         Q_try = _full(asm, T_target, starts[0][:n6]) if starts else even_split(asm, T_target)

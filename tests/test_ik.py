@@ -259,3 +259,29 @@ def test_cli_trajectory_from_target_files(tmp_path, capsys):
     assert main(["trajectory", "--targets", str(bad), "--to", "0 0 1 0 0 0",
                  "--out", str(tmp_path / "c.json")]) == 2
     assert not (tmp_path / "c.json").exists()
+
+
+def test_more_starts_when_the_first_does_not_converge(monkeypatch):
+    """A first start that ends without convergence triggers a few more starts (the result
+    says how many were tried) and the answer is still a feasible optimum."""
+    from assemblers import ik
+
+    asm = A.load_config("duo")
+    T = random_target(asm, 12)
+    calls = {"n": 0}
+    real = ik._Problem.solve
+
+    def first_fails(self, z0, max_iter, ftol):
+        if self.fn is ik._compiled("fn"):  # the main solve, not the even-split repair
+            calls["n"] += 1
+            if calls["n"] == 1:
+                return real(self, z0, 1, ftol)  # one iterate: "Iteration limit reached"
+        return real(self, z0, max_iter, ftol)
+
+    monkeypatch.setattr(ik._Problem, "solve", first_fails)
+    r = A.solve_ik(asm, T, "fn")
+    assert r.starts > 1
+    check_solution(asm, T, r)
+    monkeypatch.undo()
+    ref = A.solve_ik(asm, T, "fn")
+    assert r.cost <= ref.cost * (1 + 1e-9)
