@@ -11,18 +11,7 @@ and the entry points of the Monte Carlo, visualization and hardware layers (``si
     J = assemblers.jacobian(asm, Q, wrt="pose")        # (6, 6N)
 """
 
-from . import _runtime  # noqa: F401  (float64 JAX, persistent caches; must come first)
-from .api import (
-    forward_kinematics,
-    from_legs,
-    home_pose,
-    jacobian,
-    joint_angles,
-    leg_lengths,
-    sensitivity,
-    stack_arrays,
-    tool_pose,
-)
+from . import _runtime  # noqa: F401  (environment for float64 JAX and the caches; first)
 from .config import ConfigError, config_from_dict, load_config, shipped_configs
 from .errors import ConvergenceError, InputError
 from .io import Trajectory, load_trajectory, save_trajectory
@@ -39,11 +28,25 @@ __all__ = [
     "stack_arrays", "tool_pose", "transform_to_pose",
 ]
 
+# Loaded on first use, so ``import assemblers`` (the CLI, configs, the hardware layer) does not
+# import JAX or SciPy's optimizers: name -> submodule.
+_LAZY = {name: "api" for name in ("forward_kinematics", "from_legs", "home_pose", "jacobian",
+                                  "joint_angles", "leg_lengths", "sensitivity", "stack_arrays",
+                                  "tool_pose")}
+_LAZY.update({name: "ik" for name in ("solve_ik", "IKResult", "solve_trajectory",
+                                      "TrajectoryResult", "sample_solutions")})
+_SUBMODULES = ("api", "cli", "commands", "commands_ik", "fastkin", "ik", "kinematics", "lie", "nlp")
+
 
 def __getattr__(name):
-    # The solver pulls in scipy.optimize: load it on first use so ``import assemblers`` stays fast.
-    if name in ("solve_ik", "IKResult", "solve_trajectory", "TrajectoryResult", "sample_solutions"):
-        from . import ik
+    import importlib
 
-        return getattr(ik, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'assemblers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

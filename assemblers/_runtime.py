@@ -1,13 +1,15 @@
 """Process-wide runtime set-up: float64 JAX and the persistent caches.
 
-Imported first by :mod:`assemblers`.  Caches live under the user's cache directory
-(``$XDG_CACHE_HOME/assemblers`` or ``~/.cache/assemblers``), never in the repository;
-``ASSEMBLERS_CACHE_DIR`` overrides the location.
+Imported first by :mod:`assemblers` (environment variables only: no JAX import, so the CLI and
+the hardware layer start fast); the JAX modules call :func:`configure_jax`.  Caches live under
+the user's cache directory (``$XDG_CACHE_HOME/assemblers`` or ``~/.cache/assemblers``), never in
+the repository; ``ASSEMBLERS_CACHE_DIR`` overrides the location.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -21,11 +23,35 @@ def cache_dir() -> Path:
 
 
 def _setup() -> None:
+    """Environment only, no imports: ``import assemblers`` (the CLI, configs, the hardware
+    layer) must not pay for JAX.  JAX reads these variables when it is first imported; modules
+    that use JAX call :func:`configure_jax` as well (for an already imported JAX, and for the
+    options without an environment variable)."""
     root = cache_dir()
     # Numba reads NUMBA_CACHE_DIR when it is first imported; set it before any import of numba.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba"))
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ["JAX_ENABLE_X64"] = "1"  # the whole package is float64
+    try:
+        (root / "jax").mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(root / "jax"))
+        # Cache every compiled function, even the quick ones: the CLI's start-up is what we save.
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+    except OSError:  # read-only home: run without a persistent cache
+        pass
+    if "jax" in sys.modules:  # imported before us: environment variables come too late
+        configure_jax()
 
+
+_configured = False
+
+
+def configure_jax() -> None:
+    """float64, the persistent compilation cache and synchronous CPU dispatch (idempotent)."""
+    global _configured
+    if _configured:
+        return
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -35,14 +61,12 @@ def _setup() -> None:
     # default.
     if os.environ.get("ASSEMBLERS_ASYNC_DISPATCH", "0") != "1":
         jax.config.update("jax_cpu_enable_async_dispatch", False)
-    try:
-        (root / "jax").mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
-        # Cache every compiled function, even the quick ones: the CLI's start-up is what we save.
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if cache and (cache_dir() / "jax").is_dir():
+        jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    except OSError:  # read-only home: run without a persistent cache
-        pass
+    _configured = True
 
 
 _setup()

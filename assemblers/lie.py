@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from . import _runtime
+
+_runtime.configure_jax()
+
 _SMALL = 1e-8  # below this angle (rad) the log/exp use their Taylor series
 
 

@@ -34,6 +34,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _runtime
+
+_runtime.configure_jax()
+
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3
 
 

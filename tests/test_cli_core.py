@@ -74,3 +74,21 @@ def test_top_level_help(capsys):
     out = capsys.readouterr().out
     for cmd in ("info", "fk", "jacobian", "solve", "robustness", "show", "stream"):
         assert f"  {cmd}" in out
+
+
+def test_import_and_cli_help_do_not_load_jax():
+    """``import assemblers`` and the CLI's dispatch stay light (JAX loads on first use), and the
+    first use still gets float64 and the persistent cache."""
+    import subprocess
+    import sys
+
+    code = ("import sys, assemblers, assemblers.cli, assemblers.config\n"
+            "assert 'jax' not in sys.modules and 'scipy.optimize' not in sys.modules\n"
+            "asm = assemblers.load_config('duo')\n"
+            "assert 'jax' not in sys.modules\n"
+            "T = assemblers.forward_kinematics(asm, assemblers.home_pose(asm))\n"
+            "import jax\n"
+            "assert T.dtype.name == 'float64' and jax.config.jax_enable_x64\n"
+            "assert jax.config.jax_compilation_cache_dir\n"
+            "assert jax.numpy.ones(1).dtype.name == 'float64'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
