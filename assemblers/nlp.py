@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg  # noqa: F401  (cho_solve)
 from jax import lax
 
 from . import _runtime
@@ -128,11 +129,20 @@ def interior_point(f, g, *, tol: float = 1e-10, max_iter: int = 100, mu_min: flo
         r_p = gz - s
         r_c = s * lam - mu
         M = H + G.T @ ((lam / s)[:, None] * G)
-        ev = jnp.linalg.eigvalsh(M)
+        rhs = -r_d - G.T @ ((r_c + lam * r_p) / s)
         # the floor scales with H, not with M: M's barrier terms grow like 1/s near active bounds
         floor = 1e-9 * jnp.maximum(1.0, jnp.max(jnp.abs(jnp.diag(H))))
-        M = M + jnp.where(ev[0] < floor, floor - ev[0], 0.0) * jnp.eye(n)
-        dz = jnp.linalg.solve(M, -r_d - G.T @ ((r_c + lam * r_p) / s))
+
+        def shifted(_):
+            """Indefinite (or nearly singular) M: shift its smallest eigenvalue up to the floor."""
+            ev = jnp.linalg.eigvalsh(M)
+            M2 = M + jnp.where(ev[0] < floor, floor - ev[0], 0.0) * jnp.eye(n)
+            return jnp.linalg.solve(M2, rhs)
+
+        # positive definite with room (the usual case near a solution): one Cholesky solve
+        L = jnp.linalg.cholesky(M + floor * jnp.eye(n))
+        pd = jnp.all(jnp.isfinite(L)) & (jnp.min(jnp.abs(jnp.diag(L))) ** 2 > floor)
+        dz = lax.cond(pd, lambda _: jax.scipy.linalg.cho_solve((L, True), rhs), shifted, None)
         ds = G @ dz + r_p
         dlam = -(r_c + lam * ds) / s
         a_s = max_step(s, ds, tau)
