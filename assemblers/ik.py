@@ -255,12 +255,15 @@ class _Problem:
         self.args = (stack_arrays(asm), np.asarray(T_target), *_weights(asm, criterion),
                      np.asarray(Q_ref), _limits(asm))
         self._x = None
+        self._key = None
         self.calls = 0
         self.scale = 1.0
 
     def _eval(self, z):
-        if self._x is None or not np.array_equal(z, self._x):
-            self._x = np.array(z)
+        key = z.tobytes() if isinstance(z, np.ndarray) else np.asarray(z, np.float64).tobytes()
+        if key != self._key:  # bytes compare: much cheaper than np.array_equal per call
+            self._key = key
+            self._x = np.array(z, dtype=np.float64)
             flat = np.asarray(self.fn(self._x, *self.args))
             n = self._x.shape[0]
             m = (flat.shape[0] - 1 - n) // (n + 1)
