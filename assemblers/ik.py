@@ -296,7 +296,7 @@ class _Problem:
 
 def _full(asm, T_target, z):
     return np.asarray(_eliminate_batch(stack_arrays(asm), np.asarray(z)[None],
-                                       np.asarray(T_target))[0])
+                                       np.asarray(T_target)))[0]  # index on the host
 
 
 @cache
