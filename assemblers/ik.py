@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -144,12 +144,6 @@ def _constraints_batch(arrs, Qs, limits):
     return jax.vmap(constraint_values, in_axes=(None, 0, None))(arrs, Qs, limits)
 
 
-@jax.jit
-def _eval_full(arrs, Q, T_target, limits):
-    """(g, tool twist error vs target) at a full pose."""
-    return constraint_values(arrs, Q, limits), lie.twist_between(T_target, K.forward(arrs, Q))
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -184,10 +178,15 @@ def default_criterion(asm: Assembler) -> str:
 _objective_jit = jax.jit(_objective, static_argnums=0)
 
 
+def _cost_criterion(criterion: str) -> str:
+    """The criterion a result's cost is measured in: the baselines report the ``fn`` cost."""
+    return criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
+
+
 def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
     """The value of a criterion at a full pose ``Q`` (6N,); for ``even``/``nearest`` (which do
     not optimize sensitivity) this is the ``fn`` cost."""
-    crit = criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
+    crit = _cost_criterion(criterion)
     w_out, w_in = _weights(asm, crit)
     return float(_objective_jit(crit, stack_arrays(asm), np.asarray(Q), w_out, w_in, None))
 
@@ -299,22 +298,27 @@ def _full(asm, T_target, z):
                                        np.asarray(T_target)))[0]  # index on the host
 
 
+def _report_values(cost_criterion, arrs, Q, T_target, limits, w_out, w_in):
+    """What a result reports at a full pose ``Q``: constraints ``g`` (m,), the tool's error
+    twist against the target (6,), legs (N, 6) m and the cost (traceable)."""
+    return (constraint_values(arrs, Q, limits), lie.twist_between(T_target, K.forward(arrs, Q)),
+            K.stack_legs(arrs, Q), _objective(cost_criterion, arrs, Q, w_out, w_in, None))
+
+
 @cache
 def _report(cost_criterion: str):
-    """Jitted: everything a result reports at a full pose, in one dispatch."""
-
-    @jax.jit
-    def report(arrs, Q, T_target, limits, w_out, w_in):
-        return (constraint_values(arrs, Q, limits), lie.twist_between(T_target, K.forward(arrs, Q)),
-                K.stack_legs(arrs, Q), _objective(cost_criterion, arrs, Q, w_out, w_in, None))
-
-    return report
+    """:func:`_report_values`, jitted: one dispatch."""
+    return jax.jit(partial(_report_values, cost_criterion))
 
 
-def _check_full(asm, T_target, Q):
-    g, tw = jax.device_get(_eval_full(stack_arrays(asm), np.asarray(Q), np.asarray(T_target),
-                                      _limits(asm)))
-    return np.asarray(g), float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))
+def _report_at(asm, T_target, Q, criterion):
+    """``(g, (position error m, rotation error rad), legs, cost)`` at a full pose ``Q``; the
+    cost of ``even``/``nearest`` is the ``fn`` cost (as :func:`criterion_cost`)."""
+    crit = _cost_criterion(criterion)
+    g, tw, legs, cost = jax.device_get(_report(crit)(
+        stack_arrays(asm), np.asarray(Q), np.asarray(T_target), _limits(asm), *_weights(asm, crit)))
+    return (np.asarray(g), (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))),
+            np.asarray(legs), float(cost))
 
 
 def _as_target(T_target) -> np.ndarray:
@@ -357,7 +361,7 @@ def _ipm(criterion: str, mode: str):
     result reports (Q, constraints, tool twist error, legs, cost), in one dispatch.  ``mode``:
     "exact" (the exact Lagrangian Hessian at every step) or "frozen" (``H0`` at every step:
     cheap tracking steps)."""
-    cost_crit = "fn" if criterion == "nearest" else criterion
+    cost_crit = _cost_criterion(criterion)
 
     def f_of_z(z, p):
         arrs, T, w_out, w_in, Q_ref, _limits_, scale = p
@@ -383,13 +387,10 @@ def _ipm(criterion: str, mode: str):
         lam = jnp.where(cold, mu0 / s0, lam0)
         st = solve(z0, s0, lam, mu0, p, H0 if mode == "frozen" else None)
         Q = eliminate_last(arrs, st.z, T)
-        # one flat float64 array: a single device-to-host transfer (see _unpack_ipm)
-        head = jnp.stack([st.status.astype(Q.dtype), st.k.astype(Q.dtype), st.err, f0,
-                          _objective(cost_crit, arrs, Q, w_out, w_in, None)])
-        return jnp.concatenate([head, st.lam, st.H.reshape(-1), Q,
-                                constraint_values(arrs, Q, limits),
-                                lie.twist_between(T, K.forward(arrs, Q)),
-                                K.stack_legs(arrs, Q).reshape(-1)])
+        g, tw, legs, cost = _report_values(cost_crit, arrs, Q, T, limits, w_out, w_in)
+        # one flat float64 array: a single device-to-host transfer (unpacked in _run_ipm)
+        head = jnp.stack([st.status.astype(Q.dtype), st.k.astype(Q.dtype), st.err, f0, cost])
+        return jnp.concatenate([head, st.lam, st.H.reshape(-1), Q, g, tw, legs.reshape(-1)])
 
     return run
 
@@ -408,7 +409,7 @@ def _run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=_MU_COLD, H0=None):
     ``lam0`` (m,) of a neighbouring solution (objective in units of its cost), a small ``mu0``
     and optionally its Hessian ``H0`` (then frozen).  Returns a dict of NumPy values; ``lam`` is
     in units of the objective divided by the returned cost."""
-    w_out, w_in = _weights(asm, "fn" if criterion == "nearest" else criterion)
+    w_out, w_in = _weights(asm, _cost_criterion(criterion))
     n6 = 6 * (asm.n_platforms - 1)
     cold = lam0 is None
     lam = np.zeros(_n_constraints(asm)) if cold else np.asarray(lam0, dtype=np.float64)
@@ -468,7 +469,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     n = asm.n_platforms
     n6 = 6 * (n - 1)
     calls = 0
-    cost_crit = criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
+    cost_crit = _cost_criterion(criterion)
 
     warm = initial is not None and not baseline and criterion not in ("even", "nearest")
     if warm:  # trajectory step: no baseline, start at the given pose
@@ -487,13 +488,11 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             baseline = criterion_cost(asm, Q_even_feas, criterion) if even_ok else None
 
     def finish(Q, ok, msg, iters, reason=None, starts=1, solver="slsqp"):
-        g, tw, legs, cost = jax.device_get(_report(cost_crit)(
-            stack_arrays(asm), Q, T_target, _limits(asm), *_weights(asm, cost_crit)))
-        ep, er = float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))
-        return IKResult(Q=Q, legs=np.asarray(legs), cost=float(cost),
+        g, tool_error, legs, cost = _report_at(asm, T_target, Q, criterion)
+        return IKResult(Q=Q, legs=legs, cost=cost,
                         baseline_cost=baseline, max_violation=_violation(g), success=ok,
                         message=msg, iterations=iters, time_s=time.perf_counter() - t0,
-                        criterion=criterion, tool_error=(ep, er), reason=reason, starts=starts,
+                        criterion=criterion, tool_error=tool_error, reason=reason, starts=starts,
                         extra={"jax_calls": calls, "solver": solver})
 
     if n == 1 or criterion == "even":
@@ -662,11 +661,10 @@ def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKRe
                                  "jac": lambda Q: ev(Q)[3]}],
                    options={"maxiter": 300, "ftol": 1e-14})
     Q = res.x
-    g, ep, er = _check_full(asm, T_target, Q)
-    legs = leg_lengths(asm, Q)
+    g, (ep, er), legs, cost = _report_at(asm, T_target, Q, criterion)
     msg = (f"{reason}: no pose within the limits reaches the target; closest pose found misses "
            f"it by {ep * 1e3:.3f} mm and {er * 1e3:.3f} mrad")
-    return IKResult(Q=Q, legs=legs, cost=criterion_cost(asm, Q, criterion), baseline_cost=baseline,
+    return IKResult(Q=Q, legs=legs, cost=cost, baseline_cost=baseline,
                     max_violation=_violation(g), success=False, message=msg,
                     iterations=int(res.nit), time_s=time.perf_counter() - t0, criterion=criterion,
                     tool_error=(ep, er), reason=reason, extra={"jax_calls": calls})
