@@ -62,7 +62,7 @@ def configure_jax() -> None:
     if os.environ.get("ASSEMBLERS_ASYNC_DISPATCH", "0") != "1":
         jax.config.update("jax_cpu_enable_async_dispatch", False)
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    if cache and (cache_dir() / "jax").is_dir():
+    if cache:  # set by _setup unless the cache directory cannot be made
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
