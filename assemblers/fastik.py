@@ -33,11 +33,12 @@ import numpy as np
 from numba import njit
 
 from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from .fastkin import jacobian_pose, matmul4, pose_transform, rpy_matrix
+from .fastkin import forward, jacobian_pose, matmul4, platform_legs, pose_transform, rpy_matrix
 
 CRIT_FN, CRIT_FN_LEGS, CRIT_DIST = 0, 1, 2  # ||W J_Q W||, ||W J_L W||, |Q - Q_ref|^2
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3  # as assemblers.nlp
 MARGIN = 1e-9  # m / rad inside every limit (as assemblers.ik._MARGIN)
+_DEBUG = False
 _TINY = 1e-12  # below this sin(joint angle) the angle's gradient is taken as 0 (as safe_norm)
 
 
@@ -47,7 +48,7 @@ def problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, limits):
     and ``w_in`` (6N,), ``Q_ref`` (6N,) (the reference of the distance criterion) and
     ``limits`` = (leg_min (N,) m, leg_max (N,) m, max_angle (N,) rad, lo_idx, lo_val, hi_idx,
     hi_val) as :func:`assemblers.ik._limits`."""
-    f64 = [np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+    f64 = [np.array(a, dtype=np.float64)  # writable copies: one Numba specialization
            for a in (b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref)]
     leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = (np.asarray(a) for a in limits)
     return (*f64, np.asarray(leg_min, np.float64), np.asarray(leg_max, np.float64),
@@ -231,9 +232,12 @@ def _contract(K, J, Q, bases, tops, T_ee, gQ):
 
 
 @njit(cache=True)
-def evaluate(P, crit, z, Q, want, grad, g, G):
+def evaluate(P, crit, z, Q, want, grad, g, G, Hg, full=False):
     """The reduced problem at ``z``: returns ``f``; fills ``Q`` (6N,) and ``g`` (m,) and, when
-    ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact).  Returns NaN where the
+    ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact), and for the distance
+    criterion ``Hg`` (n, n) its Gauss-Newton Hessian ``2 (I + D^T D)``.  With ``full``, ``Q``
+    is an input (any stack pose, e.g. one off target; ``z`` unused) and only ``f`` and ``g`` are
+    computed.  Returns NaN where the
     geometry breaks down (a singular leg Jacobian for ``fn_legs``, a zero-length leg)."""
     b, t, T_mount, T_after, w_out, w_in, Q_ref = P[0], P[1], P[2], P[3], P[5], P[6], P[7]
     leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = (P[8], P[9], P[10], P[11],
@@ -241,7 +245,10 @@ def evaluate(P, crit, z, Q, want, grad, g, G):
     n = b.shape[0]
     nq = 6 * n
     n6 = nq - 6
-    eliminate(P, z, Q)
+    if not full:
+        eliminate(P, z, Q)
+    else:
+        want = False
     # ---- per-platform legs, leg Jacobians and joint angles (each in its base frame)
     R = np.empty((3, 3))
     E = np.empty((3, 3))
@@ -396,6 +403,13 @@ def evaluate(P, crit, z, Q, want, grad, g, G):
         for r in range(6):
             s += D[r, c] * gQ[n6 + r]
         grad[c] = s
+    if crit == CRIT_DIST:
+        for a in range(n6):
+            for c in range(n6):
+                s = 2.0 if a == c else 0.0
+                for r in range(6):
+                    s += 2.0 * D[r, a] * D[r, c]
+                Hg[a, c] = s
     # ---- d g / d z
     G[:, :] = 0.0
     dq = np.empty(6)
@@ -502,3 +516,399 @@ def _leg_row_derivative(v, rt, Lk, E, dE, j, out):
         if j >= 3:
             s += cx * dE[j - 3, 0, m] + cy * dE[j - 3, 1, m] + cz * dE[j - 3, 2, m]
         out[3 + m] = s
+
+
+# ----------------------------------------------------------------------------- even split, report
+
+
+@njit(cache=True)
+def so3_log(R, w):
+    """Rotation vector of ``R`` (3, 3) into ``w`` (3,), angle in [0, pi] (as lie.so3_log)."""
+    vx, vy, vz = R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]
+    c = min(1.0, max(-1.0, (R[0, 0] + R[1, 1] + R[2, 2] - 1.0) / 2.0))
+    s = math.sqrt(vx * vx + vy * vy + vz * vz) / 2.0
+    theta = math.atan2(s, c)
+    if c >= -0.99:
+        fct = 0.5 + theta * theta / 12.0 if theta < 1e-6 else theta / (2.0 * s)
+        w[0], w[1], w[2] = fct * vx, fct * vy, fct * vz
+        return
+    # near pi: the axis from the symmetric part R + R^T = 2 c I + 2 (1 - c) a a^T
+    B = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            B[i, j] = (R[i, j] + R[j, i]) / 2.0 - (c if i == j else 0.0)
+    i = 0
+    for j in range(1, 3):
+        if B[j, j] > B[i, i]:
+            i = j
+    d = math.sqrt(max(B[i, i], 1e-30))
+    ax, ay, az = B[0, i] / d, B[1, i] / d, B[2, i] / d
+    nrm = max(math.sqrt(ax * ax + ay * ay + az * az), 1e-30)
+    sgn = -1.0 if ax * vx + ay * vy + az * vz < 0.0 else 1.0
+    w[0], w[1], w[2] = sgn * theta * ax / nrm, sgn * theta * ay / nrm, sgn * theta * az / nrm
+
+
+@njit(cache=True)
+def _so3_exp(w, R):
+    """Rodrigues: rotation vector ``w`` (3,) -> ``R`` (3, 3)."""
+    th2 = w[0] * w[0] + w[1] * w[1] + w[2] * w[2]
+    if th2 < 1e-16:
+        a, b = 1.0 - th2 / 6.0, 0.5 - th2 / 24.0
+    else:
+        th = math.sqrt(th2)
+        a, b = math.sin(th) / th, (1.0 - math.cos(th)) / th2
+    K = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
+    KK = K @ K
+    for i in range(3):
+        for j in range(3):
+            R[i, j] = (1.0 if i == j else 0.0) + a * K[i, j] + b * KK[i, j]
+
+
+@njit(cache=True)
+def even_split(P, Q_home, Q):
+    """The ``even`` pose before repair into ``Q`` (6N,) (as :func:`assemblers.ik.even_split`):
+    the tool motion from home (``Q_home`` (6N,)) to the target, in the home tool frame, split
+    into N equal parts (translation / N, rotation vector / N) applied by platforms 1..N-1; the
+    last platform closes the chain."""
+    T_mount, T_after, T_target = P[2], P[3], P[4]
+    n = T_after.shape[0]
+    work = np.empty((2, 4, 4))
+    T_home = np.empty((4, 4))
+    forward(T_mount, T_after, Q_home, T_home, work)
+    Ti = np.empty((4, 4))
+    _inv_rigid(T_home, Ti)
+    D = np.empty((4, 4))
+    matmul4(Ti, T_target, D)
+    w = np.empty(3)
+    so3_log(D[0:3, 0:3].copy(), w)
+    for a in range(3):
+        w[a] /= n
+    step = np.eye(4)
+    Rs = np.empty((3, 3))
+    _so3_exp(w, Rs)
+    step[0:3, 0:3] = Rs
+    for a in range(3):
+        step[a, 3] = D[a, 3] / n
+    z = np.empty(6 * (n - 1))
+    Tq = np.empty((4, 4))
+    for i in range(n - 1):
+        pose_transform(Q_home, 6 * i, Tq)
+        matmul4(Tq, step, Ti)
+        _to_pose(Ti, z, 6 * i)
+    eliminate(P, z, Q)
+
+
+@njit(cache=True)
+def report(P, crit, Q, g, legs, twist):
+    """What a result reports at a full stack pose ``Q`` (6N,), on target or not: returns the
+    criterion's cost and fills ``g`` (m,), ``legs`` (N, 6) m and ``twist`` (6,), the tool's
+    error twist against the target (position m, rotation vector rad; world frame)."""
+    b, t, T_mount, T_after, T_target = P[0], P[1], P[2], P[3], P[4]
+    n = b.shape[0]
+    f = evaluate(P, crit, Q[:0], Q, False, Q[:0], g, np.empty((0, 0)), np.empty((0, 0)), True)
+    R = np.empty((3, 3))
+    for i in range(n):
+        platform_legs(b[i], t[i], Q, 6 * i, legs[i], R)
+    T = np.empty((4, 4))
+    forward(T_mount, T_after, Q, T, np.empty((2, 4, 4)))
+    for a in range(3):
+        twist[a] = T[a, 3] - T_target[a, 3]
+    Rd = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            Rd[i, j] = T[i, 0] * T_target[j, 0] + T[i, 1] * T_target[j, 1] + T[i, 2] * T_target[j, 2]
+    w = np.empty(3)
+    so3_log(Rd, w)
+    twist[3], twist[4], twist[5] = w[0], w[1], w[2]
+    return f
+
+
+# ----------------------------------------------------------------------------- interior point
+
+
+@njit(cache=True)
+def _cholesky_solve(M, rhs, x, floor):
+    """Solve ``M x = rhs`` for a symmetric positive definite ``M`` (n, n); False (x untouched)
+    when a squared pivot is not above ``floor`` (not safely positive definite)."""
+    n = M.shape[0]
+    L = np.zeros((n, n))
+    for j in range(n):
+        s = M[j, j]
+        for k in range(j):
+            s -= L[j, k] * L[j, k]
+        if not (s > floor):
+            return False
+        L[j, j] = math.sqrt(s)
+        for i in range(j + 1, n):
+            s = M[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            L[i, j] = s / L[j, j]
+    y = np.empty(n)
+    for i in range(n):
+        s = rhs[i]
+        for k in range(i):
+            s -= L[i, k] * y[k]
+        y[i] = s / L[i, i]
+    for i in range(n - 1, -1, -1):
+        s = y[i]
+        for k in range(i + 1, n):
+            s -= L[k, i] * x[k]
+        x[i] = s / L[i, i]
+    return True
+
+
+@njit(cache=True)
+def _kkt_error(grad, G, g, s, lam, mu):
+    """Scaled KKT error of the barrier problem (as :func:`assemblers.nlp.kkt_error`)."""
+    m, n = G.shape
+    scale = 0.0
+    for i in range(m):
+        scale += abs(lam[i])
+    scale = max(1.0, scale / m) if m > 0 else 1.0
+    stat = 0.0
+    for c in range(n):
+        r = grad[c]
+        for i in range(m):
+            r -= G[i, c] * lam[i]
+        stat = max(stat, abs(r))
+    err = stat / scale
+    for i in range(m):
+        err = max(err, abs(g[i] - s[i]), abs(s[i] * lam[i] - mu) / scale)
+    return err
+
+
+@njit(cache=True)
+def _lagrangian_gradient(grad, G, lam, out):
+    m, n = G.shape
+    for c in range(n):
+        r = grad[c]
+        for i in range(m):
+            r -= G[i, c] * lam[i]
+        out[c] = r
+
+
+HESS_FD, HESS_FROZEN, HESS_GN = 0, 1, 2  # Lagrangian Hessian of interior_point
+
+
+@njit(cache=True)
+def _ev(P, crit, rho, scale, x, Qw, want, grad, g, G, Hg):
+    """:func:`evaluate` with the objective times ``scale``; with ``rho > 0`` the elastic
+    problem in ``x = (z, t)``: ``min f + rho t`` s.t. ``g(z) + t >= 0``, ``t >= 0`` (one more
+    variable and constraint), which any ``z`` starts strictly inside."""
+    if rho <= 0.0:
+        f = evaluate(P, crit, x, Qw, want, grad, g, G, Hg) * scale
+        if want:
+            for a in range(x.shape[0]):
+                grad[a] *= scale
+            if crit == CRIT_DIST:
+                for a in range(x.shape[0]):
+                    for c in range(x.shape[0]):
+                        Hg[a, c] *= scale
+        return f
+    n = x.shape[0] - 1
+    m = g.shape[0] - 1
+    gz = np.empty(m)
+    Gz = np.empty((m, n))
+    gradz = np.empty(n)
+    Hz = np.empty((n, n))
+    t = x[n]
+    f = evaluate(P, crit, x[:n].copy(), Qw, want, gradz, gz, Gz, Hz) * scale + rho * t
+    for i in range(m):
+        g[i] = gz[i] + t
+    g[m] = t
+    if want:
+        for a in range(n):
+            grad[a] = gradz[a] * scale
+        grad[n] = rho
+        for i in range(m):
+            for a in range(n):
+                G[i, a] = Gz[i, a]
+            G[i, n] = 1.0
+        for a in range(n):
+            G[m, a] = 0.0
+        G[m, n] = 1.0
+        Hg[:, :] = 0.0
+        if crit == CRIT_DIST:
+            for a in range(n):
+                for c in range(n):
+                    Hg[a, c] = Hz[a, c] * scale
+    return f
+
+
+@njit(cache=True)
+def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push, f_scale, rho,
+                   x, s, lam, H):
+    """Primal-dual interior-point solve of the reduced problem (the algorithm of
+    :mod:`assemblers.nlp`: IPOPT's monotone barrier update, fraction to boundary, Armijo
+    backtracking on ``f - mu sum log s + nu |g - s|_1``), with exact first derivatives from
+    :func:`evaluate` and the Lagrangian Hessian ``hess``: HESS_FD (forward differences of the
+    exact Lagrangian gradient, n extra gradients per step), HESS_FROZEN (``H0`` at every step)
+    or HESS_GN (the distance criterion's Gauss-Newton Hessian, free).
+
+    ``x0`` (n,) start: ``z``, or ``(z, t)`` for the elastic problem (``rho > 0``, see
+    :func:`_ev`; m then counts its extra constraint ``t >= 0``); ``lam0`` (m,) multipliers of a
+    warm start (in units of the scaled objective; ignored when ``cold``); ``mu0`` initial
+    barrier parameter; ``tol`` scaled KKT error; ``s_push``: slacks of a cold start are at
+    least this; ``f_scale``: the objective is multiplied by this (0: by ``1 / |f(z0)|``, so the
+    tolerance is relative).  Fills ``x``, ``s``, ``lam`` and ``H`` (the last Hessian used) and
+    returns ``(status, Newton steps, KKT error, f(z0) unscaled)``.
+    """
+    nx = x0.shape[0]
+    nz = nx - 1 if rho > 0.0 else nx
+    m = lam0.shape[0]
+    Qw = np.empty(nz + 6)
+    grad = np.empty(nx)
+    g = np.empty(m)
+    G = np.empty((m, nx))
+    Hg = np.empty((nx, nx))
+    grad2 = np.empty(nx)
+    g2 = np.empty(m)
+    G2 = np.empty((m, nx))
+    H2 = np.empty((nx, nx))
+    dL = np.empty(nx)
+    dL2 = np.empty(nx)
+    x[:] = x0
+    f_raw = evaluate(P, crit, x0[:nz].copy(), Qw, False, grad, g, G, Hg)
+    if not np.isfinite(f_raw):
+        return FAILED, 0, np.inf, f_raw
+    scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
+    _ev(P, crit, rho, scale, x, Qw, True, grad, g, G, Hg)
+    if cold:
+        for i in range(m):
+            s[i] = max(g[i], s_push)
+            lam[i] = mu0 / s[i]
+    else:
+        # an active constraint (multiplier clearly above mu / s) starts with the slack its
+        # complementarity asks for; the rest start at g (see assemblers.ik._ipm)
+        for i in range(m):
+            lam[i] = lam0[i]
+            lo = mu0 / max(lam0[i], mu0)
+            s[i] = lo if lam0[i] > 1e-6 else max(g[i], lo)
+    if hess == HESS_FROZEN:
+        H[:, :] = H0
+    mu = mu0
+    mu_min = tol / 10.0
+    nu = 0.0
+    kappa_eps, kappa_mu, theta_mu, tau_min = 10.0, 0.2, 1.5, 0.99
+    eta = 1e-4
+    dx = np.empty(nx)
+    ds = np.empty(m)
+    dlam = np.empty(m)
+    rhs = np.empty(nx)
+    M = np.empty((nx, nx))
+    xt = np.empty(nx)
+    st = np.empty(m)
+    k = 0
+    while True:
+        err = _kkt_error(grad, G, g, s, lam, 0.0)
+        if not np.isfinite(err):
+            return FAILED, k, err, f_raw
+        if err <= tol:
+            return CONVERGED, k, err, f_raw
+        if k >= max_iter:
+            return MAX_ITER, k, err, f_raw
+        # ---- Lagrangian Hessian
+        if hess == HESS_GN:
+            H[:, :] = Hg
+        elif hess == HESS_FD:
+            _lagrangian_gradient(grad, G, lam, dL)
+            H[:, :] = 0.0
+            for c in range(nz):
+                h = 1.5e-8 * max(1.0, abs(x[c]))
+                xt[:] = x
+                xt[c] += h
+                _ev(P, crit, rho, scale, xt, Qw, True, grad2, g2, G2, H2)
+                _lagrangian_gradient(grad2, G2, lam, dL2)
+                for a in range(nz):
+                    H[a, c] = (dL2[a] - dL[a]) / h
+            for a in range(nz):
+                for c in range(a + 1, nz):
+                    v = 0.5 * (H[a, c] + H[c, a])
+                    H[a, c] = v
+                    H[c, a] = v
+        # ---- barrier update (IPOPT's monotone rule)
+        while mu > mu_min and _kkt_error(grad, G, g, s, lam, mu) <= kappa_eps * mu:
+            mu = max(mu_min, min(kappa_mu * mu, mu ** theta_mu))
+        tau = max(tau_min, 1.0 - mu)
+        # ---- Newton step on the perturbed KKT conditions, condensed to x
+        hmax = 1.0
+        for a in range(nx):
+            hmax = max(hmax, abs(H[a, a]))
+        floor = 1e-9 * hmax
+        for a in range(nx):
+            r = -grad[a]
+            for i in range(m):
+                r += G[i, a] * lam[i]
+            rhs[a] = r  # -r_d
+        for i in range(m):
+            w = (s[i] * lam[i] - mu + lam[i] * (g[i] - s[i])) / s[i]
+            for a in range(nx):
+                rhs[a] -= G[i, a] * w
+        for a in range(nx):
+            for c in range(a, nx):
+                v = H[a, c]
+                for i in range(m):
+                    v += G[i, a] * (lam[i] / s[i]) * G[i, c]
+                M[a, c] = v
+                M[c, a] = v
+            M[a, a] += floor
+        if not _cholesky_solve(M, rhs, dx, floor):
+            # indefinite: shift the smallest eigenvalue up
+            # (to |smallest| eigenvalue, not to the floor: a nearly singular M gives huge steps)
+            ev = np.linalg.eigvalsh(M)
+            shift = max(0.0, floor - ev[0]) + max(1e-4 * hmax, -ev[0])
+            for a in range(nx):
+                M[a, a] += shift
+            if not _cholesky_solve(M, rhs, dx, 0.0):
+                return FAILED, k, err, f_raw
+        a_s = 1.0
+        a_l = 1.0
+        nu_need = 0.0
+        for i in range(m):
+            v = g[i] - s[i]
+            for a in range(nx):
+                v += G[i, a] * dx[a]
+            ds[i] = v
+            dlam[i] = -(s[i] * lam[i] - mu + lam[i] * v) / s[i]
+            if v < 0.0:
+                a_s = min(a_s, -tau * s[i] / v)
+            if dlam[i] < 0.0:
+                a_l = min(a_l, -tau * lam[i] / dlam[i])
+            nu_need = max(nu_need, 1.1 * abs(lam[i] + dlam[i]))
+        nu = max(nu, nu_need)
+        # ---- Armijo backtracking on the merit function
+        phi0 = _ev(P, crit, rho, scale, x, Qw, False, grad2, g2, G2, H2)
+        dphi = 0.0
+        for a in range(nx):
+            dphi += grad[a] * dx[a]
+        for i in range(m):
+            phi0 += -mu * math.log(s[i]) + nu * abs(g[i] - s[i])
+            dphi += -mu * ds[i] / s[i] - nu * abs(g[i] - s[i])
+        dphi = min(dphi, 0.0)
+        alpha = a_s
+        ok = False
+        for _ in range(40):
+            for a in range(nx):
+                xt[a] = x[a] + alpha * dx[a]
+            phi = _ev(P, crit, rho, scale, xt, Qw, False, grad2, g2, G2, H2)
+            for i in range(m):
+                st[i] = s[i] + alpha * ds[i]
+                phi += -mu * math.log(st[i]) + nu * abs(g2[i] - st[i])
+            if np.isfinite(phi) and phi <= phi0 + eta * alpha * dphi + 1e-14 * abs(phi0):
+                ok = True
+                break
+            alpha *= 0.5
+        if _DEBUG:
+            print(k, err, mu, alpha, a_s, a_l, nu, x[nx - 1])
+        if not ok:
+            return FAILED, k, err, f_raw
+        for a in range(nx):
+            x[a] += alpha * dx[a]
+        for i in range(m):
+            s[i] += alpha * ds[i]
+            lam[i] += a_l * dlam[i]
+        k += 1
+        f_new = _ev(P, crit, rho, scale, x, Qw, True, grad, g, G, Hg)
+        if not np.isfinite(f_new):
+            return FAILED, k, np.inf, f_raw

@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize
 
+from . import fastik, lie, nlp
 from . import kinematics as K
-from . import lie, nlp
 from .api import as_array, home_pose, leg_lengths, stack_arrays
 from .errors import InputError
 from .model import Assembler
@@ -159,6 +159,15 @@ def _limits(asm: Assembler):
     return cached
 
 
+def _limits_np(asm: Assembler):
+    """:func:`_limits` as NumPy arrays (for the Numba kernels)."""
+    cached = asm.__dict__.get("_ik_limits_np")
+    if cached is None:
+        cached = tuple(np.asarray(a) for a in _limits(asm))
+        asm.__dict__["_ik_limits_np"] = cached
+    return cached
+
+
 def _weights(asm: Assembler, criterion: str):
     wrt = "legs" if criterion == "fn_legs" else "pose"
     key = f"_ik_weights_{wrt}"
@@ -187,6 +196,12 @@ def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
     """The value of a criterion at a full pose ``Q`` (6N,); for ``even``/``nearest`` (which do
     not optimize sensitivity) this is the ``fn`` cost."""
     crit = _cost_criterion(criterion)
+    if crit in _FAST_CODES:
+        P = _fast_problem(asm, np.eye(4), crit)
+        Q = np.array(Q, dtype=np.float64)  # a writable copy (Numba types read-only arrays apart)
+        return float(fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0],
+                                     np.empty(fastik.n_constraints(P)), np.empty((0, 0)),
+                                     np.empty((0, 0)), True))
     w_out, w_in = _weights(asm, crit)
     return float(_objective_jit(crit, stack_arrays(asm), np.asarray(Q), w_out, w_in, None))
 
@@ -225,11 +240,25 @@ def even_split(asm: Assembler, T_target) -> np.ndarray:
     1..N-1 applies ``(d / N, exp(w / N))`` to its home transform, and the last platform takes
     whatever puts the tool exactly on target.  Returns ``Q`` (6N,) (possibly infeasible).
     """
-    T_target = _as_target(T_target)
-    w_out, w_in = _weights(asm, "fn")
-    Q, _, _ = _prepare("fn")(stack_arrays(asm), np.asarray(home_pose(asm)), np.asarray(T_target),
-                            _limits(asm), w_out, w_in)
-    return np.asarray(Q)
+    Q = np.empty(6 * asm.n_platforms)
+    fastik.even_split(_fast_problem(asm, _as_target(T_target), "fn"), home_pose(asm), Q)
+    return Q
+
+
+def _even(asm, T_target, criterion):
+    """The even split (before repair), its constraints and its cost: ``(Q, g, cost)``."""
+    crit = _cost_criterion(criterion)
+    if crit not in _FAST_CODES:
+        return jax.device_get(_prepare(crit)(
+            stack_arrays(asm), np.asarray(home_pose(asm)), np.asarray(T_target), _limits(asm),
+            *_weights(asm, crit)))
+    P = _fast_problem(asm, T_target, crit)
+    Q = np.empty(6 * asm.n_platforms)
+    fastik.even_split(P, home_pose(asm), Q)
+    g = np.empty(fastik.n_constraints(P))
+    cost = fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0], g, np.empty((0, 0)),
+                           np.empty((0, 0)), True)
+    return Q, g, cost
 
 
 def _violation(g) -> float:
@@ -245,14 +274,44 @@ def _reason(asm: Assembler, g) -> str:
     return worst[0]
 
 
+_FAST_CODES = {"fn": 0, "fn_legs": 1, "even": 2, "nearest": 2}  # fastik criterion codes
+
+
+def _fast_problem(asm, T_target, criterion, Q_ref=None):
+    """The :mod:`assemblers.fastik` problem tuple for a target and criterion (the geometry,
+    weights and limits are converted once per Assembler)."""
+    crit = _cost_criterion(criterion)
+    key = f"_ik_fast_{crit}"
+    base = asm.__dict__.get(key)
+    if base is None:
+        arrs = stack_arrays(asm)
+        w_out, w_in = _weights(asm, crit)
+        base = fastik.problem(arrs.b, arrs.t, arrs.T_mount, arrs.T_after, np.eye(4), w_out, w_in,
+                              home_pose(asm), _limits_np(asm))
+        asm.__dict__[key] = base
+    Q_ref = base[7] if Q_ref is None else np.array(Q_ref, dtype=np.float64)
+    return (*base[:4], np.array(T_target, dtype=np.float64), *base[5:7], Q_ref,
+            *base[8:])
+
+
 class _Problem:
     """The reduced problem for one target, with a one-entry cache so SLSQP's separate calls for
-    f, grad, g and dg at the same iterate cost one JAX dispatch."""
+    f, grad, g and dg at the same iterate cost one evaluation: the Numba kernel of
+    :mod:`assemblers.fastik` (exact closed-form derivatives, a few microseconds) for every
+    criterion but "condition", which keeps the jitted JAX function (one dispatch)."""
 
     def __init__(self, asm, T_target, criterion, Q_ref):
-        self.fn = _compiled(criterion)
-        self.args = (stack_arrays(asm), np.asarray(T_target), *_weights(asm, criterion),
-                     np.asarray(Q_ref), _limits(asm))
+        self.code = _FAST_CODES.get(criterion)
+        if self.code is None:
+            self.fn = _compiled(criterion)
+            self.args = (stack_arrays(asm), np.asarray(T_target), *_weights(asm, criterion),
+                         np.asarray(Q_ref), _limits(asm))
+        else:
+            self.P = _fast_problem(asm, T_target, criterion, Q_ref)
+            n6 = 6 * (asm.n_platforms - 1)
+            m = fastik.n_constraints(self.P)
+            self._bufs = (np.empty(6 * asm.n_platforms), np.empty((n6, n6)))
+            self._shape = (n6, m)
         self._x = None
         self._key = None
         self.calls = 0
@@ -263,11 +322,18 @@ class _Problem:
         if key != self._key:  # bytes compare: much cheaper than np.array_equal per call
             self._key = key
             self._x = np.array(z, dtype=np.float64)
-            flat = np.asarray(self.fn(self._x, *self.args))
-            n = self._x.shape[0]
-            m = (flat.shape[0] - 1 - n) // (n + 1)
-            self._val = (flat[0], flat[1:1 + n], flat[1 + n:1 + n + m],
-                         flat[1 + n + m:].reshape(m, n))
+            if self.code is not None:
+                n, m = self._shape
+                grad, g, G = np.empty(n), np.empty(m), np.empty((m, n))
+                f = fastik.evaluate(self.P, self.code, self._x, self._bufs[0], True, grad, g, G,
+                                    self._bufs[1])
+                self._val = (f, grad, g, G)
+            else:
+                flat = np.asarray(self.fn(self._x, *self.args))
+                n = self._x.shape[0]
+                m = (flat.shape[0] - 1 - n) // (n + 1)
+                self._val = (flat[0], flat[1:1 + n], flat[1 + n:1 + n + m],
+                             flat[1 + n + m:].reshape(m, n))
             self.calls += 1
         return self._val
 
@@ -294,8 +360,10 @@ class _Problem:
 
 
 def _full(asm, T_target, z):
-    return np.asarray(_eliminate_batch(stack_arrays(asm), np.asarray(z)[None],
-                                       np.asarray(T_target)))[0]  # index on the host
+    """Full stack pose (6N,) from the first N-1 platforms ``z`` and the target."""
+    Q = np.empty(6 * asm.n_platforms)
+    fastik.eliminate(_fast_problem(asm, T_target, "fn"), np.array(z, dtype=np.float64), Q)
+    return Q
 
 
 def _report_values(cost_criterion, arrs, Q, T_target, limits, w_out, w_in):
@@ -315,6 +383,13 @@ def _report_at(asm, T_target, Q, criterion):
     """``(g, (position error m, rotation error rad), legs, cost)`` at a full pose ``Q``; the
     cost of ``even``/``nearest`` is the ``fn`` cost (as :func:`criterion_cost`)."""
     crit = _cost_criterion(criterion)
+    if crit in _FAST_CODES:
+        P = _fast_problem(asm, T_target, crit)
+        g = np.empty(fastik.n_constraints(P))
+        legs = np.empty((asm.n_platforms, 6))
+        tw = np.empty(6)
+        cost = fastik.report(P, _FAST_CODES[crit], np.array(Q, dtype=np.float64), g, legs, tw)
+        return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, float(cost)
     g, tw, legs, cost = jax.device_get(_report(crit)(
         stack_arrays(asm), np.asarray(Q), np.asarray(T_target), _limits(asm), *_weights(asm, crit)))
     return (np.asarray(g), (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))),
@@ -469,15 +544,11 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     n = asm.n_platforms
     n6 = 6 * (n - 1)
     calls = 0
-    cost_crit = _cost_criterion(criterion)
-
     warm = initial is not None and not baseline and criterion not in ("even", "nearest")
     if warm:  # trajectory step: no baseline, start at the given pose
         Q_even_feas, even_ok, baseline = None, False, None
     else:
-        Q_even, g_even, c_even = jax.device_get(_prepare(cost_crit)(
-            stack_arrays(asm), np.asarray(home_pose(asm)), np.asarray(T_target), _limits(asm),
-            *_weights(asm, cost_crit)))
+        Q_even, g_even, c_even = _even(asm, T_target, criterion)
         calls += 1
         if _violation(np.asarray(g_even)) == 0.0:
             Q_even_feas, even_ok, baseline = np.asarray(Q_even), True, float(c_even)

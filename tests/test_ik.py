@@ -272,7 +272,7 @@ def test_more_starts_when_the_first_does_not_converge(monkeypatch):
     real = ik._Problem.solve
 
     def first_fails(self, z0, max_iter, ftol):
-        if self.fn is ik._compiled("fn"):  # the main solve, not the even-split repair
+        if self.code == ik._FAST_CODES["fn"]:  # the main solve, not the even-split repair
             calls["n"] += 1
             if calls["n"] == 1:
                 return real(self, z0, 1, ftol)  # one iterate: "Iteration limit reached"
