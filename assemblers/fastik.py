@@ -856,6 +856,8 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
         if not _cholesky_solve(M, rhs, dx, floor):
             # indefinite: shift the smallest eigenvalue up
             # (to |smallest| eigenvalue, not to the floor: a nearly singular M gives huge steps)
+            if not np.all(np.isfinite(M)):
+                return FAILED, k, err, f_raw
             ev = np.linalg.eigvalsh(M)
             shift = max(0.0, floor - ev[0]) + max(1e-4 * hmax, -ev[0])
             for a in range(nx):

@@ -7,9 +7,10 @@
 Elimination: for platforms 1..N-1 given (the decision variables ``z``, 6(N-1) of them), the last
 platform's transform is ``T(q_N) = A^-1 T_target T_tool^-1`` with A everything below it, and
 ``q_N`` follows in closed form; the tool pose then holds to ~1e-16 by construction, and SLSQP
-(scipy) sees only inequality constraints.  Objective, gradient, constraints and their Jacobian come
-from one jit-compiled JAX function (compiled once per stack size and criterion, cached on disk),
-evaluated once per iterate.
+(scipy) sees only inequality constraints.  Objective, gradient, constraints and their Jacobian
+come from the Numba kernel of :mod:`assemblers.fastik` (closed-form exact derivatives, a few
+microseconds), evaluated once per iterate; the JAX functions here (autodiff) are the reference it
+is tested against, and still serve the "condition" criterion (an SVD) and unreachable targets.
 
 This module is part of the math core: no files, no printing.
 """
@@ -26,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize
 
-from . import fastik, lie, nlp
+from . import fastik, lie
 from . import kinematics as K
 from .api import as_array, home_pose, leg_lengths, stack_arrays
 from .errors import InputError
@@ -423,86 +424,38 @@ def _repair(asm, T_target, Q_ref, max_iter=200):
 # ----------------------------------------------------------------------------- interior point
 
 _IPM_CRITERIA = ("fn", "fn_legs", "nearest")  # "condition" (an SVD ratio) stays on SLSQP
+# (the solver: assemblers.fastik.interior_point, the algorithm of assemblers.nlp in Numba)
 _IPM_TOL = 1e-10  # scaled KKT error (objective normalised to 1 at the start)
 _IPM_MAX_ITER = 80
 _MU_COLD = 1e-3  # barrier parameter of a cold start
 _S_PUSH = 1e-3  # m / rad: slacks of a cold start are at least this (IPOPT's bound push)
 
 
-@cache
-def _ipm(criterion: str, mode: str):
-    """Jitted ``run(z0, lam0, mu0, cold, H0, arrs, T, w_out, w_in, Q_ref, limits)``: one whole
-    interior-point solve of the reduced problem (:mod:`assemblers.nlp`), plus everything the
-    result reports (Q, constraints, tool twist error, legs, cost), in one dispatch.  ``mode``:
-    "exact" (the exact Lagrangian Hessian at every step) or "frozen" (``H0`` at every step:
-    cheap tracking steps)."""
-    cost_crit = _cost_criterion(criterion)
-
-    def f_of_z(z, p):
-        arrs, T, w_out, w_in, Q_ref, _limits_, scale = p
-        return scale * _objective(criterion, arrs, eliminate_last(arrs, z, T), w_out, w_in, Q_ref)
-
-    def g_of_z(z, p):
-        return constraint_values(p[0], eliminate_last(p[0], z, p[1]), p[5])
-
-    solve = nlp.interior_point(f_of_z, g_of_z, tol=_IPM_TOL, max_iter=_IPM_MAX_ITER)
-
-    @jax.jit
-    def run(z0, lam0, mu0, cold, H0, arrs, T, w_out, w_in, Q_ref, limits):
-        f0 = _objective(criterion, arrs, eliminate_last(arrs, z0, T), w_out, w_in, Q_ref)
-        p = (arrs, T, w_out, w_in, Q_ref, limits, 1.0 / jnp.maximum(jnp.abs(f0), 1e-12))
-        g0 = g_of_z(z0, p)
-        # warm: an active constraint (multiplier clearly above mu / s) starts with the slack
-        # its complementarity asks for, s = mu / lam, leaving the change of g to the primal
-        # residual; starting at s = g would take the fraction-to-boundary rule several steps
-        # (a factor 100 each) to bring s back down to mu / lam
-        s_warm = jnp.where(lam0 > 1e-6, mu0 / jnp.maximum(lam0, mu0),
-                           jnp.maximum(g0, mu0 / jnp.maximum(lam0, mu0)))
-        s0 = jnp.where(cold, jnp.maximum(g0, _S_PUSH), s_warm)
-        lam = jnp.where(cold, mu0 / s0, lam0)
-        st = solve(z0, s0, lam, mu0, p, H0 if mode == "frozen" else None)
-        Q = eliminate_last(arrs, st.z, T)
-        g, tw, legs, cost = _report_values(cost_crit, arrs, Q, T, limits, w_out, w_in)
-        # one flat float64 array: a single device-to-host transfer (unpacked in _run_ipm)
-        head = jnp.stack([st.status.astype(Q.dtype), st.k.astype(Q.dtype), st.err, f0, cost])
-        return jnp.concatenate([head, st.lam, st.H.reshape(-1), Q, g, tw, legs.reshape(-1)])
-
-    return run
-
-
-def _n_constraints(asm) -> int:
-    m = asm.__dict__.get("_ik_n_constraints")
-    if m is None:
-        m = int(np.asarray(_constraints_batch(stack_arrays(asm), home_pose(asm)[None],
-                                              _limits(asm))).shape[1])
-        asm.__dict__["_ik_n_constraints"] = m
-    return m
-
-
 def _run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=_MU_COLD, H0=None):
-    """One interior-point solve from ``z0`` (6(N-1),).  A warm start passes the multipliers
-    ``lam0`` (m,) of a neighbouring solution (objective in units of its cost), a small ``mu0``
-    and optionally its Hessian ``H0`` (then frozen).  Returns a dict of NumPy values; ``lam`` is
-    in units of the objective divided by the returned cost."""
-    w_out, w_in = _weights(asm, _cost_criterion(criterion))
+    """One interior-point solve (:func:`assemblers.fastik.interior_point`: exact first
+    derivatives, Lagrangian Hessian by differences of exact gradients, or ``H0`` frozen) from
+    ``z0`` (6(N-1),), plus everything a result reports.  A warm start passes the multipliers
+    ``lam0`` (m,) of a neighbouring solution (per unit of its cost), a small ``mu0`` and
+    optionally its Hessian ``H0``.  Returns a dict of NumPy values; ``lam`` is per unit of the
+    returned cost."""
+    P = _fast_problem(asm, T_target, criterion)
+    code = _FAST_CODES[criterion]
     n6 = 6 * (asm.n_platforms - 1)
+    m = fastik.n_constraints(P)
     cold = lam0 is None
-    lam = np.zeros(_n_constraints(asm)) if cold else np.asarray(lam0, dtype=np.float64)
-    H = np.zeros((n6, n6)) if H0 is None else np.asarray(H0, dtype=np.float64)
-    mode = "frozen" if H0 is not None else "exact"
-    flat = np.asarray(_ipm(criterion, mode)(
-        np.asarray(z0, dtype=np.float64), lam, mu0, cold, H, stack_arrays(asm),
-        np.asarray(T_target), w_out, w_in, np.asarray(home_pose(asm)), _limits(asm)))
-    # unpack: head (5), lam (m), H (n6^2), Q (6N), g (m), twist (6), legs (6N)
-    m, N = lam.shape[0], asm.n_platforms
-    sizes = [5, m, n6 * n6, 6 * N, m, 6, 6 * N]
-    head, lam_out, H_out, Q, g, tw, legs = np.split(flat, np.cumsum(sizes)[:-1])
-    status, k, err, f0, cost = int(head[0]), int(head[1]), float(head[2]), float(head[3]), \
-        float(head[4])
-    return {"converged": status == nlp.CONVERGED, "status": status, "iterations": k, "kkt": err,
-            "lam": lam_out * f0 / max(cost, 1e-300), "H": H_out.reshape(n6, n6), "Q": Q, "g": g,
-            "tool_error": (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))),
-            "legs": legs.reshape(N, 6), "cost": cost}
+    lam_in = np.zeros(m) if cold else np.asarray(lam0, dtype=np.float64)
+    hess = fastik.HESS_FD if H0 is None else fastik.HESS_FROZEN
+    H_in = np.zeros((n6, n6)) if H0 is None else np.asarray(H0, dtype=np.float64)
+    z, s, lam, H = np.empty(n6), np.empty(m), np.empty(m), np.empty((n6, n6))
+    status, k, err, f0 = fastik.interior_point(
+        P, code, np.array(z0, dtype=np.float64), lam_in, mu0, cold, H_in, hess, _IPM_TOL,
+        _IPM_MAX_ITER, _S_PUSH, 0.0, 0.0, z, s, lam, H)
+    Q = np.empty(6 * asm.n_platforms)
+    fastik.eliminate(P, z, Q)
+    g, tool_error, legs, cost = _report_at(asm, T_target, Q, criterion)
+    return {"converged": status == fastik.CONVERGED, "status": int(status), "iterations": int(k),
+            "kkt": float(err), "lam": lam * f0 / max(cost, 1e-300), "H": H, "Q": Q, "g": g,
+            "tool_error": tool_error, "legs": legs, "cost": cost}
 
 
 def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=None, *,
@@ -525,10 +478,11 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         max_iter, ftol: SLSQP settings (the fallback, and the solver of "condition").
         baseline: compute the ``even`` baseline's cost (skipped by trajectories when a warm
             start is given, to save time; ``baseline_cost`` is then None).
-        method: "auto" or "slsqp": SciPy's SLSQP with JAX derivatives (one dispatch per
-            iterate); "ipm": the jitted interior-point solver of :mod:`assemblers.nlp` (one
-            dispatch per solve, but each Newton step needs the Hessian, so on a CPU it is slower
-            from a cold start; trajectories use it warm, see :func:`solve_trajectory`).
+        method: "auto" or "slsqp": SciPy's SLSQP, fed by the Numba kernel of
+            :mod:`assemblers.fastik` (exact derivatives; "condition" by one JAX dispatch per
+            iterate); "ipm": the interior-point solver of :mod:`assemblers.fastik` (each Newton
+            step needs a Hessian, n extra gradients, so from a cold start it is slower than
+            SLSQP; trajectories use it warm, see :func:`solve_trajectory`).
 
     Returns an :class:`IKResult`; an unreachable target is a result (``success`` False, the
     reason, the closest feasible pose and its tool-pose error), not an exception.
