@@ -38,7 +38,6 @@ from .fastkin import forward, jacobian_pose, matmul4, platform_legs, pose_transf
 CRIT_FN, CRIT_FN_LEGS, CRIT_DIST = 0, 1, 2  # ||W J_Q W||, ||W J_L W||, |Q - Q_ref|^2
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3  # as assemblers.nlp
 MARGIN = 1e-9  # m / rad inside every limit (as assemblers.ik._MARGIN)
-_DEBUG = False
 _TINY = 1e-12  # below this sin(joint angle) the angle's gradient is taken as 0 (as safe_norm)
 
 
@@ -232,10 +231,9 @@ def _contract(K, J, Q, bases, tops, T_ee, gQ):
 
 
 @njit(cache=True)
-def evaluate(P, crit, z, Q, want, grad, g, G, Hg, full=False):
+def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
     """The reduced problem at ``z``: returns ``f``; fills ``Q`` (6N,) and ``g`` (m,) and, when
-    ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact), and for the distance
-    criterion ``Hg`` (n, n) its Gauss-Newton Hessian ``2 (I + D^T D)``.  With ``full``, ``Q``
+    ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact).  With ``full``, ``Q``
     is an input (any stack pose, e.g. one off target; ``z`` unused) and only ``f`` and ``g`` are
     computed.  Returns NaN where the
     geometry breaks down (a singular leg Jacobian for ``fn_legs``, a zero-length leg)."""
@@ -403,13 +401,6 @@ def evaluate(P, crit, z, Q, want, grad, g, G, Hg, full=False):
         for r in range(6):
             s += D[r, c] * gQ[n6 + r]
         grad[c] = s
-    if crit == CRIT_DIST:
-        for a in range(n6):
-            for c in range(n6):
-                s = 2.0 if a == c else 0.0
-                for r in range(6):
-                    s += 2.0 * D[r, a] * D[r, c]
-                Hg[a, c] = s
     # ---- d g / d z
     G[:, :] = 0.0
     dq = np.empty(6)
@@ -605,7 +596,7 @@ def report(P, crit, Q, g, legs, twist):
     error twist against the target (position m, rotation vector rad; world frame)."""
     b, t, T_mount, T_after, T_target = P[0], P[1], P[2], P[3], P[4]
     n = b.shape[0]
-    f = evaluate(P, crit, Q[:0], Q, False, Q[:0], g, np.empty((0, 0)), np.empty((0, 0)), True)
+    f = evaluate(P, crit, Q[:0], Q, False, Q[:0], g, np.empty((0, 0)), True)
     R = np.empty((3, 3))
     for i in range(n):
         platform_legs(b[i], t[i], Q, 6 * i, legs[i], R)
@@ -688,92 +679,55 @@ def _lagrangian_gradient(grad, G, lam, out):
         out[c] = r
 
 
-HESS_FD, HESS_FROZEN, HESS_GN = 0, 1, 2  # Lagrangian Hessian of interior_point
+HESS_FD, HESS_FROZEN = 0, 1  # Lagrangian Hessian of interior_point
 
 
 @njit(cache=True)
-def _ev(P, crit, rho, scale, x, Qw, want, grad, g, G, Hg):
-    """:func:`evaluate` with the objective times ``scale``; with ``rho > 0`` the elastic
-    problem in ``x = (z, t)``: ``min f + rho t`` s.t. ``g(z) + t >= 0``, ``t >= 0`` (one more
-    variable and constraint), which any ``z`` starts strictly inside."""
-    if rho <= 0.0:
-        f = evaluate(P, crit, x, Qw, want, grad, g, G, Hg) * scale
-        if want:
-            for a in range(x.shape[0]):
-                grad[a] *= scale
-            if crit == CRIT_DIST:
-                for a in range(x.shape[0]):
-                    for c in range(x.shape[0]):
-                        Hg[a, c] *= scale
-        return f
-    n = x.shape[0] - 1
-    m = g.shape[0] - 1
-    gz = np.empty(m)
-    Gz = np.empty((m, n))
-    gradz = np.empty(n)
-    Hz = np.empty((n, n))
-    t = x[n]
-    f = evaluate(P, crit, x[:n].copy(), Qw, want, gradz, gz, Gz, Hz) * scale + rho * t
-    for i in range(m):
-        g[i] = gz[i] + t
-    g[m] = t
+def _ev(P, crit, scale, z, Qw, want, grad, g, G):
+    """:func:`evaluate` with the objective (and gradient) times ``scale``."""
+    f = evaluate(P, crit, z, Qw, want, grad, g, G) * scale
     if want:
-        for a in range(n):
-            grad[a] = gradz[a] * scale
-        grad[n] = rho
-        for i in range(m):
-            for a in range(n):
-                G[i, a] = Gz[i, a]
-            G[i, n] = 1.0
-        for a in range(n):
-            G[m, a] = 0.0
-        G[m, n] = 1.0
-        Hg[:, :] = 0.0
-        if crit == CRIT_DIST:
-            for a in range(n):
-                for c in range(n):
-                    Hg[a, c] = Hz[a, c] * scale
+        for a in range(z.shape[0]):
+            grad[a] *= scale
     return f
 
 
 @njit(cache=True)
-def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push, f_scale, rho,
+def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push, f_scale,
                    x, s, lam, H):
     """Primal-dual interior-point solve of the reduced problem (the algorithm of
     :mod:`assemblers.nlp`: IPOPT's monotone barrier update, fraction to boundary, Armijo
     backtracking on ``f - mu sum log s + nu |g - s|_1``), with exact first derivatives from
     :func:`evaluate` and the Lagrangian Hessian ``hess``: HESS_FD (forward differences of the
-    exact Lagrangian gradient, n extra gradients per step), HESS_FROZEN (``H0`` at every step)
-    or HESS_GN (the distance criterion's Gauss-Newton Hessian, free).
+    exact Lagrangian gradient, n extra gradients per step) or HESS_FROZEN (``H0`` at every step:
+    cheap tracking steps, linear convergence at a rate set by how much the Hessian differs).
 
-    ``x0`` (n,) start: ``z``, or ``(z, t)`` for the elastic problem (``rho > 0``, see
-    :func:`_ev`; m then counts its extra constraint ``t >= 0``); ``lam0`` (m,) multipliers of a
-    warm start (in units of the scaled objective; ignored when ``cold``); ``mu0`` initial
-    barrier parameter; ``tol`` scaled KKT error; ``s_push``: slacks of a cold start are at
-    least this; ``f_scale``: the objective is multiplied by this (0: by ``1 / |f(z0)|``, so the
-    tolerance is relative).  Fills ``x``, ``s``, ``lam`` and ``H`` (the last Hessian used) and
-    returns ``(status, Newton steps, KKT error, f(z0) unscaled)``.
+    ``x0`` (n,) start ``z`` (best strictly inside the limits: from far outside, the
+    fraction-to-boundary rule makes the steps tiny); ``lam0`` (m,) multipliers of a warm start
+    (in units of the scaled objective; ignored when ``cold``); ``mu0`` initial barrier
+    parameter; ``tol`` scaled KKT error; ``s_push``: slacks of a cold start are at least this;
+    ``f_scale``: the objective is multiplied by this (0: by ``1 / |f(z0)|``, so the tolerance is
+    relative).  Fills ``x``, ``s``, ``lam`` and ``H`` (the last Hessian used) and returns
+    ``(status, Newton steps, KKT error, f(z0) unscaled)``.
     """
     nx = x0.shape[0]
-    nz = nx - 1 if rho > 0.0 else nx
     m = lam0.shape[0]
-    Qw = np.empty(nz + 6)
+    Qw = np.empty(nx + 6)
     grad = np.empty(nx)
     g = np.empty(m)
     G = np.empty((m, nx))
-    Hg = np.empty((nx, nx))
     grad2 = np.empty(nx)
     g2 = np.empty(m)
     G2 = np.empty((m, nx))
-    H2 = np.empty((nx, nx))
     dL = np.empty(nx)
     dL2 = np.empty(nx)
     x[:] = x0
-    f_raw = evaluate(P, crit, x0[:nz].copy(), Qw, False, grad, g, G, Hg)
+    f_raw = evaluate(P, crit, x, Qw, True, grad, g, G)
     if not np.isfinite(f_raw):
         return FAILED, 0, np.inf, f_raw
     scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
-    _ev(P, crit, rho, scale, x, Qw, True, grad, g, G, Hg)
+    for a in range(nx):
+        grad[a] *= scale
     if cold:
         for i in range(m):
             s[i] = max(g[i], s_push)
@@ -809,21 +763,19 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
         if k >= max_iter:
             return MAX_ITER, k, err, f_raw
         # ---- Lagrangian Hessian
-        if hess == HESS_GN:
-            H[:, :] = Hg
-        elif hess == HESS_FD:
+        if hess == HESS_FD:
             _lagrangian_gradient(grad, G, lam, dL)
             H[:, :] = 0.0
-            for c in range(nz):
+            for c in range(nx):
                 h = 1.5e-8 * max(1.0, abs(x[c]))
                 xt[:] = x
                 xt[c] += h
-                _ev(P, crit, rho, scale, xt, Qw, True, grad2, g2, G2, H2)
+                _ev(P, crit, scale, xt, Qw, True, grad2, g2, G2)
                 _lagrangian_gradient(grad2, G2, lam, dL2)
-                for a in range(nz):
+                for a in range(nx):
                     H[a, c] = (dL2[a] - dL[a]) / h
-            for a in range(nz):
-                for c in range(a + 1, nz):
+            for a in range(nx):
+                for c in range(a + 1, nx):
                     v = 0.5 * (H[a, c] + H[c, a])
                     H[a, c] = v
                     H[c, a] = v
@@ -880,7 +832,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             nu_need = max(nu_need, 1.1 * abs(lam[i] + dlam[i]))
         nu = max(nu, nu_need)
         # ---- Armijo backtracking on the merit function
-        phi0 = _ev(P, crit, rho, scale, x, Qw, False, grad2, g2, G2, H2)
+        phi0 = _ev(P, crit, scale, x, Qw, False, grad2, g2, G2)
         dphi = 0.0
         for a in range(nx):
             dphi += grad[a] * dx[a]
@@ -893,7 +845,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
         for _ in range(40):
             for a in range(nx):
                 xt[a] = x[a] + alpha * dx[a]
-            phi = _ev(P, crit, rho, scale, xt, Qw, False, grad2, g2, G2, H2)
+            phi = _ev(P, crit, scale, xt, Qw, False, grad2, g2, G2)
             for i in range(m):
                 st[i] = s[i] + alpha * ds[i]
                 phi += -mu * math.log(st[i]) + nu * abs(g2[i] - st[i])
@@ -901,8 +853,6 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
                 ok = True
                 break
             alpha *= 0.5
-        if _DEBUG:
-            print(k, err, mu, alpha, a_s, a_l, nu, x[nx - 1])
         if not ok:
             return FAILED, k, err, f_raw
         for a in range(nx):
@@ -911,6 +861,6 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             s[i] += alpha * ds[i]
             lam[i] += a_l * dlam[i]
         k += 1
-        f_new = _ev(P, crit, rho, scale, x, Qw, True, grad, g, G, Hg)
+        f_new = _ev(P, crit, scale, x, Qw, True, grad, g, G)
         if not np.isfinite(f_new):
             return FAILED, k, np.inf, f_raw

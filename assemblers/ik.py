@@ -201,8 +201,7 @@ def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
         P = _fast_problem(asm, np.eye(4), crit)
         Q = np.array(Q, dtype=np.float64)  # a writable copy (Numba types read-only arrays apart)
         return float(fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0],
-                                     np.empty(fastik.n_constraints(P)), np.empty((0, 0)),
-                                     np.empty((0, 0)), True))
+                                     np.empty(fastik.n_constraints(P)), np.empty((0, 0)), True))
     w_out, w_in = _weights(asm, crit)
     return float(_objective_jit(crit, stack_arrays(asm), np.asarray(Q), w_out, w_in, None))
 
@@ -258,7 +257,7 @@ def _even(asm, T_target, criterion):
     fastik.even_split(P, home_pose(asm), Q)
     g = np.empty(fastik.n_constraints(P))
     cost = fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0], g, np.empty((0, 0)),
-                           np.empty((0, 0)), True)
+                           True)
     return Q, g, cost
 
 
@@ -311,7 +310,7 @@ class _Problem:
             self.P = _fast_problem(asm, T_target, criterion, Q_ref)
             n6 = 6 * (asm.n_platforms - 1)
             m = fastik.n_constraints(self.P)
-            self._bufs = (np.empty(6 * asm.n_platforms), np.empty((n6, n6)))
+            self._Q = np.empty(6 * asm.n_platforms)
             self._shape = (n6, m)
         self._x = None
         self._key = None
@@ -326,8 +325,7 @@ class _Problem:
             if self.code is not None:
                 n, m = self._shape
                 grad, g, G = np.empty(n), np.empty(m), np.empty((m, n))
-                f = fastik.evaluate(self.P, self.code, self._x, self._bufs[0], True, grad, g, G,
-                                    self._bufs[1])
+                f = fastik.evaluate(self.P, self.code, self._x, self._Q, True, grad, g, G)
                 self._val = (f, grad, g, G)
             else:
                 flat = np.asarray(self.fn(self._x, *self.args))
@@ -449,7 +447,7 @@ def _run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=_MU_COLD, H0=None):
     z, s, lam, H = np.empty(n6), np.empty(m), np.empty(m), np.empty((n6, n6))
     status, k, err, f0 = fastik.interior_point(
         P, code, np.array(z0, dtype=np.float64), lam_in, mu0, cold, H_in, hess, _IPM_TOL,
-        _IPM_MAX_ITER, _S_PUSH, 0.0, 0.0, z, s, lam, H)
+        _IPM_MAX_ITER, _S_PUSH, 0.0, z, s, lam, H)
     Q = np.empty(6 * asm.n_platforms)
     fastik.eliminate(P, z, Q)
     g, tool_error, legs, cost = _report_at(asm, T_target, Q, criterion)
