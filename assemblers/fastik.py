@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from .fastkin import forward, jacobian_pose, matmul4, platform_legs, pose_transform, rpy_matrix
+from .fastkin import forward, jacobian_pose, matmul4, pivot_rows, platform_legs, pose_transform, rpy_matrix
 
 CRIT_FN, CRIT_FN_LEGS, CRIT_DIST = 0, 1, 2  # ||W J_Q W||, ||W J_L W||, |Q - Q_ref|^2
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3  # as assemblers.nlp
@@ -97,19 +97,8 @@ def _invert6(A, out):
             M[i, j] = A[i, j]
             M[i, n + j] = 1.0 if i == j else 0.0
     for col in range(n):
-        piv = col
-        best = abs(M[col, col])
-        for i in range(col + 1, n):
-            if abs(M[i, col]) > best:
-                best = abs(M[i, col])
-                piv = i
-        if best < 1e-300:
+        if pivot_rows(M, col) < 0:
             return False
-        if piv != col:
-            for j in range(2 * n):
-                tmp = M[col, j]
-                M[col, j] = M[piv, j]
-                M[piv, j] = tmp
         d = 1.0 / M[col, col]
         for j in range(2 * n):
             M[col, j] *= d
@@ -123,6 +112,18 @@ def _invert6(A, out):
         for j in range(n):
             out[i, j] = M[i, n + j]
     return True
+
+
+@njit(cache=True, inline="always")
+def _times_block(A, i, B, transpose, out):
+    """``out[:, 6i:6i+6] = A[:, 6i:6i+6] @ B`` (or ``@ B.T``); ``A``, ``out`` (6, 6N), ``B`` (6, 6)."""
+    o = 6 * i
+    for r in range(6):
+        for c in range(6):
+            s = 0.0
+            for a in range(6):
+                s += A[r, o + a] * (B[c, a] if transpose else B[a, c])
+            out[r, o + c] = s
 
 
 @njit(cache=True, inline="always")
@@ -323,12 +324,7 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
             for i in range(n):
                 if not _invert6(Jl[i], Jinv[i]):
                     return np.nan
-                for r in range(6):
-                    for c in range(6):
-                        s = 0.0
-                        for a in range(6):
-                            s += J[r, 6 * i + a] * Jinv[i, a, c]
-                        X[r, 6 * i + c] = s
+                _times_block(J, i, Jinv[i], False, X)
         else:
             X[:, :] = J
         f = 0.0
@@ -355,12 +351,7 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
         else:
             Hm = np.empty((6, nq))  # G_i Jinv_i^T: what multiplies d J_Q
             for i in range(n):
-                for r in range(6):
-                    for c in range(6):
-                        s = 0.0
-                        for a in range(6):
-                            s += Gf[r, 6 * i + a] * Jinv[i, c, a]
-                        Hm[r, 6 * i + c] = s
+                _times_block(Gf, i, Jinv[i], True, Hm)
             _contract(Hm, J, Q, bases, tops, T_ee, gQ)
             Pm = np.empty((6, 6))  # X_i^T H_i: what multiplies d Jleg_i
             drow = np.empty(6)
@@ -404,6 +395,7 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
     # ---- d g / d z
     G[:, :] = 0.0
     dq = np.empty(6)
+    dq2 = np.empty(6)
     for i in range(n):
         for k in range(6):
             ux, uy, uz = V[i, k, 0] / L[i, k], V[i, k, 1] / L[i, k], V[i, k, 2] / L[i, k]
@@ -421,7 +413,7 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
             sz = vx * ny - vy * nx
             s_t = math.sqrt(sx * sx + sy * sy + sz * sz)
             un = ux * nx + uy * ny + uz * nz
-            for j in range(6):
+            for j in range(6):  # d v and d n (top normal) per parameter, base frame
                 if j < 3:
                     dvx, dvy, dvz = 1.0 if j == 0 else 0.0, 1.0 if j == 1 else 0.0, 1.0 if j == 2 else 0.0
                     dnx, dny, dnz = 0.0, 0.0, 0.0
@@ -430,28 +422,19 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
                     rx, ry, rz = Rt[i, k, 0], Rt[i, k, 1], Rt[i, k, 2]
                     dvx, dvy, dvz = ey * rz - ez * ry, ez * rx - ex * rz, ex * ry - ey * rx
                     dnx, dny, dnz = ey * nz - ez * ny, ez * nx - ex * nz, ex * ny - ey * nx
+                # base angle (normal e_z): da = -(e_z - u u_z) . dv / |v x e_z|
                 if s_b > _TINY * L[i, k]:
-                    da = -((-ux * uz) * dvx + (-uy * uz) * dvy + (1.0 - uz * uz) * dvz) / s_b
+                    dq[j] = ((-ux * uz) * dvx + (-uy * uz) * dvy + (1.0 - uz * uz) * dvz) / s_b
                 else:
-                    da = 0.0
-                dq[j] = -da
-            _put(G, 2 * nq + 12 * i + 2 * k, i, n, n6, dq, 1.0, D)
-            for j in range(6):
-                if j < 3:
-                    dvx, dvy, dvz = 1.0 if j == 0 else 0.0, 1.0 if j == 1 else 0.0, 1.0 if j == 2 else 0.0
-                    dnx, dny, dnz = 0.0, 0.0, 0.0
-                else:
-                    ex, ey, ez = Es[i, 0, j - 3], Es[i, 1, j - 3], Es[i, 2, j - 3]
-                    rx, ry, rz = Rt[i, k, 0], Rt[i, k, 1], Rt[i, k, 2]
-                    dvx, dvy, dvz = ey * rz - ez * ry, ez * rx - ex * rz, ex * ry - ey * rx
-                    dnx, dny, dnz = ey * nz - ez * ny, ez * nx - ex * nz, ex * ny - ey * nx
+                    dq[j] = 0.0
+                # top angle: da = -((n - u (u.n)) . dv + v . dn) / |v x n|
                 if s_t > _TINY * L[i, k]:
-                    da = -((nx - ux * un) * dvx + (ny - uy * un) * dvy + (nz - uz * un) * dvz
-                           + vx * dnx + vy * dny + vz * dnz) / s_t
+                    dq2[j] = ((nx - ux * un) * dvx + (ny - uy * un) * dvy + (nz - uz * un) * dvz
+                              + vx * dnx + vy * dny + vz * dnz) / s_t
                 else:
-                    da = 0.0
-                dq[j] = -da
-            _put(G, 2 * nq + 12 * i + 2 * k + 1, i, n, n6, dq, 1.0, D)
+                    dq2[j] = 0.0
+            _put(G, 2 * nq + 12 * i + 2 * k, i, n, n6, dq, 1.0, D)
+            _put(G, 2 * nq + 12 * i + 2 * k + 1, i, n, n6, dq2, 1.0, D)
     for a in range(lo_idx.shape[0]):
         _put_pose(G, r0 + a, lo_idx[a], n6, 1.0, D)
     for a in range(hi_idx.shape[0]):

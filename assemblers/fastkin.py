@@ -172,24 +172,37 @@ def platform_leg_jacobian(b, t, q, off, Jl, R):
         Jl[k, 5] = cz
 
 
+@njit(cache=True, inline="always")
+def pivot_rows(A, col):
+    """Partial pivoting: swap into row ``col`` of ``A`` (all its columns) the row at or below it
+    with the largest ``|A[row, col]|``.  Returns that row's former index, or -1 if the column is
+    zero to working precision (singular)."""
+    piv = col
+    best = abs(A[col, col])
+    for i in range(col + 1, A.shape[0]):
+        if abs(A[i, col]) > best:
+            best = abs(A[i, col])
+            piv = i
+    if best < 1e-300:
+        return -1
+    if piv != col:
+        for j in range(A.shape[1]):
+            tmp = A[col, j]
+            A[col, j] = A[piv, j]
+            A[piv, j] = tmp
+    return piv
+
+
 @njit(cache=True)
 def solve6(A, r, x):
     """Solve ``A x = r`` (6 x 6) by Gaussian elimination with partial pivoting (A, r destroyed).
     Returns False if A is singular to working precision."""
     n = 6
     for col in range(n):
-        piv = col
-        best = abs(A[col, col])
-        for i in range(col + 1, n):
-            if abs(A[i, col]) > best:
-                best = abs(A[i, col])
-                piv = i
-        if best < 1e-300:
+        piv = pivot_rows(A, col)
+        if piv < 0:
             return False
-        if piv != col:
-            for j in range(n):
-                A[col, j], A[piv, j] = A[piv, j], A[col, j]
-            r[col], r[piv] = r[piv], r[col]
+        r[col], r[piv] = r[piv], r[col]
         for i in range(col + 1, n):
             f = A[i, col] / A[col, col]
             for j in range(col, n):
