@@ -711,6 +711,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
     scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
     for a in range(nx):
         grad[a] *= scale
+    f_cur = f_raw * scale  # the scaled objective at x
     if cold:
         for i in range(m):
             s[i] = max(g[i], s_push)
@@ -815,7 +816,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             nu_need = max(nu_need, 1.1 * abs(lam[i] + dlam[i]))
         nu = max(nu, nu_need)
         # ---- Armijo backtracking on the merit function
-        phi0 = _ev(P, crit, scale, x, Qw, False, grad2, g2, G2)
+        phi0 = f_cur
         dphi = 0.0
         for a in range(nx):
             dphi += grad[a] * dx[a]
@@ -844,6 +845,6 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             s[i] += alpha * ds[i]
             lam[i] += a_l * dlam[i]
         k += 1
-        f_new = _ev(P, crit, scale, x, Qw, True, grad, g, G)
-        if not np.isfinite(f_new):
+        f_cur = _ev(P, crit, scale, x, Qw, True, grad, g, G)
+        if not np.isfinite(f_cur):
             return FAILED, k, np.inf, f_raw
