@@ -148,24 +148,27 @@ def _constraints_batch(arrs, Qs, limits):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _limits(asm: Assembler):
-    cached = asm.__dict__.get("_ik_limits")
+def _limits_np(asm: Assembler):
+    """The limits as NumPy arrays: ``(leg_min (N,), leg_max (N,), max_angle (N,), lo_idx,
+    lo_val, hi_idx, hi_val)`` (pose bounds as indices into Q and values; a missing joint-angle
+    limit becomes 4 rad, beyond any angle)."""
+    cached = asm.__dict__.get("_ik_limits_np")
     if cached is None:
         lo = np.nonzero(np.isfinite(asm.pose_lower))[0]
         hi = np.nonzero(np.isfinite(asm.pose_upper))[0]
         max_angle = np.where(np.isfinite(asm.max_joint_angle), asm.max_joint_angle, 4.0)
-        cached = tuple(jnp.asarray(a) for a in (
-            asm.leg_min, asm.leg_max, max_angle, lo, asm.pose_lower[lo], hi, asm.pose_upper[hi]))
-        asm.__dict__["_ik_limits"] = cached
+        cached = (np.asarray(asm.leg_min), np.asarray(asm.leg_max), max_angle, lo,
+                  asm.pose_lower[lo], hi, asm.pose_upper[hi])
+        asm.__dict__["_ik_limits_np"] = cached
     return cached
 
 
-def _limits_np(asm: Assembler):
-    """:func:`_limits` as NumPy arrays (for the Numba kernels)."""
-    cached = asm.__dict__.get("_ik_limits_np")
+def _limits(asm: Assembler):
+    """:func:`_limits_np` as JAX arrays (for the jitted functions)."""
+    cached = asm.__dict__.get("_ik_limits")
     if cached is None:
-        cached = tuple(np.asarray(a) for a in _limits(asm))
-        asm.__dict__["_ik_limits_np"] = cached
+        cached = tuple(jnp.asarray(a) for a in _limits_np(asm))
+        asm.__dict__["_ik_limits"] = cached
     return cached
 
 
@@ -274,7 +277,8 @@ def _reason(asm: Assembler, g) -> str:
     return worst[0]
 
 
-_FAST_CODES = {"fn": 0, "fn_legs": 1, "even": 2, "nearest": 2}  # fastik criterion codes
+_FAST_CODES = {"fn": fastik.CRIT_FN, "fn_legs": fastik.CRIT_FN_LEGS,  # fastik criterion codes
+               "even": fastik.CRIT_DIST, "nearest": fastik.CRIT_DIST}
 
 
 def _fast_problem(asm, T_target, criterion, Q_ref=None):
