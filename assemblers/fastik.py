@@ -601,11 +601,11 @@ def report(P, crit, Q, g, legs, twist):
 
 
 @njit(cache=True)
-def _cholesky_solve(M, rhs, x, floor):
-    """Solve ``M x = rhs`` for a symmetric positive definite ``M`` (n, n); False (x untouched)
-    when a squared pivot is not above ``floor`` (not safely positive definite)."""
+def cholesky(M, L, floor):
+    """Lower Cholesky factor ``L`` (n, n) of a symmetric ``M`` (n, n); False when a squared
+    pivot is not above ``floor`` (not safely positive definite)."""
     n = M.shape[0]
-    L = np.zeros((n, n))
+    L[:, :] = 0.0
     for j in range(n):
         s = M[j, j]
         for k in range(j):
@@ -618,6 +618,17 @@ def _cholesky_solve(M, rhs, x, floor):
             for k in range(j):
                 s -= L[i, k] * L[j, k]
             L[i, j] = s / L[j, j]
+    return True
+
+
+@njit(cache=True)
+def _cholesky_solve(M, rhs, x, floor):
+    """Solve ``M x = rhs`` for a symmetric positive definite ``M`` (n, n); False (x untouched)
+    when a squared pivot is not above ``floor`` (not safely positive definite)."""
+    n = M.shape[0]
+    L = np.empty((n, n))
+    if not cholesky(M, L, floor):
+        return False
     y = np.empty(n)
     for i in range(n):
         s = rhs[i]

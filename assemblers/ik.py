@@ -25,9 +25,9 @@ from functools import cache, partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
-from . import fastik, lie
+from . import fastik, fastsqp, lie
 from . import kinematics as K
 from .api import as_array, home_pose, leg_lengths, stack_arrays
 from .errors import InputError
@@ -36,6 +36,7 @@ from .model import Assembler
 CRITERIA = ("fn", "fn_legs", "condition", "even", "nearest")
 _MARGIN = 1e-9  # m / rad kept inside every limit, so round-off never lands a pose outside
 _FEAS_TOL = 1e-8  # largest violation (m or rad) still called feasible by the optimizer
+_SQP_TOL = 1e-10  # scaled KKT error at which fastsqp.sqp stops (objective normalised to 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -352,14 +353,32 @@ class _Problem:
     def dg(self, z):
         return self._eval(z)[3]
 
-    def solve(self, z0, max_iter, ftol):
-        # SLSQP's ftol is absolute: normalise the objective to ~1 at the start
+    def solve(self, z0, max_iter, ftol, method="auto"):
+        """Minimise from ``z0``: :func:`assemblers.fastsqp.sqp` (compiled SQP) when the
+        criterion has a Numba kernel and ``method`` is "auto", else (or when it stops without
+        converging, e.g. on inconsistent linearised constraints far from feasible) SciPy's
+        SLSQP.  Returns a SciPy ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and
+        ``scale`` added; ``multipliers`` are for the objective times ``scale``."""
+        z0 = np.asarray(z0, dtype=np.float64)
+        # both solvers see the objective normalised to ~1 at the start (SLSQP's ftol is absolute)
         f0 = abs(float(self._eval(z0)[0]))
         self.scale = 1.0 / f0 if f0 > 1e-300 else 1.0
+        if self.code is not None and method == "auto":
+            n, m = self._shape
+            z, lam, B = np.empty(n), np.empty(m), np.empty((n, n))
+            status, k, err, _ = fastsqp.sqp(self.P, self.code, z0, _SQP_TOL, max_iter,
+                                            self.scale, z, lam, B)
+            self.calls += k + 1
+            if status == fastik.CONVERGED:
+                return OptimizeResult(x=z, success=True, status=0, nit=int(k), multipliers=lam,
+                                      message=f"converged (KKT error {err:.1e})", solver="sqp",
+                                      scale=self.scale)
         n_con = len(self.g(z0))
         cons = [{"type": "ineq", "fun": self.g, "jac": self.dg}] if n_con else []
-        return minimize(self.f, z0, jac=self.df, constraints=cons, method="SLSQP",
-                        options={"maxiter": max_iter, "ftol": ftol})
+        res = minimize(self.f, z0, jac=self.df, constraints=cons, method="SLSQP",
+                       options={"maxiter": max_iter, "ftol": ftol})
+        res.solver, res.scale = "slsqp", self.scale
+        return res
 
 
 def _full(asm, T_target, z):
@@ -412,14 +431,14 @@ def _as_target(T_target) -> np.ndarray:
 # ----------------------------------------------------------------------------- solver
 
 
-def _repair(asm, T_target, Q_ref, max_iter=200):
+def _repair(asm, T_target, Q_ref, max_iter=200, method="auto"):
     """The feasible pose nearest (in Q) to ``Q_ref`` that reaches the target: (z, ok, calls)."""
     n6 = 6 * (asm.n_platforms - 1)
     prob = _Problem(asm, T_target, "even", Q_ref)
     z0 = np.asarray(Q_ref[:n6])
     if _violation(prob.g(z0)) == 0.0:
         return z0, True, prob.calls
-    res = prob.solve(z0, max_iter, 1e-10)  # a feasible pose near the split is all it needs
+    res = prob.solve(z0, max_iter, 1e-10, method)  # a feasible pose near the split is all it needs
     return res.x, _violation(prob.g(res.x)) <= _FEAS_TOL, prob.calls
 
 
@@ -477,14 +496,17 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         n_starts: starts tried when no ``initial`` is given: the even split, then the nearest
             pose to home, then random feasible solutions (``seed``).  The nearest pose is also
             tried whenever the even split cannot be repaired to feasibility.
-        max_iter, ftol: SLSQP settings (the fallback, and the solver of "condition").
+        max_iter: iteration limit of each solve; ftol: SLSQP's (the fallback, and the solver
+            of "condition").
         baseline: compute the ``even`` baseline's cost (skipped by trajectories when a warm
             start is given, to save time; ``baseline_cost`` is then None).
-        method: "auto" or "slsqp": SciPy's SLSQP, fed by the Numba kernel of
-            :mod:`assemblers.fastik` (exact derivatives; "condition" by one JAX dispatch per
-            iterate); "ipm": the interior-point solver of :mod:`assemblers.fastik` (each Newton
-            step needs a Hessian, n extra gradients, so from a cold start it is slower than
-            SLSQP; trajectories use it warm, see :func:`solve_trajectory`).
+        method: "auto": the compiled SQP of :mod:`assemblers.fastsqp` on the Numba kernel of
+            :mod:`assemblers.fastik` (exact derivatives), with SciPy's SLSQP as the fallback
+            when it does not converge, and for "condition" (one JAX dispatch per iterate);
+            "slsqp": SciPy's SLSQP on the same kernel (the solver before fastsqp, kept for
+            comparison); "ipm": the interior-point solver of :mod:`assemblers.fastik` (each
+            Newton step needs a Hessian, n extra gradients, so from a cold start it is slower;
+            trajectories use it warm, see :func:`solve_trajectory`).
 
     Returns an :class:`IKResult`; an unreachable target is a result (``success`` False, the
     reason, the closest feasible pose and its tool-pose error), not an exception.
@@ -509,7 +531,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         if _violation(np.asarray(g_even)) == 0.0:
             Q_even_feas, even_ok, baseline = np.asarray(Q_even), True, float(c_even)
         else:
-            z_even, even_ok, c = _repair(asm, T_target, np.asarray(Q_even))
+            z_even, even_ok, c = _repair(asm, T_target, np.asarray(Q_even), method=method)
             calls += c
             Q_even_feas = _full(asm, T_target, z_even)
             baseline = criterion_cost(asm, Q_even_feas, criterion) if even_ok else None
@@ -540,7 +562,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             if even_ok:
                 starts.append(Q_even_feas)
             if n_starts > 1 or not even_ok:  # the nearest pose to home as a further start
-                z_near, near_ok, c = _repair(asm, T_target, home_pose(asm))
+                z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method)
                 calls += c
                 if near_ok:
                     starts.append(_full(asm, T_target, z_near))
@@ -565,12 +587,12 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         if state["prob"] is None:
             state["prob"] = _Problem(asm, T_target, criterion, ref)
         prob = state["prob"]
-        res = prob.solve(z0, max_iter, ftol)
+        res = prob.solve(z0, max_iter, ftol, method)
         state["iters"] += int(res.nit)
         viol = _violation(prob.g(res.x))
         f_val = float(prob._eval(res.x)[0])  # the criterion itself (unscaled)
         if viol <= _FEAS_TOL and (state["best"] is None or f_val < state["best"][0]):
-            state["best"] = (f_val, "slsqp", res)
+            state["best"] = (f_val, res.solver, res)
 
     for Q0 in starts:
         run_from(Q0)
@@ -583,7 +605,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         # nearest pose to home (unless tried) and random feasible solutions
         extra = []
         if len(starts) < 2:
-            z_near, near_ok, c = _repair(asm, T_target, home_pose(asm))
+            z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method)
             state["calls"] += c
             if near_ok:
                 extra.append(_full(asm, T_target, z_near))
@@ -609,11 +631,12 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     Q = _full(asm, T_target, res.x)
     ok = bool(res.success) or res.status == 8  # 8: positive directional derivative (at optimum)
     msg = "ok" if ok else f"no convergence: {res.message}"
-    out = finish(Q, ok, msg, iters, None if ok else "no convergence", starts=len(starts))
+    out = finish(Q, ok, msg, iters, None if ok else "no convergence", starts=len(starts),
+                 solver=res.solver)
     lam = getattr(res, "multipliers", None)
     if lam is not None and criterion in _IPM_CRITERIA and out.cost > 0:
-        # SLSQP's multipliers are for the objective times prob.scale; store them per unit cost
-        out.extra["lam"] = np.maximum(np.asarray(lam, dtype=np.float64), 0.0) / (prob.scale * out.cost)
+        # the multipliers are for the objective times res.scale; store them per unit cost
+        out.extra["lam"] = np.maximum(np.asarray(lam, dtype=np.float64), 0.0) / (res.scale * out.cost)
     if out.max_violation > _FEAS_TOL:  # should not happen; never report a violating pose as ok
         return _unreachable(asm, T_target, Q, criterion, baseline, t0, calls)
     return out

@@ -271,12 +271,12 @@ def test_more_starts_when_the_first_does_not_converge(monkeypatch):
     calls = {"n": 0}
     real = ik._Problem.solve
 
-    def first_fails(self, z0, max_iter, ftol):
+    def first_fails(self, z0, max_iter, ftol, method="auto"):
         if self.code == ik._FAST_CODES["fn"]:  # the main solve, not the even-split repair
             calls["n"] += 1
-            if calls["n"] == 1:
-                return real(self, z0, 1, ftol)  # one iterate: "Iteration limit reached"
-        return real(self, z0, max_iter, ftol)
+            if calls["n"] == 1:  # one iterate (SQP, then SLSQP): "Iteration limit reached"
+                return real(self, z0, 1, ftol, method)
+        return real(self, z0, max_iter, ftol, method)
 
     monkeypatch.setattr(ik._Problem, "solve", first_fails)
     r = A.solve_ik(asm, T, "fn")
