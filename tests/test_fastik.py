@@ -1,42 +1,16 @@
 """The Numba IK kernels (assemblers.fastik) against independent references: JAX autodiff of the
 reference model (assemblers.ik, assemblers.lie), central finite differences, and SciPy's SLSQP."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ik_support import feasible_poses, with_pose_bounds
 
 import assemblers as A
 from assemblers import fastik as F
 from assemblers import ik, lie
 from assemblers.api import home_pose, stack_arrays
-
-
-def feasible_poses(asm, k, seed):
-    """Random feasible stack poses near home (rejection), (k, 6N)."""
-    rng = np.random.default_rng(seed)
-    lim = np.tile([0.01, 0.01, 0.01, 0.05, 0.05, 0.05], asm.n_platforms)
-    out = []
-    while len(out) < k:
-        Q = home_pose(asm) + rng.uniform(-lim, lim)
-        if np.all(A.leg_lengths(asm, Q) >= asm.leg_min[:, None]) and \
-                np.all(A.leg_lengths(asm, Q) <= asm.leg_max[:, None]):
-            out.append(Q)
-    return np.array(out)
-
-
-def with_pose_bounds(asm):
-    """``asm`` with finite pose bounds on some coordinates of every platform (home +- margin)."""
-    plats = []
-    for p in asm.platforms:
-        lo = np.full(6, -np.inf)
-        hi = np.full(6, np.inf)
-        lo[[0, 4]] = [-0.004, -0.03]
-        hi[[2, 5]] = [p.home_height + 0.005, 0.04]
-        plats.append(dataclasses.replace(p, pose_lower=lo, pose_upper=hi))
-    return dataclasses.replace(asm, platforms=tuple(plats))
 
 
 def evaluate(P, code, z, n):

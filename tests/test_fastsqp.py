@@ -1,0 +1,132 @@
+"""The compiled SQP (assemblers.fastsqp) against independent references: the KKT conditions of
+its quadratic subproblems checked in NumPy and SciPy's SLSQP on the same subproblems, and SciPy's
+SLSQP (method="slsqp") on the IK problems themselves."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ik_support import feasible_poses, with_pose_bounds
+from scipy.optimize import minimize
+
+import assemblers as A
+from assemblers import fastik as F
+from assemblers import fastsqp as S
+from assemblers import ik
+
+
+def random_qp(seed):
+    """A strictly convex QP with a known feasible point; some rows repeated (dependent)."""
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(2, 19)), int(rng.integers(0, 80))
+    A_ = rng.normal(size=(n, n))
+    B = A_ @ A_.T + 0.05 * np.eye(n)
+    a = rng.normal(size=n) * 3
+    N = rng.normal(size=(m, n))
+    if m > 4:
+        N[m - 2:] = N[:2]  # duplicated constraints
+    x_f = rng.normal(size=n)
+    b = N @ x_f - rng.exponential(size=m) * (rng.random(m) < 0.6)  # some tight at x_f
+    if m > 4:
+        b[m - 2:] = b[:2]
+    return B, a, N, b
+
+
+def solve_qp(B, a, N, b, guess=()):
+    n, m = B.shape[0], N.shape[0]
+    L = np.empty((n, n))
+    assert F.cholesky(B, L, 0.0)
+    x, u = np.empty(n), np.empty(m)
+    work = np.zeros(n, dtype=np.int64)
+    work[: len(guess)] = guess
+    status, q = S.qp_dual(L, a, N, b, x, u, 1e-12, 10 * (m + n), work, len(guess))
+    return status, x, u, work[:q].copy()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_qp_meets_its_kkt_conditions_and_matches_slsqp(seed):
+    """x and u satisfy stationarity, feasibility, u >= 0 and complementarity (checked here in
+    NumPy), and the objective equals SciPy SLSQP's on the same QP."""
+    B, a, N, b = random_qp(seed)
+    status, x, u, act = solve_qp(B, a, N, b)
+    assert status == S.QP_OK
+    scale = 1.0 + np.abs(u).max(initial=0.0)
+    assert np.abs(B @ x + a - N.T @ u).max() <= 1e-9 * scale * (1 + np.abs(a).max())
+    assert (N @ x - b).min(initial=0.0) >= -1e-9 * (1 + np.abs(b).max(initial=0.0))
+    assert u.min(initial=0.0) >= 0.0
+    assert np.abs(u * (N @ x - b)).max(initial=0.0) <= 1e-9 * scale
+    assert set(np.nonzero(u)[0]) <= set(act)
+    q = lambda v: 0.5 * v @ B @ v + a @ v  # noqa: E731
+    cons = [{"type": "ineq", "fun": lambda v: N @ v - b, "jac": lambda v: N}] if len(b) else []
+    ref = minimize(q, np.zeros_like(a), jac=lambda v: B @ v + a, constraints=cons,
+                   method="SLSQP", options={"ftol": 1e-14, "maxiter": 500})
+    assert q(x) <= ref.fun + 1e-7 * (1 + abs(ref.fun))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_qp_guess_of_the_active_set_gives_the_same_solution(seed):
+    """The active-set guess is a shortcut, never a different answer: the right set, a subset,
+    a superset with an inactive constraint and an unrelated set all give the same x."""
+    B, a, N, b = random_qp(100 + seed)
+    status, x, u, act = solve_qp(B, a, N, b)
+    assert status == S.QP_OK
+    rng = np.random.default_rng(seed)
+    inactive = [i for i in range(len(b)) if i not in set(act)]
+    guesses = [list(act), list(act[: len(act) // 2]),
+               list(rng.choice(len(b), size=min(3, len(b)), replace=False)) if len(b) else []]
+    if inactive and len(act) < len(a):
+        guesses.append(list(act) + [inactive[0]])
+    for guess in guesses:
+        s2, x2, u2, _ = solve_qp(B, a, N, b, guess)
+        assert s2 == S.QP_OK
+        np.testing.assert_allclose(x2, x, atol=1e-9 * (1 + np.abs(x).max()))
+        np.testing.assert_allclose(u2, u, atol=1e-8 * (1 + np.abs(u).max(initial=0.0)))
+
+
+def test_qp_reports_inconsistent_constraints():
+    """x1 >= 1 and -x1 >= 0 have no solution: QP_INFEASIBLE, not a wrong x."""
+    N = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    status, *_ = solve_qp(np.eye(3), np.zeros(3), N, np.array([1.0, 0.0]))
+    assert status == S.QP_INFEASIBLE
+
+
+@pytest.mark.parametrize("name", ["duo", "trio", "assembler", "duo+bounds"])
+def test_sqp_reaches_the_slsqp_optimum_from_feasible_and_infeasible_starts(name):
+    """From the even split (often outside the limits) and from a feasible pose, the SQP
+    converges (scaled KKT error under its tolerance, multipliers checked here), lands inside
+    every limit, and its cost equals SciPy SLSQP's (method="slsqp") from the same start."""
+    asm = A.load_config(name.split("+")[0])
+    if name.endswith("bounds"):
+        asm = with_pose_bounds(asm)
+    n6 = 6 * (asm.n_platforms - 1)
+    crit = ik.default_criterion(asm)
+    for Q in feasible_poses(asm, 2, 5):
+        T = np.asarray(A.forward_kinematics(asm, Q))
+        for z0 in (ik.even_split(asm, T)[:n6], Q[:n6]):
+            prob = ik._Problem(asm, T, crit, None)
+            res = prob.solve(z0, 200, 1e-10)
+            assert res.solver == "sqp", res.message
+            ref = ik._Problem(asm, T, crit, None).solve(z0, 200, 1e-12, method="slsqp")
+            f, grad, g, G = prob._eval(res.x)
+            f_ref, _, g_ref, _ = prob._eval(ref.x)
+            assert g.min() >= -ik._SQP_TOL  # g keeps a 1e-9 margin: still inside every limit
+            if g_ref.min() >= -1e-9:  # SLSQP may end elsewhere (a local optimum): compare
+                assert f <= f_ref * (1 + 1e-7)
+            lam = res.multipliers
+            stat = grad * res.scale - G.T @ lam
+            assert np.abs(stat).max() <= 1e-8 * max(1.0, np.abs(lam).mean())
+            assert np.abs(lam * g).max() <= 1e-8 and lam.min() >= 0.0
+
+
+def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
+    """The default solve runs the compiled SQP; when it fails (forced here), SciPy's SLSQP
+    gives the same pose."""
+    asm = A.load_config("trio")
+    T = A.forward_kinematics(asm, feasible_poses(asm, 1, 9)[0])
+    r = A.solve_ik(asm, T)
+    assert r.success and r.extra["solver"] == "sqp"
+    monkeypatch.setattr(S, "sqp", lambda *a: (S.QP_FAILED, 0, np.inf, 1.0))
+    r2 = A.solve_ik(asm, T)
+    assert r2.success and r2.extra["solver"] == "slsqp"
+    assert r2.cost == pytest.approx(r.cost, rel=1e-7)
