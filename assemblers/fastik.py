@@ -621,6 +621,28 @@ def cholesky(M, L, floor):
     return True
 
 
+@njit(cache=True, inline="always")
+def lower_solve(L, v, out):
+    """``out = L^-1 v`` for lower-triangular ``L`` (n, n)."""
+    n = L.shape[0]
+    for i in range(n):
+        s = v[i]
+        for k in range(i):
+            s -= L[i, k] * out[k]
+        out[i] = s / L[i, i]
+
+
+@njit(cache=True, inline="always")
+def upper_solve(L, v, out):
+    """``out = L^-T v`` for lower-triangular ``L`` (n, n)."""
+    n = L.shape[0]
+    for i in range(n - 1, -1, -1):
+        s = v[i]
+        for k in range(i + 1, n):
+            s -= L[k, i] * out[k]
+        out[i] = s / L[i, i]
+
+
 @njit(cache=True)
 def _cholesky_solve(M, rhs, x, floor):
     """Solve ``M x = rhs`` for a symmetric positive definite ``M`` (n, n); False (x untouched)
@@ -630,16 +652,8 @@ def _cholesky_solve(M, rhs, x, floor):
     if not cholesky(M, L, floor):
         return False
     y = np.empty(n)
-    for i in range(n):
-        s = rhs[i]
-        for k in range(i):
-            s -= L[i, k] * y[k]
-        y[i] = s / L[i, i]
-    for i in range(n - 1, -1, -1):
-        s = y[i]
-        for k in range(i + 1, n):
-            s -= L[k, i] * x[k]
-        x[i] = s / L[i, i]
+    lower_solve(L, rhs, y)
+    upper_solve(L, y, x)
     return True
 
 

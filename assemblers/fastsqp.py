@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from .fastik import CONVERGED, FAILED, MAX_ITER, _ev, _kkt_error, cholesky
+from .fastik import CONVERGED, FAILED, MAX_ITER, _ev, _kkt_error, cholesky, lower_solve, upper_solve
 
 QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
 QP_FAILED = 4  # sqp: a subproblem had no solution (the linearised constraints are inconsistent)
@@ -46,28 +46,6 @@ def _dot(a, b):
     for i in range(a.shape[0]):
         s += a[i] * b[i]
     return s
-
-
-@njit(cache=True, inline="always")
-def _lower_solve(L, v, out):
-    """``out = L^-1 v`` for lower-triangular ``L`` (n, n)."""
-    n = L.shape[0]
-    for i in range(n):
-        s = v[i]
-        for k in range(i):
-            s -= L[i, k] * out[k]
-        out[i] = s / L[i, i]
-
-
-@njit(cache=True, inline="always")
-def _upper_solve(L, v, out):
-    """``out = L^-T v`` for lower-triangular ``L`` (n, n)."""
-    n = L.shape[0]
-    for i in range(n - 1, -1, -1):
-        s = v[i]
-        for k in range(i + 1, n):
-            s -= L[k, i] * out[k]
-        out[i] = s / L[i, i]
 
 
 @njit(cache=True, inline="always")
@@ -114,7 +92,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     for i in range(m):
         nrm[i] = math.sqrt(_dot(N[i], N[i]))
     y = np.empty(n)
-    _lower_solve(L, a, y)
+    lower_solve(L, a, y)
     for c in range(n):
         y[c] = -y[c]  # the unconstrained minimum, in y and in x
     u[:] = 0.0
@@ -131,7 +109,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     for j in range(n_work):
         i = work[j]
         if not have[i]:
-            _lower_solve(L, N[i], Nt[i])
+            lower_solve(L, N[i], Nt[i])
             have[i] = True
         _qr_append(Qm, Rm, j, Nt[i])
         if not Rm[j, j] > _DEPENDENT * math.sqrt(_dot(Nt[i], Nt[i])):
@@ -160,7 +138,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
                 z[c] = y[c]
                 for j in range(q):
                     z[c] += r[j] * Nt[work[j], c]
-            _upper_solve(L, z, x)
+            upper_solve(L, z, x)
             for j in range(q):
                 is_active[work[j]] = True
             for i in range(m):
@@ -174,7 +152,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             for j in range(q):
                 is_active[work[j]] = False
     # ---- the dual method from the unconstrained minimum
-    _upper_solve(L, y, x)
+    upper_solve(L, y, x)
     q = 0
     steps = 0
     while True:
@@ -194,7 +172,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
         if p < 0:
             break
         if not have[p]:
-            _lower_solve(L, N[p], Nt[p])
+            lower_solve(L, N[p], Nt[p])
             have[p] = True
         npv = Nt[p]
         nrm_p = math.sqrt(_dot(npv, npv))
@@ -232,7 +210,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             if t == math.inf:
                 return QP_INFEASIBLE, 0
             if t2 < math.inf:
-                _upper_solve(L, z, dx)
+                upper_solve(L, z, dx)
                 for c in range(n):
                     x[c] += t * dx[c]
             for j in range(q):

@@ -6,8 +6,9 @@
 
 Elimination: for platforms 1..N-1 given (the decision variables ``z``, 6(N-1) of them), the last
 platform's transform is ``T(q_N) = A^-1 T_target T_tool^-1`` with A everything below it, and
-``q_N`` follows in closed form; the tool pose then holds to ~1e-16 by construction, and SLSQP
-(scipy) sees only inequality constraints.  Objective, gradient, constraints and their Jacobian
+``q_N`` follows in closed form; the tool pose then holds to ~1e-16 by construction, and the
+optimizer (the compiled SQP of :mod:`assemblers.fastsqp`, SciPy's SLSQP as its fallback) sees
+only inequality constraints.  Objective, gradient, constraints and their Jacobian
 come from the Numba kernel of :mod:`assemblers.fastik` (closed-form exact derivatives, a few
 microseconds), evaluated once per iterate; the JAX functions here (autodiff) are the reference it
 is tested against, and still serve the "condition" criterion (an SVD) and unreachable targets.
