@@ -701,6 +701,26 @@ def _ev(P, crit, scale, z, Qw, want, grad, g, G):
 
 
 @njit(cache=True)
+def start(P, crit, x0, m, f_scale, x):
+    """The start of a solver: ``x = x0`` evaluated, the objective scale (``f_scale``, or
+    ``1 / |f(x0)|`` when 0) applied to the gradient, and the buffers.  Returns ``(f(x0)
+    unscaled, scale, Qw (n + 6,), grad (n,), g (m,), G (m, n))`` filled at ``x0`` and a second
+    ``(grad, g, G)`` for trial points."""
+    n = x0.shape[0]
+    Qw = np.empty(n + 6)
+    grad = np.empty(n)
+    g = np.empty(m)
+    G = np.empty((m, n))
+    x[:] = x0
+    f_raw = evaluate(P, crit, x, Qw, True, grad, g, G)
+    scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
+    if np.isfinite(f_raw):
+        for a in range(n):
+            grad[a] *= scale
+    return f_raw, scale, Qw, grad, g, G, np.empty(n), np.empty(m), np.empty((m, n))
+
+
+@njit(cache=True)
 def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push, f_scale,
                    x, s, lam, H):
     """Primal-dual interior-point solve of the reduced problem (the algorithm of
@@ -720,23 +740,12 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
     """
     nx = x0.shape[0]
     m = lam0.shape[0]
-    Qw = np.empty(nx + 6)
-    grad = np.empty(nx)
-    g = np.empty(m)
-    G = np.empty((m, nx))
-    grad2 = np.empty(nx)
-    g2 = np.empty(m)
-    G2 = np.empty((m, nx))
-    dL = np.empty(nx)
-    dL2 = np.empty(nx)
-    x[:] = x0
-    f_raw = evaluate(P, crit, x, Qw, True, grad, g, G)
+    f_raw, scale, Qw, grad, g, G, grad2, g2, G2 = start(P, crit, x0, m, f_scale, x)
     if not np.isfinite(f_raw):
         return FAILED, 0, np.inf, f_raw
-    scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
-    for a in range(nx):
-        grad[a] *= scale
     f_cur = f_raw * scale  # the scaled objective at x
+    dL = np.empty(nx)
+    dL2 = np.empty(nx)
     if cold:
         for i in range(m):
             s[i] = max(g[i], s_push)

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from .fastik import CONVERGED, FAILED, MAX_ITER, _ev, _kkt_error, cholesky, lower_solve, upper_solve
+from .fastik import CONVERGED, FAILED, MAX_ITER, _ev, _kkt_error, cholesky, lower_solve, start, upper_solve
 
 QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
 QP_FAILED = 4  # sqp: a subproblem had no solution (the linearised constraints are inconsistent)
@@ -249,20 +249,9 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B):
     (the line search or the geometry broke down) or QP_FAILED."""
     n = x0.shape[0]
     m = lam.shape[0]
-    Qw = np.empty(n + 6)
-    grad = np.empty(n)
-    g = np.empty(m)
-    G = np.empty((m, n))
-    grad_t = np.empty(n)
-    g_t = np.empty(m)
-    G_t = np.empty((m, n))
-    x[:] = x0
-    f_raw = _ev(P, crit, 1.0, x, Qw, True, grad, g, G)
+    f_raw, scale, Qw, grad, g, G, grad_t, g_t, G_t = start(P, crit, x0, m, f_scale, x)
     if not np.isfinite(f_raw):
         return FAILED, 0, np.inf, f_raw
-    scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
-    for c in range(n):
-        grad[c] *= scale
     f = f_raw * scale
     B[:, :] = 0.0
     for c in range(n):

@@ -1,7 +1,7 @@
 """Sweep throughput: targets/s of ``sims.sweep.run_sweep`` with 1 and 2 local processes and
 through a Dask LocalCluster (2 worker processes, 1 thread each), and the scaling efficiency.
 
-    python benchmarks/sweep.py [--config duo] [--targets 1000] [--batch N] [--mc-samples 0]
+    python benchmarks/sweep.py [--config duo] [--targets 10000] [--batch N] [--mc-samples 0]
                                [--no-dask] [--json]
 
 Each executor is started once and warmed up with a small sweep (worker start, imports, JIT and
@@ -81,7 +81,7 @@ def _ceiling(workers: int, n: int = 30_000_000) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="duo")
-    ap.add_argument("--targets", type=int, default=1000)
+    ap.add_argument("--targets", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=None, help="targets per task (default: auto)")
     ap.add_argument("--mc-samples", type=int, default=0)
     ap.add_argument("--no-dask", action="store_true")
