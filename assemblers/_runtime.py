@@ -8,6 +8,7 @@ the repository; ``ASSEMBLERS_CACHE_DIR`` overrides the location.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,26 @@ def cache_dir() -> Path:
     return Path(base) / "assemblers"
 
 
+def kernel_stamp(root: Path | None = None) -> str:
+    """A short hash of every source file in ``assemblers/`` and ``sims/`` that defines Numba
+    kernels (``@njit``).  Numba's own cache checks only the timestamp of the file a function is
+    defined in, so a kernel that calls a changed kernel of another file (fastsqp calling
+    fastik, the Monte Carlo calling fastkin) would load stale machine code; one cache directory
+    per stamp rules that out.  ``root``: the folder holding both packages (default: this
+    installation's).  About 1 ms."""
+    h = hashlib.blake2b(digest_size=8)
+    root = Path(__file__).resolve().parent.parent if root is None else root
+    for pkg in ("assemblers", "sims"):
+        for path in sorted((root / pkg).glob("*.py")):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if b"\n@njit" in data:
+                h.update(path.name.encode() + b"\0" + data)
+    return h.hexdigest()
+
+
 def _setup() -> None:
     """Environment only, no imports: ``import assemblers`` (the CLI, configs, the hardware
     layer) must not pay for JAX.  JAX reads these variables when it is first imported; modules
@@ -29,7 +50,8 @@ def _setup() -> None:
     options without an environment variable)."""
     root = cache_dir()
     # Numba reads NUMBA_CACHE_DIR when it is first imported; set it before any import of numba.
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba"))
+    # One directory per version of the kernel sources (see kernel_stamp).
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba" / kernel_stamp()))
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ["JAX_ENABLE_X64"] = "1"  # the whole package is float64
     try:

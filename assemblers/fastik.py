@@ -36,6 +36,9 @@ from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from .fastkin import forward, jacobian_pose, matmul4, pivot_rows, platform_legs, pose_transform, rpy_matrix
 
 CRIT_FN, CRIT_FN_LEGS, CRIT_DIST = 0, 1, 2  # ||W J_Q W||, ||W J_L W||, |Q - Q_ref|^2
+# the closest pose to an unreachable target: |w_out * twist(T_target, FK(Q))|^2 over the whole
+# stack pose (z = Q, (6N,); no elimination)
+CRIT_CLOSEST = 3
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3  # as assemblers.nlp
 MARGIN = 1e-9  # m / rad inside every limit (as assemblers.ik._MARGIN)
 _TINY = 1e-12  # below this sin(joint angle) the angle's gradient is taken as 0 (as safe_norm)
@@ -236,18 +239,25 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
     """The reduced problem at ``z``: returns ``f``; fills ``Q`` (6N,) and ``g`` (m,) and, when
     ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact).  With ``full``, ``Q``
     is an input (any stack pose, e.g. one off target; ``z`` unused) and only ``f`` and ``g`` are
-    computed.  Returns NaN where the
-    geometry breaks down (a singular leg Jacobian for ``fn_legs``, a zero-length leg)."""
+    computed.  For CRIT_CLOSEST the variables are the whole stack pose: ``z`` (6N,) = ``Q``,
+    ``grad`` (6N,), ``G`` (m, 6N), and ``w_out`` weighs the tool's error twist (its three
+    rotation weights must be equal).  Returns NaN
+    where the geometry breaks down (a singular leg Jacobian for ``fn_legs``, a zero-length
+    leg)."""
     b, t, T_mount, T_after, w_out, w_in, Q_ref = P[0], P[1], P[2], P[3], P[5], P[6], P[7]
     leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = (P[8], P[9], P[10], P[11],
                                                                    P[12], P[13], P[14])
     n = b.shape[0]
     nq = 6 * n
     n6 = nq - 6
-    if not full:
-        eliminate(P, z, Q)
-    else:
+    closest = crit == CRIT_CLOSEST
+    if full:
         want = False
+    elif closest:
+        for c in range(nq):
+            Q[c] = z[c]
+    else:
+        eliminate(P, z, Q)
     # ---- per-platform legs, leg Jacobians and joint angles (each in its base frame)
     R = np.empty((3, 3))
     E = np.empty((3, 3))
@@ -313,11 +323,18 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
     tmp = np.empty((4, 4))
     Jinv = np.empty((n, 6, 6))
     X = np.empty((6, nq))
+    e = np.empty(6)
     if crit == CRIT_DIST:
         f = 0.0
         for c in range(nq):
             d = Q[c] - Q_ref[c]
             f += d * d
+    elif closest:
+        jacobian_pose(T_mount, T_after, Q, J, bases, tops, T_ee, tmp)
+        tool_twist(T_ee, P[4], e)
+        f = 0.0
+        for r in range(6):
+            f += (w_out[r] * e[r]) ** 2
     else:
         jacobian_pose(T_mount, T_after, Q, J, bases, tops, T_ee, tmp)
         if crit == CRIT_FN_LEGS:
@@ -340,6 +357,18 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
     if crit == CRIT_DIST:
         for c in range(nq):
             gQ[c] = 2.0 * (Q[c] - Q_ref[c])
+    elif closest:
+        # d e = [I 0; 0 Jl^-1(phi)] J_Q dQ (phi = e_rot, a left perturbation), and
+        # phi^T Jl^-1(phi) = phi^T (Jl^-1 = I - hat(phi)/2 + k hat(phi)^2): with equal
+        # rotation weights (as built by assemblers.ik._closest_problem) d|phi|^2 = 2 phi . omega
+        a = np.empty(6)
+        for r in range(6):
+            a[r] = 2.0 * w_out[r] * w_out[r] * e[r]
+        for c in range(nq):
+            v = 0.0
+            for r in range(6):
+                v += a[r] * J[r, c]
+            gQ[c] = v
     else:
         Gf = np.empty((6, nq))  # d f / d X
         for r in range(6):
@@ -371,7 +400,11 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
                     gQ[6 * i + j] -= acc
     # ---- d q_N / d z = -J_N^-1 J_<N
     D = np.empty((6, max(n6, 1)))
-    if n > 1:
+    n_put, n_free = (n + 1, nq) if closest else (n, n6)  # CRIT_CLOSEST: every column direct
+    if closest:
+        for c in range(nq):
+            grad[c] = gQ[c]
+    elif n > 1:
         if crit == CRIT_DIST:
             jacobian_pose(T_mount, T_after, Q, J, bases, tops, T_ee, tmp)
         JN = np.empty((6, 6))
@@ -387,11 +420,12 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
                 for a in range(6):
                     s -= JNi[r, a] * J[a, c]
                 D[r, c] = s
-    for c in range(n6):
-        s = gQ[c]
-        for r in range(6):
-            s += D[r, c] * gQ[n6 + r]
-        grad[c] = s
+    if not closest:
+        for c in range(n6):
+            s = gQ[c]
+            for r in range(6):
+                s += D[r, c] * gQ[n6 + r]
+            grad[c] = s
     # ---- d g / d z
     G[:, :] = 0.0
     dq = np.empty(6)
@@ -402,8 +436,8 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
             # stroke rows: dL/dq = Jl row
             for j in range(6):
                 dq[j] = Jl[i, k, j]
-            _put(G, 6 * i + k, i, n, n6, dq, 1.0, D)
-            _put(G, nq + 6 * i + k, i, n, n6, dq, -1.0, D)
+            _put(G, 6 * i + k, i, n_put, n_free, dq, 1.0, D)
+            _put(G, nq + 6 * i + k, i, n_put, n_free, dq, -1.0, D)
             # base joint angle (normal e_z): da = -(n - u u_z) . dv / s, s = |v x e_z|
             vx, vy, vz = V[i, k, 0], V[i, k, 1], V[i, k, 2]
             s_b = math.sqrt(vx * vx + vy * vy)
@@ -433,12 +467,12 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
                               + vx * dnx + vy * dny + vz * dnz) / s_t
                 else:
                     dq2[j] = 0.0
-            _put(G, 2 * nq + 12 * i + 2 * k, i, n, n6, dq, 1.0, D)
-            _put(G, 2 * nq + 12 * i + 2 * k + 1, i, n, n6, dq2, 1.0, D)
+            _put(G, 2 * nq + 12 * i + 2 * k, i, n_put, n_free, dq, 1.0, D)
+            _put(G, 2 * nq + 12 * i + 2 * k + 1, i, n_put, n_free, dq2, 1.0, D)
     for a in range(lo_idx.shape[0]):
-        _put_pose(G, r0 + a, lo_idx[a], n6, 1.0, D)
+        _put_pose(G, r0 + a, lo_idx[a], n_free, 1.0, D)
     for a in range(hi_idx.shape[0]):
-        _put_pose(G, r1 + a, hi_idx[a], n6, -1.0, D)
+        _put_pose(G, r1 + a, hi_idx[a], n_free, -1.0, D)
     return f
 
 
@@ -585,6 +619,15 @@ def report(P, crit, Q, g, legs, twist):
         platform_legs(b[i], t[i], Q, 6 * i, legs[i], R)
     T = np.empty((4, 4))
     forward(T_mount, T_after, Q, T, np.empty((2, 4, 4)))
+    tool_twist(T, T_target, twist)
+    return f
+
+
+@njit(cache=True)
+def tool_twist(T, T_target, twist):
+    """Error twist (6,) of the tool pose ``T`` (4, 4) against ``T_target`` (4, 4): position
+    difference (m, world) and the rotation vector of ``R R_target^T`` (rad, world), as
+    :func:`assemblers.lie.twist_between`."""
     for a in range(3):
         twist[a] = T[a, 3] - T_target[a, 3]
     Rd = np.empty((3, 3))
@@ -594,7 +637,6 @@ def report(P, crit, Q, g, legs, twist):
     w = np.empty(3)
     so3_log(Rd, w)
     twist[3], twist[4], twist[5] = w[0], w[1], w[2]
-    return f
 
 
 # ----------------------------------------------------------------------------- interior point

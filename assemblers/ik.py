@@ -687,38 +687,53 @@ def _closest_fg(Q, arrs, T_target, w, limits):
     return v, d, g(Q), jax.jacfwd(g)(Q)
 
 
-def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKResult:
-    """Closest feasible pose to the target (weighted tool-pose error), with the reason."""
-    arrs = stack_arrays(asm)
-    Tt = jnp.asarray(T_target)
+def _closest_problem(asm, T_target):
+    """The :mod:`assemblers.fastik` problem of the closest pose: CRIT_CLOSEST, with the tool
+    error weights ``(1, 1, 1, l, l, l)`` (``l`` the config's length scale) as ``w_out``."""
     l = asm.sensitivity.length_scale
-    w = jnp.array([1.0, 1.0, 1.0, l, l, l])
+    P = _fast_problem(asm, T_target, "even")
+    return (*P[:5], np.array([1.0, 1.0, 1.0, l, l, l]), *P[6:])
+
+
+def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKResult:
+    """Closest feasible pose to the target (weighted tool-pose error over the whole stack pose,
+    within every limit), with the reason: the compiled SQP of :mod:`assemblers.fastsqp` on
+    :data:`assemblers.fastik.CRIT_CLOSEST`, SciPy's SLSQP on the JAX functions as the fallback."""
+    arrs = stack_arrays(asm)
     limits = _limits(asm)
     g_start = np.asarray(_constraints_batch(arrs, np.asarray(Q_start)[None], limits))[0]
     reason = _reason(asm, g_start)
-    cache = {}
+    # start from the home pose (feasible) so the solver walks inside the limits to the target
+    Q0 = np.array(home_pose(asm), dtype=np.float64)
+    P = _closest_problem(asm, T_target)
+    Q, lam, B = np.empty_like(Q0), np.empty(fastik.n_constraints(P)), np.empty((Q0.size,) * 2)
+    status, nit, _, _ = fastsqp.sqp(P, fastik.CRIT_CLOSEST, Q0, _SQP_TOL, 300, 0.0, Q, lam, B)
+    if status != fastik.CONVERGED:
+        Tt = jnp.asarray(T_target)
+        w = jnp.asarray(P[5])
+        cache = {}
 
-    def ev(Q):
-        k = Q.tobytes()
-        if k not in cache:
-            cache.clear()
-            cache[k] = jax.device_get(_closest_fg(Q, arrs, Tt, w, limits))
-        return cache[k]
+        def ev(Q):
+            k = Q.tobytes()
+            if k not in cache:
+                cache.clear()
+                cache[k] = jax.device_get(_closest_fg(Q, arrs, Tt, w, limits))
+            return cache[k]
 
-    # start from the home pose (feasible) so SLSQP walks inside the limits towards the target
-    Q0 = home_pose(asm)
-    res = minimize(lambda Q: float(ev(Q)[0]), Q0, jac=lambda Q: ev(Q)[1], method="SLSQP",
-                   constraints=[{"type": "ineq", "fun": lambda Q: ev(Q)[2],
-                                 "jac": lambda Q: ev(Q)[3]}],
-                   options={"maxiter": 300, "ftol": 1e-14})
-    Q = res.x
+        res = minimize(lambda Q: float(ev(Q)[0]), Q0, jac=lambda Q: ev(Q)[1], method="SLSQP",
+                       constraints=[{"type": "ineq", "fun": lambda Q: ev(Q)[2],
+                                     "jac": lambda Q: ev(Q)[3]}],
+                       options={"maxiter": 300, "ftol": 1e-14})
+        Q, nit = res.x, res.nit
     g, (ep, er), legs, cost = _report_at(asm, T_target, Q, criterion)
     msg = (f"{reason}: no pose within the limits reaches the target; closest pose found misses "
            f"it by {ep * 1e3:.3f} mm and {er * 1e3:.3f} mrad")
     return IKResult(Q=Q, legs=legs, cost=cost, baseline_cost=baseline,
                     max_violation=_violation(g), success=False, message=msg,
-                    iterations=int(res.nit), time_s=time.perf_counter() - t0, criterion=criterion,
-                    tool_error=(ep, er), reason=reason, extra={"jax_calls": calls})
+                    iterations=int(nit), time_s=time.perf_counter() - t0, criterion=criterion,
+                    tool_error=(ep, er), reason=reason,
+                    extra={"jax_calls": calls,
+                           "solver": "sqp" if status == fastik.CONVERGED else "slsqp"})
 
 
 def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = False) -> float:

@@ -92,3 +92,27 @@ def test_import_and_cli_help_do_not_load_jax():
             "assert jax.config.jax_compilation_cache_dir\n"
             "assert jax.numpy.ones(1).dtype.name == 'float64'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numba_cache_is_per_version_of_the_kernel_sources(tmp_path):
+    """Numba checks only the timestamp of a kernel's own file, so the cache directory is keyed
+    by a hash of every kernel source: editing any kernel file (not just the caller's) moves to
+    a fresh cache; editing a file without kernels does not."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from assemblers import _runtime
+
+    here = Path(_runtime.__file__).resolve().parent.parent
+    for pkg in ("assemblers", "sims"):
+        shutil.copytree(here / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    s0 = _runtime.kernel_stamp(tmp_path)
+    assert s0 == _runtime.kernel_stamp(here)
+    assert os.environ["NUMBA_CACHE_DIR"].endswith(os.path.join("numba", s0))
+    with open(tmp_path / "assemblers" / "cli.py", "a") as f:
+        f.write("# no kernels here\n")
+    assert _runtime.kernel_stamp(tmp_path) == s0
+    with open(tmp_path / "assemblers" / "fastik.py", "a") as f:
+        f.write("# a changed kernel file\n")
+    assert _runtime.kernel_stamp(tmp_path) != s0

@@ -130,3 +130,36 @@ def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
     r2 = A.solve_ik(asm, T)
     assert r2.success and r2.extra["solver"] == "slsqp"
     assert r2.cost == pytest.approx(r.cost, rel=1e-7)
+
+
+def test_closest_pose_of_unreachable_targets_matches_the_jax_slsqp_search(monkeypatch):
+    """Unreachable targets: the SQP's closest pose (CRIT_CLOSEST) is inside every limit and
+    misses the target by no more than SciPy's SLSQP on the JAX functions (the fallback, forced
+    here) does."""
+    asm = A.load_config("duo")
+    T0 = np.asarray(A.forward_kinematics(asm, A.home_pose(asm)))
+    l = asm.sensitivity.length_scale
+    rng = np.random.default_rng(2)
+    real = S.sqp
+
+    def closest_fails(P, crit, *args):
+        if crit == F.CRIT_CLOSEST:
+            return F.FAILED, 0, np.inf, 1.0
+        return real(P, crit, *args)
+
+    n_checked = 0
+    while n_checked < 4:
+        T = T0.copy()
+        T[:2, 3] += rng.uniform(-0.25, 0.25, 2)
+        r = A.solve_ik(asm, T)
+        if r.success:
+            continue
+        n_checked += 1
+        assert r.extra["solver"] == "sqp" and r.max_violation == 0.0
+        with monkeypatch.context() as mp:
+            mp.setattr(S, "sqp", closest_fails)
+            ref = A.solve_ik(asm, T)
+        assert ref.extra["solver"] == "slsqp" and ref.reason == r.reason
+        err = r.tool_error[0] ** 2 + (l * r.tool_error[1]) ** 2
+        err_ref = ref.tool_error[0] ** 2 + (l * ref.tool_error[1]) ** 2
+        assert err <= err_ref * (1 + 1e-7)
