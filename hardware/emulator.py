@@ -632,8 +632,11 @@ def serve(group: EmulatorGroup, out=sys.stdout, err=sys.stderr) -> int:
     def _term(signum, frame):
         raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, _term) if threading.current_thread() is \
-        threading.main_thread() else None
+    # SIGINT too: a process started in the background of a non-interactive shell inherits
+    # SIGINT ignored, and "Ctrl-C to stop" (or a supervisor's SIGINT) must still stop it
+    main = threading.current_thread() is threading.main_thread()
+    old = (signal.signal(signal.SIGTERM, _term), signal.signal(signal.SIGINT, _term)) if main \
+        else None
     # The serving loop makes no reference cycles; a cyclic collection over everything the
     # process imported (JAX...) would stall the replies for tens of milliseconds.
     gc_was = gc.isenabled()
@@ -654,7 +657,8 @@ def serve(group: EmulatorGroup, out=sys.stdout, err=sys.stderr) -> int:
             gc.enable()
         gc.unfreeze()
         if old is not None:
-            signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGTERM, old[0])
+            signal.signal(signal.SIGINT, old[1])
         for e in group.emulators:
             print(summary_line(e), file=err, flush=True)
         group.stop()

@@ -143,11 +143,18 @@ def test_device_in_estop_refuses_to_start(traj, capsys):
         assert rc == 0
 
 
-def test_emulate_command_prints_ports_and_stops_on_ctrl_c():
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_emulate_command_prints_ports_and_stops_on_ctrl_c(inherited):
+    """Ctrl-C stops the emulator with its summary, also when it was started with SIGINT
+    ignored (what a background job of a non-interactive shell inherits)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     p = subprocess.Popen([sys.executable, "-m", "assemblers.cli", "emulate", "--config", "duo"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=ROOT)
+                         cwd=ROOT, preexec_fn=ignore_sigint if inherited == "ignored" else None)
     try:
         ports = [p.stdout.readline().strip() for _ in range(2)]
         assert all(x.startswith("/dev/") for x in ports), ports
