@@ -37,7 +37,9 @@ import gc
 import json
 import os
 import select
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -302,6 +304,29 @@ class _Stats:
     latencies: list = field(default_factory=list)
     starts: list = field(default_factory=list)
     lateness: list = field(default_factory=list)
+
+
+def _interrupt_on_signals() -> Callable[[], None]:
+    """While a stream runs, SIGINT and SIGTERM both raise KeyboardInterrupt in the main thread,
+    so a supervisor's SIGTERM (or a Ctrl-C reaching a process that inherited SIGINT ignored)
+    ends in the same controlled stop as Ctrl-C.  After the first, both are ignored so nothing
+    cuts the stop sequence short.  Returns the function that restores the previous handlers
+    (a no-op off the main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _raise(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    old = (signal.signal(signal.SIGINT, _raise), signal.signal(signal.SIGTERM, _raise))
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, old[0])
+        signal.signal(signal.SIGTERM, old[1])
+
+    return restore
 
 
 class Streamer:
@@ -706,26 +731,32 @@ class Streamer:
         completed = 0
         status = "completed"
         t_start = time.perf_counter()
+        restore = _interrupt_on_signals()
         try:
-            if start_delay_s > 0:
-                faults += self.idle(start_delay_s)
-            if not faults:
-                completed = self._stream_nogc(plan, faults, last_acked, unconfirmed)
-            if not faults and hold_s > 0:
-                faults += self.idle(hold_s)
-        except KeyboardInterrupt:
-            status = "interrupted"
-            self._fault(faults, 0, "interrupted", "interrupted by the user (Ctrl-C)")
-        if faults and status == "completed":
-            status = "fault"
-        stops = self._stop_all() if faults else ["not needed"] * self.n
-        final = self._final_status()
-        duration = time.perf_counter() - t_start
-        summary = self._summary(plan, status, completed, faults, last_acked, unconfirmed, stops,
-                                final, duration)
-        self.journal.write({"ev": "summary", "t": round(self._now(), 7), **summary.to_dict()})
-        self.journal.flush()
-        return summary
+            try:
+                if start_delay_s > 0:
+                    faults += self.idle(start_delay_s)
+                if not faults:
+                    completed = self._stream_nogc(plan, faults, last_acked, unconfirmed)
+                if not faults and hold_s > 0:
+                    faults += self.idle(hold_s)
+            except KeyboardInterrupt:
+                status = "interrupted"
+                self._fault(faults, 0, "interrupted",
+                            "interrupted by the user (Ctrl-C) or a termination signal")
+            if faults and status == "completed":
+                status = "fault"
+            stops = self._stop_all() if faults else ["not needed"] * self.n
+            final = self._final_status()
+            duration = time.perf_counter() - t_start
+            summary = self._summary(plan, status, completed, faults, last_acked, unconfirmed,
+                                    stops, final, duration)
+            self.journal.write({"ev": "summary", "t": round(self._now(), 7),
+                                **summary.to_dict()})
+            self.journal.flush()
+            return summary
+        finally:
+            restore()
 
     def _stream_nogc(self, plan: Plan, faults, last_acked, unconfirmed) -> int:
         """:meth:`_stream` with the cyclic garbage collector paused: the loop makes no

@@ -128,6 +128,37 @@ def test_stream_fault_exits_1_after_stopping(traj, capsys):
     assert all("stop" in e.event_kinds() for e in g.emulators)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_termination_signal_mid_stream_stops_the_platforms(tmp_path, sig):
+    """A SIGTERM (a supervisor) or SIGINT (Ctrl-C) arriving mid-stream ends like Ctrl-C: the
+    stream stops, every platform gets STOP, the summary says "interrupted", exit 130."""
+    import time
+
+    traj = str(_write(tmp_path / "long.json", duration=3.0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with EmulatorGroup(emulators_for(DUO)) as g:
+        p = subprocess.Popen([sys.executable, "-m", "assemblers.cli", "stream", "--trajectory",
+                              traj, "--port", g.ports[0], "--port", g.ports[1], "--rate", "100",
+                              "--no-progress", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 60
+            while len(g.emulators[0].executed_ticks()) < 10 and p.poll() is None:
+                assert time.monotonic() < deadline, "the stream never started"
+                time.sleep(0.005)
+            p.send_signal(sig)  # never before streaming: 10 set-points are executed
+            out, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    assert json.loads(out)["status"] == "interrupted"
+    assert all("stop" in e.event_kinds() for e in g.emulators)
+    assert all(10 <= len(e.executed_ticks()) < 300 for e in g.emulators)
+
+
 def test_device_in_estop_refuses_to_start(traj, capsys):
     emus = emulators_for(DUO)
     with EmulatorGroup(emus) as g:
