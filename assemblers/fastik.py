@@ -235,7 +235,7 @@ def _contract(K, J, Q, bases, tops, T_ee, gQ):
 
 
 @njit(cache=True)
-def evaluate(P, crit, z, Q, want, grad, g, G, full=False):
+def evaluate(P, crit, z, Q, want, grad, g, G, full):
     """The reduced problem at ``z``: returns ``f``; fills ``Q`` (6N,) and ``g`` (m,) and, when
     ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact).  With ``full``, ``Q``
     is an input (any stack pose, e.g. one off target; ``z`` unused) and only ``f`` and ``g`` are
@@ -663,7 +663,7 @@ def cholesky(M, L, floor):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def lower_solve(L, v, out):
     """``out = L^-1 v`` for lower-triangular ``L`` (n, n)."""
     n = L.shape[0]
@@ -674,7 +674,7 @@ def lower_solve(L, v, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def upper_solve(L, v, out):
     """``out = L^-T v`` for lower-triangular ``L`` (n, n)."""
     n = L.shape[0]
@@ -732,17 +732,17 @@ def _lagrangian_gradient(grad, G, lam, out):
 HESS_FD, HESS_FROZEN = 0, 1  # Lagrangian Hessian of interior_point
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ev(P, crit, scale, z, Qw, want, grad, g, G):
     """:func:`evaluate` with the objective (and gradient) times ``scale``."""
-    f = evaluate(P, crit, z, Qw, want, grad, g, G) * scale
+    f = evaluate(P, crit, z, Qw, want, grad, g, G, False) * scale
     if want:
         for a in range(z.shape[0]):
             grad[a] *= scale
     return f
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def start(P, crit, x0, m, f_scale, x):
     """The start of a solver: ``x = x0`` evaluated, the objective scale (``f_scale``, or
     ``1 / |f(x0)|`` when 0) applied to the gradient, and the buffers.  Returns ``(f(x0)
@@ -754,7 +754,7 @@ def start(P, crit, x0, m, f_scale, x):
     g = np.empty(m)
     G = np.empty((m, n))
     x[:] = x0
-    f_raw = evaluate(P, crit, x, Qw, True, grad, g, G)
+    f_raw = evaluate(P, crit, x, Qw, True, grad, g, G, False)
     scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
     if np.isfinite(f_raw):
         for a in range(n):

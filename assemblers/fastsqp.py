@@ -39,7 +39,7 @@ QP_FAILED = 4  # sqp: a subproblem had no solution (the linearised constraints a
 _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _dot(a, b):
     """``a . b`` as a loop (np.dot calls BLAS: ~0.1 us of overhead per call at these sizes)."""
     s = 0.0
@@ -48,7 +48,7 @@ def _dot(a, b):
     return s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _qr_append(Qm, Rm, q, v):
     """Append column ``v`` (n,) to the thin QR factors (``Qm`` (n, n) orthonormal columns
     0..q-1, ``Rm`` upper (n, n)) by modified Gram-Schmidt, twice for orthogonality."""

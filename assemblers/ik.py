@@ -331,7 +331,7 @@ class _Problem:
             if self.code is not None:
                 n, m = self._shape
                 grad, g, G = np.empty(n), np.empty(m), np.empty((m, n))
-                f = fastik.evaluate(self.P, self.code, self._x, self._Q, True, grad, g, G)
+                f = fastik.evaluate(self.P, self.code, self._x, self._Q, True, grad, g, G, False)
                 self._val = (f, grad, g, G)
             else:
                 flat = np.asarray(self.fn(self._x, *self.args))

@@ -16,7 +16,7 @@ from assemblers.api import home_pose, stack_arrays
 def evaluate(P, code, z, n):
     m = F.n_constraints(P)
     Q, grad, g, G = np.empty(6 * n), np.empty(z.size), np.empty(m), np.empty((m, z.size))
-    f = F.evaluate(P, code, np.array(z), Q, True, grad, g, G)
+    f = F.evaluate(P, code, np.array(z), Q, True, grad, g, G, False)
     return f, grad, g, G, Q
 
 
@@ -85,7 +85,7 @@ def test_closest_pose_derivatives_match_jax_autodiff(name):
         m = F.n_constraints(P)
         Qx = Q + rng.normal(0, 0.005, nq)
         Qw, grad, g, G = np.empty(nq + 6), np.empty(nq), np.empty(m), np.empty((m, nq))
-        f = F.evaluate(P, F.CRIT_CLOSEST, Qx, Qw, True, grad, g, G)
+        f = F.evaluate(P, F.CRIT_CLOSEST, Qx, Qw, True, grad, g, G, False)
         f_r, d_r, g_r, G_r = jax.device_get(ik._closest_fg(
             Qx, stack_arrays(asm), jnp.asarray(T), jnp.asarray(P[5]), ik._limits(asm)))
         assert f == pytest.approx(float(f_r), rel=1e-12)
