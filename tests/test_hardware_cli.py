@@ -179,13 +179,13 @@ def test_emulate_command_prints_ports_and_stops_on_ctrl_c(inherited):
     """Ctrl-C stops the emulator with its summary, also when it was started with SIGINT
     ignored (what a background job of a non-interactive shell inherits)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-
-    def ignore_sigint():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    p = subprocess.Popen([sys.executable, "-m", "assemblers.cli", "emulate", "--config", "duo"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=ROOT, preexec_fn=ignore_sigint if inherited == "ignored" else None)
+    cmd = [sys.executable, "-m", "assemblers.cli", "emulate", "--config", "duo"]
+    if inherited == "ignored":  # a launcher that ignores SIGINT, then execs (SIG_IGN survives)
+        cmd = [sys.executable, "-c", "import os, signal, sys; "
+               "signal.signal(signal.SIGINT, signal.SIG_IGN); os.execv(sys.executable, "
+               f"{cmd!r})"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         cwd=ROOT)
     try:
         ports = [p.stdout.readline().strip() for _ in range(2)]
         assert all(x.startswith("/dev/") for x in ports), ports
