@@ -43,6 +43,37 @@ def kernel_stamp(root: Path | None = None) -> str:
     return h.hexdigest()
 
 
+STALE_DAYS = 30.0
+
+
+def prune_stale_kernel_caches(numba_root: Path, keep: str, days: float = STALE_DAYS) -> list[str]:
+    """Remove the Numba caches of other kernel versions (entries of ``numba_root`` other than
+    ``keep``) untouched for ``days``: each edit or upgrade of the kernels starts a new directory
+    (see :func:`kernel_stamp`), and the old ones would pile up.  A version still in use
+    elsewhere only recompiles once.  Returns the names removed; never raises."""
+    import shutil
+    import time
+
+    removed = []
+    try:
+        entries = list(os.scandir(numba_root))
+    except OSError:
+        return removed
+    cutoff = time.time() - days * 86400.0
+    for entry in entries:
+        try:
+            if entry.name == keep or entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
+
+
 def _setup() -> None:
     """Environment only, no imports: ``import assemblers`` (the CLI, configs, the hardware
     layer) must not pay for JAX.  JAX reads these variables when it is first imported; modules
@@ -51,7 +82,10 @@ def _setup() -> None:
     root = cache_dir()
     # Numba reads NUMBA_CACHE_DIR when it is first imported; set it before any import of numba.
     # One directory per version of the kernel sources (see kernel_stamp).
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba" / kernel_stamp()))
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        stamp = kernel_stamp()
+        os.environ["NUMBA_CACHE_DIR"] = str(root / "numba" / stamp)
+        prune_stale_kernel_caches(root / "numba", keep=stamp)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ["JAX_ENABLE_X64"] = "1"  # the whole package is float64
     try:

@@ -116,3 +116,29 @@ def test_numba_cache_is_per_version_of_the_kernel_sources(tmp_path):
     with open(tmp_path / "assemblers" / "fastik.py", "a") as f:
         f.write("# a changed kernel file\n")
     assert _runtime.kernel_stamp(tmp_path) != s0
+
+
+def test_stale_kernel_caches_are_pruned(tmp_path):
+    """Caches of other kernel versions go once untouched for 30 days; the current one, recent
+    ones and anything outside the Numba cache folder stay."""
+    import os
+    import time
+
+    from assemblers import _runtime
+
+    root = tmp_path / "numba"
+    for name in ("current", "recent", "old", "old_file"):
+        p = root / name
+        if name.endswith("file"):
+            root.mkdir(exist_ok=True)
+            p.write_text("x")
+        else:
+            (p / "sub").mkdir(parents=True)
+            (p / "sub" / "f.nbi").write_text("x")
+    old = time.time() - 40 * 86400
+    for name in ("current", "old", "old_file"):
+        os.utime(root / name, (old, old))
+    removed = _runtime.prune_stale_kernel_caches(root, keep="current")
+    assert sorted(removed) == ["old", "old_file"]
+    assert sorted(os.listdir(root)) == ["current", "recent"]
+    assert _runtime.prune_stale_kernel_caches(tmp_path / "missing", keep="x") == []
