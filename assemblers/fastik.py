@@ -39,6 +39,7 @@ CRIT_FN, CRIT_FN_LEGS, CRIT_DIST = 0, 1, 2  # ||W J_Q W||, ||W J_L W||, |Q - Q_r
 # the closest pose to an unreachable target: |w_out * twist(T_target, FK(Q))|^2 over the whole
 # stack pose (z = Q, (6N,); no elimination)
 CRIT_CLOSEST = 3
+CRIT_COND = 4  # condition number sigma_max / sigma_min of W_out J_Q W_in
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3  # as assemblers.nlp
 MARGIN = 1e-9  # m / rad inside every limit (as assemblers.ik._MARGIN)
 _TINY = 1e-12  # below this sin(joint angle) the angle's gradient is taken as 0 (as safe_norm)
@@ -335,6 +336,13 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
         f = 0.0
         for r in range(6):
             f += (w_out[r] * e[r]) ** 2
+    elif crit == CRIT_COND:
+        jacobian_pose(T_mount, T_after, Q, J, bases, tops, T_ee, tmp)
+        for r in range(6):
+            for c in range(nq):
+                X[r, c] = w_out[r] * J[r, c] * w_in[c]
+        U, S, Vt = np.linalg.svd(X, full_matrices=False)  # (6, 6), (6,), (6, 6N)
+        f = S[0] / S[5]
     else:
         jacobian_pose(T_mount, T_after, Q, J, bases, tops, T_ee, tmp)
         if crit == CRIT_FN_LEGS:
@@ -357,6 +365,15 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
     if crit == CRIT_DIST:
         for c in range(nq):
             gQ[c] = 2.0 * (Q[c] - Q_ref[c])
+    elif crit == CRIT_COND:
+        # d sigma_i = u_i' dM v_i (simple singular values), M = W_out J W_in
+        Gf = np.empty((6, nq))
+        a1 = 1.0 / S[5]
+        a2 = S[0] / (S[5] * S[5])
+        for r in range(6):
+            for c in range(nq):
+                Gf[r, c] = w_out[r] * w_in[c] * (a1 * U[r, 0] * Vt[0, c] - a2 * U[r, 5] * Vt[5, c])
+        _contract(Gf, J, Q, bases, tops, T_ee, gQ)
     elif closest:
         # d e = [I 0; 0 Jl^-1(phi)] J_Q dQ (phi = e_rot, a left perturbation), and
         # phi^T Jl^-1(phi) = phi^T (Jl^-1 = I - hat(phi)/2 + k hat(phi)^2): with equal

@@ -36,6 +36,8 @@ from .fastik import CONVERGED, FAILED, MAX_ITER, _ev, _kkt_error, cholesky, lowe
 
 QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
 QP_FAILED = 4  # sqp: a subproblem had no solution (the linearised constraints are inconsistent)
+STALLED = 5  # sqp with f_tol: feasible, the objective no longer moves, the KKT error not small
+_N_FLAT = 3  # consecutive steps below f_tol that make STALLED
 _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
 
 
@@ -238,15 +240,19 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
 
 
 @njit(cache=True)
-def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B):
+def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
     """SQP solve of the reduced problem ``min f(z)  s.t.  g(z) >= 0`` (:func:`assemblers.fastik
     .evaluate` with criterion ``crit``) from ``x0`` (n,), feasible or not.
 
     ``tol``: scaled KKT error; ``f_scale``: the objective is multiplied by this (0: by
-    ``1 / |f(x0)|``, so the tolerance is relative).  Fills ``x`` (n,), ``lam`` (m,) (multipliers
-    for the scaled objective) and ``B`` (n, n) (the last BFGS matrix) and returns
-    ``(status, iterations, KKT error, f(x0) unscaled)``; status is CONVERGED, MAX_ITER, FAILED
-    (the line search or the geometry broke down) or QP_FAILED."""
+    ``1 / |f(x0)|``, so the tolerance is relative).  ``f_tol`` > 0 adds SLSQP's kind of test
+    for objectives that are not smooth at their optimum (a condition number whose extreme
+    singular values cross there, where no multipliers make the KKT error small): STALLED after
+    three feasible steps in a row that change the scaled objective by at most ``f_tol``.  Fills
+    ``x`` (n,), ``lam`` (m,) (multipliers for the scaled objective) and ``B`` (n, n) (the last
+    BFGS matrix) and returns ``(status, iterations, KKT error, f(x0) unscaled)``; status is
+    CONVERGED, STALLED, MAX_ITER, FAILED (the line search or the geometry broke down) or
+    QP_FAILED."""
     n = x0.shape[0]
     m = lam.shape[0]
     f_raw, scale, Qw, grad, g, G, grad_t, g_t, G_t = start(P, crit, x0, m, f_scale, x)
@@ -268,6 +274,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B):
     yv = np.empty(n)
     Bs = np.empty(n)
     err = np.inf
+    n_flat = 0
     for k in range(max_iter + 1):
         if not cholesky(B, L, 0.0):
             B[:, :] = 0.0
@@ -345,7 +352,14 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B):
                 for c in range(n):
                     B[a, c] += yv[a] * yv[c] / sy - Bs[a] * Bs[c] / sBs
         x[:] = xt
+        flat = f_tol > 0.0 and abs(ft - f) <= f_tol * max(1.0, abs(f))
         f = ft
+        worst = 0.0
+        for i in range(m):
+            worst = max(worst, -g_t[i])
+        n_flat = n_flat + 1 if flat and worst <= tol else 0
+        if n_flat >= _N_FLAT:
+            return STALLED, k + 1, err, f_raw
         grad[:] = grad_t
         g[:] = g_t
         G[:, :] = G_t

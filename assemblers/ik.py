@@ -10,8 +10,9 @@ platform's transform is ``T(q_N) = A^-1 T_target T_tool^-1`` with A everything b
 optimizer (the compiled SQP of :mod:`assemblers.fastsqp`, SciPy's SLSQP as its fallback) sees
 only inequality constraints.  Objective, gradient, constraints and their Jacobian
 come from the Numba kernel of :mod:`assemblers.fastik` (closed-form exact derivatives, a few
-microseconds), evaluated once per iterate; the JAX functions here (autodiff) are the reference it
-is tested against, and still serve the "condition" criterion (an SVD) and unreachable targets.
+microseconds), evaluated once per iterate, for every criterion and for the closest pose of
+unreachable targets; the JAX functions here (autodiff) are the reference it is tested against,
+and the closest-pose search's fallback.
 
 This module is part of the math core: no files, no printing.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,9 @@ CRITERIA = ("fn", "fn_legs", "condition", "even", "nearest")
 _MARGIN = 1e-9  # m / rad kept inside every limit, so round-off never lands a pose outside
 _FEAS_TOL = 1e-8  # largest violation (m or rad) still called feasible by the optimizer
 _SQP_TOL = 1e-10  # scaled KKT error at which fastsqp.sqp stops (objective normalised to 1)
+# "condition": also stop when three feasible steps change the normalised objective by <= this
+# (its optimum is often where the extreme singular values cross: no small KKT error there)
+_COND_FTOL = 1e-12
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +121,9 @@ def _objective(criterion, arrs, Q, w_out, w_in, Q_ref):
 
 @cache
 def _compiled(criterion: str):
-    """One jitted function returning (f, grad f, g, dg/dz) for the reduced problem."""
+    """One jitted function returning (f, grad f, g, dg/dz) for the reduced problem: the JAX
+    reference (autodiff) that ``tests/test_fastik.py`` checks :func:`assemblers.fastik.evaluate`
+    against."""
 
     def f_of_z(z, arrs, T_target, w_out, w_in, Q_ref):
         Q = eliminate_last(arrs, z, T_target)
@@ -190,9 +196,6 @@ def default_criterion(asm: Assembler) -> str:
     return "fn_legs" if asm.sensitivity.wrt == "legs" else "fn"
 
 
-_objective_jit = jax.jit(_objective, static_argnums=0)
-
-
 def _cost_criterion(criterion: str) -> str:
     """The criterion a result's cost is measured in: the baselines report the ``fn`` cost."""
     return criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
@@ -202,13 +205,10 @@ def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
     """The value of a criterion at a full pose ``Q`` (6N,); for ``even``/``nearest`` (which do
     not optimize sensitivity) this is the ``fn`` cost."""
     crit = _cost_criterion(criterion)
-    if crit in _FAST_CODES:
-        P = _fast_problem(asm, np.eye(4), crit)
-        Q = np.array(Q, dtype=np.float64)  # a writable copy (Numba types read-only arrays apart)
-        return float(fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0],
-                                     np.empty(fastik.n_constraints(P)), np.empty((0, 0)), True))
-    w_out, w_in = _weights(asm, crit)
-    return float(_objective_jit(crit, stack_arrays(asm), np.asarray(Q), w_out, w_in, None))
+    P = _fast_problem(asm, np.eye(4), crit)
+    Q = np.array(Q, dtype=np.float64)  # a writable copy (Numba types read-only arrays apart)
+    return float(fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0],
+                                 np.empty(fastik.n_constraints(P)), np.empty((0, 0)), True))
 
 
 def _even_split_jax(arrs, Q_home, T_target):
@@ -222,19 +222,6 @@ def _even_split_jax(arrs, Q_home, T_target):
     z = jnp.concatenate([lie.transform_to_pose(lie.pose_to_transform(Q_home[6 * i: 6 * i + 6]) @ step)
                          for i in range(n - 1)])
     return eliminate_last(arrs, z, T_target)
-
-
-@cache
-def _prepare(cost_criterion: str):
-    """Jitted: the even split, its constraints and its cost, in one dispatch."""
-
-    @jax.jit
-    def prep(arrs, Q_home, T_target, limits, w_out, w_in):
-        Q = _even_split_jax(arrs, Q_home, T_target)
-        return Q, constraint_values(arrs, Q, limits), _objective(cost_criterion, arrs, Q, w_out,
-                                                                 w_in, None)
-
-    return prep
 
 
 def even_split(asm: Assembler, T_target) -> np.ndarray:
@@ -253,10 +240,6 @@ def even_split(asm: Assembler, T_target) -> np.ndarray:
 def _even(asm, T_target, criterion):
     """The even split (before repair), its constraints and its cost: ``(Q, g, cost)``."""
     crit = _cost_criterion(criterion)
-    if crit not in _FAST_CODES:
-        return jax.device_get(_prepare(crit)(
-            stack_arrays(asm), np.asarray(home_pose(asm)), np.asarray(T_target), _limits(asm),
-            *_weights(asm, crit)))
     P = _fast_problem(asm, T_target, crit)
     Q = np.empty(6 * asm.n_platforms)
     fastik.even_split(P, home_pose(asm), Q)
@@ -280,7 +263,8 @@ def _reason(asm: Assembler, g) -> str:
 
 
 _FAST_CODES = {"fn": fastik.CRIT_FN, "fn_legs": fastik.CRIT_FN_LEGS,  # fastik criterion codes
-               "even": fastik.CRIT_DIST, "nearest": fastik.CRIT_DIST}
+               "condition": fastik.CRIT_COND, "even": fastik.CRIT_DIST,
+               "nearest": fastik.CRIT_DIST}
 
 
 def _fast_problem(asm, T_target, criterion, Q_ref=None):
@@ -301,23 +285,15 @@ def _fast_problem(asm, T_target, criterion, Q_ref=None):
 
 
 class _Problem:
-    """The reduced problem for one target, with a one-entry cache so SLSQP's separate calls for
-    f, grad, g and dg at the same iterate cost one evaluation: the Numba kernel of
-    :mod:`assemblers.fastik` (exact closed-form derivatives, a few microseconds) for every
-    criterion but "condition", which keeps the jitted JAX function (one dispatch)."""
+    """The reduced problem for one target on the Numba kernel of :mod:`assemblers.fastik`
+    (exact closed-form derivatives, a few microseconds), with a one-entry cache so SLSQP's
+    separate calls for f, grad, g and dg at the same iterate cost one evaluation."""
 
     def __init__(self, asm, T_target, criterion, Q_ref):
-        self.code = _FAST_CODES.get(criterion)
-        if self.code is None:
-            self.fn = _compiled(criterion)
-            self.args = (stack_arrays(asm), np.asarray(T_target), *_weights(asm, criterion),
-                         np.asarray(Q_ref), _limits(asm))
-        else:
-            self.P = _fast_problem(asm, T_target, criterion, Q_ref)
-            n6 = 6 * (asm.n_platforms - 1)
-            m = fastik.n_constraints(self.P)
-            self._Q = np.empty(6 * asm.n_platforms)
-            self._shape = (n6, m)
+        self.code = _FAST_CODES[criterion]
+        self.P = _fast_problem(asm, T_target, criterion, Q_ref)
+        self._Q = np.empty(6 * asm.n_platforms)
+        self._shape = (6 * (asm.n_platforms - 1), fastik.n_constraints(self.P))
         self._x = None
         self._key = None
         self.calls = 0
@@ -328,17 +304,10 @@ class _Problem:
         if key != self._key:  # bytes compare: much cheaper than np.array_equal per call
             self._key = key
             self._x = np.array(z, dtype=np.float64)
-            if self.code is not None:
-                n, m = self._shape
-                grad, g, G = np.empty(n), np.empty(m), np.empty((m, n))
-                f = fastik.evaluate(self.P, self.code, self._x, self._Q, True, grad, g, G, False)
-                self._val = (f, grad, g, G)
-            else:
-                flat = np.asarray(self.fn(self._x, *self.args))
-                n = self._x.shape[0]
-                m = (flat.shape[0] - 1 - n) // (n + 1)
-                self._val = (flat[0], flat[1:1 + n], flat[1 + n:1 + n + m],
-                             flat[1 + n + m:].reshape(m, n))
+            n, m = self._shape
+            grad, g, G = np.empty(n), np.empty(m), np.empty((m, n))
+            f = fastik.evaluate(self.P, self.code, self._x, self._Q, True, grad, g, G, False)
+            self._val = (f, grad, g, G)
             self.calls += 1
         return self._val
 
@@ -355,25 +324,27 @@ class _Problem:
         return self._eval(z)[3]
 
     def solve(self, z0, max_iter, ftol, method="auto"):
-        """Minimise from ``z0``: :func:`assemblers.fastsqp.sqp` (compiled SQP) when the
-        criterion has a Numba kernel and ``method`` is "auto", else (or when it stops without
-        converging, e.g. on inconsistent linearised constraints far from feasible) SciPy's
-        SLSQP.  Returns a SciPy ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and
-        ``scale`` added; ``multipliers`` are for the objective times ``scale``."""
+        """Minimise from ``z0``: :func:`assemblers.fastsqp.sqp` (compiled SQP) when ``method`` is
+        "auto", else (or when it stops without converging, e.g. on inconsistent linearised
+        constraints far from feasible) SciPy's SLSQP on the same kernel.  Returns a SciPy
+        ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and ``scale`` added;
+        ``multipliers`` are for the objective times ``scale``."""
         z0 = np.asarray(z0, dtype=np.float64)
         # both solvers see the objective normalised to ~1 at the start (SLSQP's ftol is absolute)
         f0 = abs(float(self._eval(z0)[0]))
         self.scale = 1.0 / f0 if f0 > 1e-300 else 1.0
-        if self.code is not None and method == "auto":
+        if method == "auto":
             n, m = self._shape
             z, lam, B = np.empty(n), np.empty(m), np.empty((n, n))
+            f_tol = _COND_FTOL if self.code == fastik.CRIT_COND else 0.0
             status, k, err, _ = fastsqp.sqp(self.P, self.code, z0, _SQP_TOL, max_iter,
-                                            self.scale, z, lam, B)
+                                            self.scale, z, lam, B, f_tol)
             self.calls += k + 1
-            if status == fastik.CONVERGED:
+            if status in (fastik.CONVERGED, fastsqp.STALLED):
+                msg = (f"converged (KKT error {err:.1e})" if status == fastik.CONVERGED else
+                       f"objective converged (KKT error {err:.1e}: not smooth at the optimum)")
                 return OptimizeResult(x=z, success=True, status=0, nit=int(k), multipliers=lam,
-                                      message=f"converged (KKT error {err:.1e})", solver="sqp",
-                                      scale=self.scale)
+                                      message=msg, solver="sqp", scale=self.scale)
         n_con = len(self.g(z0))
         cons = [{"type": "ineq", "fun": self.g, "jac": self.dg}] if n_con else []
         res = minimize(self.f, z0, jac=self.df, constraints=cons, method="SLSQP",
@@ -396,27 +367,16 @@ def _report_values(cost_criterion, arrs, Q, T_target, limits, w_out, w_in):
             K.stack_legs(arrs, Q), _objective(cost_criterion, arrs, Q, w_out, w_in, None))
 
 
-@cache
-def _report(cost_criterion: str):
-    """:func:`_report_values`, jitted: one dispatch."""
-    return jax.jit(partial(_report_values, cost_criterion))
-
-
 def _report_at(asm, T_target, Q, criterion):
     """``(g, (position error m, rotation error rad), legs, cost)`` at a full pose ``Q``; the
     cost of ``even``/``nearest`` is the ``fn`` cost (as :func:`criterion_cost`)."""
     crit = _cost_criterion(criterion)
-    if crit in _FAST_CODES:
-        P = _fast_problem(asm, T_target, crit)
-        g = np.empty(fastik.n_constraints(P))
-        legs = np.empty((asm.n_platforms, 6))
-        tw = np.empty(6)
-        cost = fastik.report(P, _FAST_CODES[crit], np.array(Q, dtype=np.float64), g, legs, tw)
-        return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, float(cost)
-    g, tw, legs, cost = jax.device_get(_report(crit)(
-        stack_arrays(asm), np.asarray(Q), np.asarray(T_target), _limits(asm), *_weights(asm, crit)))
-    return (np.asarray(g), (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))),
-            np.asarray(legs), float(cost))
+    P = _fast_problem(asm, T_target, crit)
+    g = np.empty(fastik.n_constraints(P))
+    legs = np.empty((asm.n_platforms, 6))
+    tw = np.empty(6)
+    cost = fastik.report(P, _FAST_CODES[crit], np.array(Q, dtype=np.float64), g, legs, tw)
+    return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, float(cost)
 
 
 def _as_target(T_target) -> np.ndarray:
@@ -445,7 +405,9 @@ def _repair(asm, T_target, Q_ref, max_iter=200, method="auto"):
 
 # ----------------------------------------------------------------------------- interior point
 
-_IPM_CRITERIA = ("fn", "fn_legs", "nearest")  # "condition" (an SVD ratio) stays on SLSQP
+# "condition" (a ratio of singular values, not smooth where they cross) stays off the interior
+# point, whose Newton steps need its second derivatives
+_IPM_CRITERIA = ("fn", "fn_legs", "nearest")
 # (the solver: assemblers.fastik.interior_point, the algorithm of assemblers.nlp in Numba)
 _IPM_TOL = 1e-10  # scaled KKT error (objective normalised to 1 at the start)
 _IPM_MAX_ITER = 80
@@ -497,13 +459,12 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         n_starts: starts tried when no ``initial`` is given: the even split, then the nearest
             pose to home, then random feasible solutions (``seed``).  The nearest pose is also
             tried whenever the even split cannot be repaired to feasibility.
-        max_iter: iteration limit of each solve; ftol: SLSQP's (the fallback, and the solver
-            of "condition").
+        max_iter: iteration limit of each solve; ftol: SLSQP's (the fallback).
         baseline: compute the ``even`` baseline's cost (skipped by trajectories when a warm
             start is given, to save time; ``baseline_cost`` is then None).
         method: "auto": the compiled SQP of :mod:`assemblers.fastsqp` on the Numba kernel of
             :mod:`assemblers.fastik` (exact derivatives), with SciPy's SLSQP as the fallback
-            when it does not converge, and for "condition" (one JAX dispatch per iterate);
+            when it does not converge;
             "slsqp": SciPy's SLSQP on the same kernel (the solver before fastsqp, kept for
             comparison); "ipm": the interior-point solver of :mod:`assemblers.fastik` (each
             Newton step needs a Hessian, n extra gradients, so from a cold start it is slower;
@@ -699,16 +660,15 @@ def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKRe
     """Closest feasible pose to the target (weighted tool-pose error over the whole stack pose,
     within every limit), with the reason: the compiled SQP of :mod:`assemblers.fastsqp` on
     :data:`assemblers.fastik.CRIT_CLOSEST`, SciPy's SLSQP on the JAX functions as the fallback."""
-    arrs = stack_arrays(asm)
-    limits = _limits(asm)
-    g_start = np.asarray(_constraints_batch(arrs, np.asarray(Q_start)[None], limits))[0]
-    reason = _reason(asm, g_start)
+    reason = _reason(asm, _report_at(asm, T_target, Q_start, criterion)[0])
     # start from the home pose (feasible) so the solver walks inside the limits to the target
     Q0 = np.array(home_pose(asm), dtype=np.float64)
     P = _closest_problem(asm, T_target)
     Q, lam, B = np.empty_like(Q0), np.empty(fastik.n_constraints(P)), np.empty((Q0.size,) * 2)
-    status, nit, _, _ = fastsqp.sqp(P, fastik.CRIT_CLOSEST, Q0, _SQP_TOL, 300, 0.0, Q, lam, B)
+    status, nit, _, _ = fastsqp.sqp(P, fastik.CRIT_CLOSEST, Q0, _SQP_TOL, 300, 0.0, Q, lam, B,
+                                    0.0)
     if status != fastik.CONVERGED:
+        arrs, limits = stack_arrays(asm), _limits(asm)
         Tt = jnp.asarray(T_target)
         w = jnp.asarray(P[5])
         cache = {}
@@ -751,9 +711,6 @@ def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = F
         _Problem(asm, T0, "even", Q0)._eval(Q0[:n6])  # the repair of an infeasible even split
         _full(asm, T0, Q0[:n6])
     criterion_cost(asm, Q0, criterion)
-    l = asm.sensitivity.length_scale
-    jax.block_until_ready(_closest_fg(jnp.asarray(Q0), stack_arrays(asm), jnp.asarray(T0),
-                                      jnp.array([1.0, 1.0, 1.0, l, l, l]), _limits(asm)))
     if trajectory and asm.n_platforms > 1 and criterion in _IPM_CRITERIA:
         lam = r.extra.get("lam") if r.extra else None
         out = _run_ipm(asm, T0, criterion, r.Q[:n6], lam0=lam, mu0=_IPM_TOL / 10)

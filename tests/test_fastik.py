@@ -21,7 +21,7 @@ def evaluate(P, code, z, n):
 
 
 @pytest.mark.parametrize("name", ["duo", "trio", "assembler", "duo+bounds"])
-@pytest.mark.parametrize("crit", ["fn", "fn_legs", "even"])
+@pytest.mark.parametrize("crit", ["fn", "fn_legs", "condition", "even"])
 def test_derivatives_match_jax_autodiff(name, crit):
     """f, grad f, g and dg/dz of the Numba kernel equal the jitted JAX reference (autodiff of
     the same model) to rounding, at poses off the solution."""

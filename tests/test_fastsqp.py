@@ -163,3 +163,24 @@ def test_closest_pose_of_unreachable_targets_matches_the_jax_slsqp_search(monkey
         err = r.tool_error[0] ** 2 + (l * r.tool_error[1]) ** 2
         err_ref = ref.tool_error[0] ** 2 + (l * ref.tool_error[1]) ** 2
         assert err <= err_ref * (1 + 1e-7)
+
+
+def test_condition_criterion_reaches_the_slsqp_optimum():
+    """"condition" (sigma_max / sigma_min of the weighted J_Q) by the SQP: the same cost as
+    SciPy's SLSQP from the same start.  Its optimum is often where the extreme singular values
+    cross (not smooth: no small KKT error), which ends in the objective test (STALLED); at
+    least one target here does."""
+    asm = A.load_config("trio")
+    messages = []
+    for Q in feasible_poses(asm, 6, 13):
+        T = A.forward_kinematics(asm, Q)
+        r = A.solve_ik(asm, T, "condition")
+        ref = A.solve_ik(asm, T, "condition", method="slsqp")
+        assert r.success and r.extra["solver"] == "sqp" and r.max_violation == 0.0
+        assert r.cost <= ref.cost * (1 + 1e-8)
+        assert r.cost == pytest.approx(np.linalg.cond(
+            asm.sensitivity.w_out[:, None] * A.jacobian(asm, r.Q)
+            * asm.sensitivity.w_in(asm.n_platforms, "pose")[None, :]), rel=1e-10)
+        z0 = A.solve_ik(asm, T, "even").Q[:12]
+        messages.append(ik._Problem(asm, T, "condition", None).solve(z0, 200, 1e-10).message)
+    assert any("not smooth" in m for m in messages), messages
