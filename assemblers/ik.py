@@ -379,11 +379,16 @@ def _report_at(asm, T_target, Q, criterion):
     return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, float(cost)
 
 
+_EYE3 = np.eye(3)
+
+
 def _as_target(T_target) -> np.ndarray:
     T = as_array(T_target, "T_target", (4, 4), batch=False)
     R = T[:3, :3]
-    if np.abs(R.T @ R - np.eye(3)).max() > 1e-9 or abs(np.linalg.det(R) - 1) > 1e-9 or \
-            np.abs(T[3] - [0, 0, 0, 1]).max() > 0:
+    (a, b, c), (d, e, f), (g, h, i) = R.tolist()  # det by the rule of Sarrus: no LAPACK call
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if np.abs(R.T @ R - _EYE3).max() > 1e-9 or abs(det - 1) > 1e-9 or \
+            T[3].tolist() != [0.0, 0.0, 0.0, 1.0]:
         raise InputError("T_target: not a rigid transform (rotation must be orthonormal with "
                          "det +1 to 1e-9, last row 0 0 0 1)")
     return T
