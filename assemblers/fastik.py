@@ -762,9 +762,9 @@ def _ev(P, crit, scale, z, Qw, want, grad, g, G):
 @njit(cache=True, inline="always")
 def start(P, crit, x0, m, f_scale, x):
     """The start of a solver: ``x = x0`` evaluated, the objective scale (``f_scale``, or
-    ``1 / |f(x0)|`` when 0) applied to the gradient, and the buffers.  Returns ``(f(x0)
-    unscaled, scale, Qw (n + 6,), grad (n,), g (m,), G (m, n))`` filled at ``x0`` and a second
-    ``(grad, g, G)`` for trial points."""
+    ``1 / |f(x0)|`` when 0, or 1 when f(x0) is ~0) applied to the gradient, and the buffers.
+    Returns ``(f(x0) unscaled, scale, Qw (n + 6,), grad (n,), g (m,), G (m, n))`` filled at
+    ``x0`` and a second ``(grad, g, G)`` for trial points."""
     n = x0.shape[0]
     Qw = np.empty(n + 6)
     grad = np.empty(n)
@@ -772,7 +772,7 @@ def start(P, crit, x0, m, f_scale, x):
     G = np.empty((m, n))
     x[:] = x0
     f_raw = evaluate(P, crit, x, Qw, True, grad, g, G, False)
-    scale = f_scale if f_scale > 0.0 else 1.0 / max(abs(f_raw), 1e-12)
+    scale = f_scale if f_scale > 0.0 else (1.0 / abs(f_raw) if abs(f_raw) > 1e-12 else 1.0)
     if np.isfinite(f_raw):
         for a in range(n):
             grad[a] *= scale
