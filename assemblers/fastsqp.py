@@ -19,9 +19,11 @@ one evaluation of :func:`assemblers.fastik.evaluate`:
 * convergence is the scaled KKT error of :func:`assemblers.fastik._kkt_error` at the current
   point with the subproblem's multipliers.
 
-When the linearised constraints are inconsistent (far from feasible) the solver stops with
-``QP_INFEASIBLE``; :mod:`assemblers.ik` then falls back to SciPy's SLSQP, which relaxes such
-subproblems.  Arrays: ``z`` (n,) m and rad as :mod:`assemblers.fastik`.  No I/O, no randomness.
+When the linearised constraints are inconsistent (far from feasible), the subproblem is relaxed
+as SLSQP does (an elastic variable ``delta``, see :func:`_elastic_qp`); when even that step does
+not reduce the merit function the solver stops with QP_FAILED and :mod:`assemblers.ik` falls
+back to SciPy's SLSQP.  Arrays: ``z`` (n,) m and rad as :mod:`assemblers.fastik`.  No I/O, no
+randomness.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from .fastik import CONVERGED, FAILED, MAX_ITER, _ev, _kkt_error, cholesky, lower_solve, start, upper_solve
 
 QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
-QP_FAILED = 4  # sqp: a subproblem had no solution (the linearised constraints are inconsistent)
+QP_FAILED = 4  # sqp: no useful subproblem step (inconsistent linearisation, no elastic progress)
 STALLED = 5  # sqp with f_tol: feasible, the objective no longer moves, the KKT error not small
 _N_FLAT = 3  # consecutive steps below f_tol that make STALLED
 _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
@@ -239,6 +241,39 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     return QP_OK, q
 
 
+_RHO_ELASTIC = 1e6  # weight of 1/2 delta^2 in an elastic subproblem
+
+
+@njit(cache=True)
+def _elastic_qp(L, grad, G, g, d, u):
+    """The subproblem when ``G d + g >= 0`` is inconsistent (SLSQP's relaxation): the violated
+    rows become ``G_i d + (1 - delta) g_i >= 0`` with ``0 <= delta <= 1`` and ``1/2 rho delta^2``
+    added to the objective, which is always feasible (``d = 0, delta = 1``).  Fills ``d`` (n,)
+    and ``u`` (m,) and returns ``(status, delta)``."""
+    m, n = G.shape
+    La = np.zeros((n + 1, n + 1))
+    La[:n, :n] = L
+    La[n, n] = math.sqrt(_RHO_ELASTIC)
+    aa = np.zeros(n + 1)
+    aa[:n] = grad
+    Na = np.zeros((m + 2, n + 1))
+    ba = np.empty(m + 2)
+    for i in range(m):
+        Na[i, :n] = G[i]
+        Na[i, n] = -g[i] if g[i] < 0.0 else 0.0
+        ba[i] = -g[i]
+    Na[m, n] = 1.0  # delta >= 0
+    ba[m] = 0.0
+    Na[m + 1, n] = -1.0  # delta <= 1
+    ba[m + 1] = -1.0
+    xa = np.empty(n + 1)
+    ua = np.empty(m + 2)
+    st, _ = qp_dual(La, aa, Na, ba, xa, ua, 1e-12, 10 * (m + n), np.empty(n + 1, np.int64), 0)
+    d[:] = xa[:n]
+    u[:] = ua[:m]
+    return st, min(1.0, max(0.0, xa[n]))
+
+
 @njit(cache=True)
 def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
     """SQP solve of the reduced problem ``min f(z)  s.t.  g(z) >= 0`` (:func:`assemblers.fastik
@@ -284,6 +319,10 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
         for i in range(m):
             g_t[i] = -g[i]
         st, n_work = qp_dual(L, grad, G, g_t, d, u, 1e-12, 10 * (m + n), work, n_work)
+        delta = 0.0  # the relaxation of an elastic step
+        if st == QP_INFEASIBLE:
+            st, delta = _elastic_qp(L, grad, G, g, d, u)
+            n_work = 0
         if st != QP_OK:
             return QP_FAILED, k, err, f_raw
         for i in range(m):
@@ -300,7 +339,10 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
             rho[i] = max(abs(u[i]), 0.5 * (rho[i] + abs(u[i])))
             pen += rho[i] * max(0.0, -g[i])
         phi0 = f + pen
-        dphi = _dot(grad, d) - pen
+        # the linearised violation shrinks to (1 - delta) of itself (all of it when delta = 0)
+        dphi = _dot(grad, d) - (pen if delta == 0.0 else delta * pen)
+        if delta > 0.0 and not dphi < 0.0:  # an elastic step that does not help: give up
+            return QP_FAILED, k, err, f_raw
         # a predicted decrease at the level of roundoff in phi cannot be tested: the unit step
         # is then taken when it does not add to the violation
         tiny = -dphi <= 1e-13 * max(1.0, abs(phi0))

@@ -323,10 +323,11 @@ class _Problem:
     def dg(self, z):
         return self._eval(z)[3]
 
-    def solve(self, z0, max_iter, ftol, method="auto"):
+    def solve(self, z0, max_iter, ftol, method="auto", fallback=True):
         """Minimise from ``z0``: :func:`assemblers.fastsqp.sqp` (compiled SQP) when ``method`` is
         "auto", else (or when it stops without converging, e.g. on inconsistent linearised
-        constraints far from feasible) SciPy's SLSQP on the same kernel.  Returns a SciPy
+        constraints far from feasible, unless ``fallback`` is False) SciPy's SLSQP on the same
+        kernel.  Returns a SciPy
         ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and ``scale`` added;
         ``multipliers`` are for the objective times ``scale``."""
         z0 = np.asarray(z0, dtype=np.float64)
@@ -345,6 +346,10 @@ class _Problem:
                        f"objective converged (KKT error {err:.1e}: not smooth at the optimum)")
                 return OptimizeResult(x=z, success=True, status=0, nit=int(k), multipliers=lam,
                                       message=msg, solver="sqp", scale=self.scale)
+            if not fallback:
+                return OptimizeResult(x=z, success=False, status=int(status), nit=int(k),
+                                      message=f"no convergence (status {status})", solver="sqp",
+                                      scale=self.scale)
         n_con = len(self.g(z0))
         cons = [{"type": "ineq", "fun": self.g, "jac": self.dg}] if n_con else []
         res = minimize(self.f, z0, jac=self.df, constraints=cons, method="SLSQP",
@@ -397,15 +402,28 @@ def _as_target(T_target) -> np.ndarray:
 # ----------------------------------------------------------------------------- solver
 
 
-def _repair(asm, T_target, Q_ref, max_iter=200, method="auto"):
-    """The feasible pose nearest (in Q) to ``Q_ref`` that reaches the target: (z, ok, calls)."""
+def _repair(asm, T_target, Q_ref, max_iter=200, method="auto", rescue=None):
+    """The feasible pose nearest (in Q) to ``Q_ref`` that reaches the target: (z, ok, calls).
+
+    With ``rescue`` (a :class:`_Rescue`) and method "auto": when the SQP from ``Q_ref`` fails,
+    SciPy's SLSQP is not tried from there (on unreachable targets it only spends time);
+    instead, if the closest-pose search shows the target reachable, the repair runs again from
+    that feasible pose (SLSQP as the fallback)."""
     n6 = 6 * (asm.n_platforms - 1)
     prob = _Problem(asm, T_target, "even", Q_ref)
     z0 = np.asarray(Q_ref[:n6])
     if _violation(prob.g(z0)) == 0.0:
         return z0, True, prob.calls
-    res = prob.solve(z0, max_iter, 1e-10, method)  # a feasible pose near the split is all it needs
-    return res.x, _violation(prob.g(res.x)) <= _FEAS_TOL, prob.calls
+    quick = rescue is not None and method == "auto"
+    # a feasible pose near the split is all it needs
+    res = prob.solve(z0, max_iter, 1e-10, method, fallback=not quick)
+    ok = _violation(prob.g(res.x)) <= _FEAS_TOL
+    if not ok and quick:
+        Q_start = rescue.start()
+        if Q_start is not None:
+            res = prob.solve(Q_start[:n6], max_iter, 1e-10, method)
+            ok = _violation(prob.g(res.x)) <= _FEAS_TOL
+    return res.x, ok, prob.calls
 
 
 # ----------------------------------------------------------------------------- interior point
@@ -489,6 +507,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     n = asm.n_platforms
     n6 = 6 * (n - 1)
     calls = 0
+    rescue = _Rescue(asm, T_target)  # the closest-pose search, run only if a repair fails
     warm = initial is not None and not baseline and criterion not in ("even", "nearest")
     if warm:  # trajectory step: no baseline, start at the given pose
         Q_even_feas, even_ok, baseline = None, False, None
@@ -498,7 +517,8 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         if _violation(np.asarray(g_even)) == 0.0:
             Q_even_feas, even_ok, baseline = np.asarray(Q_even), True, float(c_even)
         else:
-            z_even, even_ok, c = _repair(asm, T_target, np.asarray(Q_even), method=method)
+            z_even, even_ok, c = _repair(asm, T_target, np.asarray(Q_even), method=method,
+                                        rescue=rescue)
             calls += c
             Q_even_feas = _full(asm, T_target, z_even)
             baseline = criterion_cost(asm, Q_even_feas, criterion) if even_ok else None
@@ -515,7 +535,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         if even_ok:
             return finish(Q_even_feas, True, "ok" if n > 1 else "ok (N = 1: IK is unique)", 0,
                           solver="closed form" if n == 1 else "even split")
-        return _unreachable(asm, T_target, Q_even_feas, criterion, baseline, t0, calls)
+        return _unreachable(asm, T_target, Q_even_feas, criterion, baseline, t0, calls, rescue)
 
     if criterion == "nearest":
         starts = [np.asarray(home_pose(asm))]
@@ -529,7 +549,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             if even_ok:
                 starts.append(Q_even_feas)
             if n_starts > 1 or not even_ok:  # the nearest pose to home as a further start
-                z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method)
+                z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method, rescue=rescue)
                 calls += c
                 if near_ok:
                     starts.append(_full(asm, T_target, z_near))
@@ -572,7 +592,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         # nearest pose to home (unless tried) and random feasible solutions
         extra = []
         if len(starts) < 2:
-            z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method)
+            z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method, rescue=rescue)
             state["calls"] += c
             if near_ok:
                 extra.append(_full(asm, T_target, z_near))
@@ -584,7 +604,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     calls += prob.calls if prob is not None else 0
     if best is None:
         Q_try = _full(asm, T_target, starts[0][:n6]) if starts else even_split(asm, T_target)
-        return _unreachable(asm, T_target, Q_try, criterion, baseline, t0, calls)
+        return _unreachable(asm, T_target, Q_try, criterion, baseline, t0, calls, rescue)
     _, kind, payload = best
     if kind == "ipm":
         out = payload
@@ -605,7 +625,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         # the multipliers are for the objective times res.scale; store them per unit cost
         out.extra["lam"] = np.maximum(np.asarray(lam, dtype=np.float64), 0.0) / (res.scale * out.cost)
     if out.max_violation > _FEAS_TOL:  # should not happen; never report a violating pose as ok
-        return _unreachable(asm, T_target, Q, criterion, baseline, t0, calls)
+        return _unreachable(asm, T_target, Q, criterion, baseline, t0, calls, rescue)
     return out
 
 
@@ -661,44 +681,72 @@ def _closest_problem(asm, T_target):
     return (*P[:5], np.array([1.0, 1.0, 1.0, l, l, l]), *P[6:])
 
 
-def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls) -> IKResult:
-    """Closest feasible pose to the target (weighted tool-pose error over the whole stack pose,
-    within every limit), with the reason: the compiled SQP of :mod:`assemblers.fastsqp` on
-    :data:`assemblers.fastik.CRIT_CLOSEST`, SciPy's SLSQP on the JAX functions as the fallback."""
-    reason = _reason(asm, _report_at(asm, T_target, Q_start, criterion)[0])
+def _closest(asm, T_target):
+    """The feasible stack pose closest to the target (weighted tool-pose error over the whole
+    stack pose, within every limit), from home: the compiled SQP of :mod:`assemblers.fastsqp` on
+    :data:`assemblers.fastik.CRIT_CLOSEST`, SciPy's SLSQP on the JAX functions as the fallback.
+    Returns ``(Q (6N,), iterations, solver)``."""
     # start from the home pose (feasible) so the solver walks inside the limits to the target
     Q0 = np.array(home_pose(asm), dtype=np.float64)
     P = _closest_problem(asm, T_target)
     Q, lam, B = np.empty_like(Q0), np.empty(fastik.n_constraints(P)), np.empty((Q0.size,) * 2)
     status, nit, _, _ = fastsqp.sqp(P, fastik.CRIT_CLOSEST, Q0, _SQP_TOL, 300, 0.0, Q, lam, B,
                                     0.0)
-    if status != fastik.CONVERGED:
-        arrs, limits = stack_arrays(asm), _limits(asm)
-        Tt = jnp.asarray(T_target)
-        w = jnp.asarray(P[5])
-        cache = {}
+    if status == fastik.CONVERGED:
+        return Q, int(nit), "sqp"
+    arrs, limits = stack_arrays(asm), _limits(asm)
+    Tt = jnp.asarray(T_target)
+    w = jnp.asarray(P[5])
+    cache = {}
 
-        def ev(Q):
-            k = Q.tobytes()
-            if k not in cache:
-                cache.clear()
-                cache[k] = jax.device_get(_closest_fg(Q, arrs, Tt, w, limits))
-            return cache[k]
+    def ev(Q):
+        k = Q.tobytes()
+        if k not in cache:
+            cache.clear()
+            cache[k] = jax.device_get(_closest_fg(Q, arrs, Tt, w, limits))
+        return cache[k]
 
-        res = minimize(lambda Q: float(ev(Q)[0]), Q0, jac=lambda Q: ev(Q)[1], method="SLSQP",
-                       constraints=[{"type": "ineq", "fun": lambda Q: ev(Q)[2],
-                                     "jac": lambda Q: ev(Q)[3]}],
-                       options={"maxiter": 300, "ftol": 1e-14})
-        Q, nit = res.x, res.nit
+    res = minimize(lambda Q: float(ev(Q)[0]), Q0, jac=lambda Q: ev(Q)[1], method="SLSQP",
+                   constraints=[{"type": "ineq", "fun": lambda Q: ev(Q)[2],
+                                 "jac": lambda Q: ev(Q)[3]}],
+                   options={"maxiter": 300, "ftol": 1e-14})
+    return res.x, int(res.nit), "slsqp"
+
+
+class _Rescue:
+    """The closest-pose search of one solve, run at most once: when a repair fails it tells
+    whether the target is reachable after all (the closest pose reaches it within every limit;
+    then it is a feasible start), and for an unreachable target it is the pose reported."""
+
+    def __init__(self, asm, T_target):
+        self.asm, self.T_target, self.value = asm, T_target, None
+
+    def __call__(self):
+        if self.value is None:
+            self.value = _closest(self.asm, self.T_target)
+        return self.value
+
+    def start(self):
+        """``Q`` (6N,) of the closest pose when it reaches the target within every limit (to
+        1e-9 m / rad), else None."""
+        Q = self()[0]
+        g, (ep, er), _, _ = _report_at(self.asm, self.T_target, Q, "fn")
+        return Q if max(ep, er) <= 1e-9 and _violation(g) <= _FEAS_TOL else None
+
+
+def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls, rescue=None) -> IKResult:
+    """The result for an unreachable target: the closest feasible pose (:func:`_closest`,
+    ``rescue``'s when given) and the reason (the limit ``Q_start`` violates most)."""
+    reason = _reason(asm, _report_at(asm, T_target, Q_start, criterion)[0])
+    Q, nit, solver = (rescue or _Rescue(asm, T_target))()
     g, (ep, er), legs, cost = _report_at(asm, T_target, Q, criterion)
     msg = (f"{reason}: no pose within the limits reaches the target; closest pose found misses "
            f"it by {ep * 1e3:.3f} mm and {er * 1e3:.3f} mrad")
     return IKResult(Q=Q, legs=legs, cost=cost, baseline_cost=baseline,
                     max_violation=_violation(g), success=False, message=msg,
-                    iterations=int(nit), time_s=time.perf_counter() - t0, criterion=criterion,
+                    iterations=nit, time_s=time.perf_counter() - t0, criterion=criterion,
                     tool_error=(ep, er), reason=reason,
-                    extra={"jax_calls": calls,
-                           "solver": "sqp" if status == fastik.CONVERGED else "slsqp"})
+                    extra={"jax_calls": calls, "solver": solver})
 
 
 def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = False) -> float:

@@ -126,7 +126,11 @@ def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
     T = A.forward_kinematics(asm, feasible_poses(asm, 1, 9)[0])
     r = A.solve_ik(asm, T)
     assert r.success and r.extra["solver"] == "sqp"
-    monkeypatch.setattr(S, "sqp", lambda *a: (S.QP_FAILED, 0, np.inf, 1.0))
+    def fails(P, crit, x0, tol, max_iter, f_scale, x, *rest):
+        x[:] = x0  # where it started
+        return S.QP_FAILED, 0, np.inf, 1.0
+
+    monkeypatch.setattr(S, "sqp", fails)
     r2 = A.solve_ik(asm, T)
     assert r2.success and r2.extra["solver"] == "slsqp"
     assert r2.cost == pytest.approx(r.cost, rel=1e-7)
@@ -184,3 +188,56 @@ def test_condition_criterion_reaches_the_slsqp_optimum():
         z0 = A.solve_ik(asm, T, "even").Q[:12]
         messages.append(ik._Problem(asm, T, "condition", None).solve(z0, 200, 1e-10).message)
     assert any("not smooth" in m for m in messages), messages
+
+
+def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
+    """When the SQP cannot repair the even split (forced here, once), SLSQP is not run from
+    there; the closest-pose search finds the target reachable and the repair restarts from
+    that feasible pose: the solve still succeeds, with its baseline."""
+    asm = A.load_config("trio")
+    crit = ik.default_criterion(asm)
+    rng = np.random.default_rng(17)
+    lim = np.tile([0.04, 0.04, 0.04, 0.2, 0.2, 0.2], asm.n_platforms)
+    poses = (A.home_pose(asm) + rng.uniform(-lim, lim) for _ in range(200))
+    feasible = (Q for Q in poses if A.solve_ik(asm, A.forward_kinematics(asm, Q)).success)
+    T = next(T for T in (A.forward_kinematics(asm, Q) for Q in feasible)
+             if ik._violation(ik._even(asm, np.asarray(T), crit)[1]) > 0)  # needs a repair
+    real = S.sqp
+    seen = {"dist": 0, "closest": 0}
+
+    def first_repair_fails(P, crit, x0, tol, max_iter, f_scale, x, *rest):
+        if crit == F.CRIT_DIST:
+            seen["dist"] += 1
+            if seen["dist"] == 1:  # fails where it starts (the even split, outside the limits)
+                x[:] = x0
+                return F.FAILED, 0, np.inf, 1.0
+        if crit == F.CRIT_CLOSEST:
+            seen["closest"] += 1
+        return real(P, crit, x0, tol, max_iter, f_scale, x, *rest)
+
+    def no_scipy(*a, **k):
+        raise AssertionError("SciPy's SLSQP was called")
+
+    plain = A.solve_ik(asm, T)
+    monkeypatch.setattr(S, "sqp", first_repair_fails)
+    monkeypatch.setattr(ik, "minimize", no_scipy)
+    r = A.solve_ik(asm, T)
+    assert seen["dist"] >= 2 and seen["closest"] == 1
+    assert r.success and r.baseline_cost is not None and r.max_violation == 0.0
+    assert r.cost <= r.baseline_cost and r.cost == pytest.approx(plain.cost, rel=1e-6)
+
+
+def test_unreachable_targets_need_no_scipy(monkeypatch):
+    """An unreachable target: the repairs fail in the SQP, the closest-pose search runs once,
+    and SciPy's SLSQP is never called (it would only spend time)."""
+    asm = A.load_config("duo")
+    T = np.array(A.forward_kinematics(asm, A.home_pose(asm)))
+    T[0, 3] += 0.2
+
+    def no_scipy(*a, **k):
+        raise AssertionError("SciPy's SLSQP was called")
+
+    monkeypatch.setattr(ik, "minimize", no_scipy)
+    r = A.solve_ik(asm, T)
+    assert not r.success and r.reason.startswith("unreachable") and r.extra["solver"] == "sqp"
+    assert r.max_violation == 0.0 and r.tool_error[0] > 1e-3
