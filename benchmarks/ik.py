@@ -22,6 +22,9 @@ of the default Assembler's platform type (its spacers, tool and weights; built w
   bounds when the config has them, scipy's finite-difference gradients, objective normalised by its
   value at the start (SLSQP's ftol is absolute), ftol 1e-10, maxiter 1000.  Run on a subset of the
   targets.  Success: tool pose on target to 1e-6 m / 1e-6 rad and limits held (to 1e-8).
+* The criterion ``condition`` on the trio and unreachable ``duo`` targets (15-25 cm off home
+  in x and y), ``--baseline-targets`` of each: ``solve_ik`` against ``method="slsqp"`` (SciPy's
+  SLSQP on the same Numba kernel), both after a warm-up.
 * Trajectory IK (N = 3, trio): a straight-line + SLERP move between two reachable tool poses,
   ``--duration`` s at ``--rate`` Hz, through ``solve_trajectory``; per-step times from
   ``TrajectoryResult.step_times_s`` (the first step is a full solve; warm-started steps follow).
@@ -324,6 +327,55 @@ def bench_trajectory(duration, rate, rng, log):
     return out
 
 
+def bench_other(n: int, rng, log) -> dict:
+    """The criterion ``condition`` on the trio and unreachable ``duo`` targets: ours
+    (method="auto") against method="slsqp" (SciPy's SLSQP on the same Numba kernel), ``n``
+    targets each, both timed after a warm-up."""
+    import assemblers as A
+
+    out = {}
+    asm = A.load_config("trio")
+    Ts = A.forward_kinematics(asm, random_feasible_poses(asm, n, rng)).reshape(-1, 4, 4)
+    for method in ("auto", "slsqp"):
+        A.solve_ik(asm, Ts[0], "condition", method=method)
+    times = {"auto": [], "slsqp": []}
+    worse = 0
+    for T in Ts:
+        res = {}
+        for method in ("auto", "slsqp"):
+            t0 = time.perf_counter()
+            res[method] = A.solve_ik(asm, T, "condition", method=method)
+            times[method].append(time.perf_counter() - t0)
+        if not res["auto"].success or res["auto"].cost > res["slsqp"].cost * (1 + 1e-7):
+            worse += 1
+    out["cond"] = dict(med=1e3 * np.median(times["auto"]), b_med=1e3 * np.median(times["slsqp"]),
+                       worse=worse, n=n)
+    log(f"  condition trio: ours median {out['cond']['med']:.2f} ms, SLSQP "
+        f"{out['cond']['b_med']:.2f} ms, {worse} of {n} worse or failed")
+
+    asm = A.load_config("duo")
+    T_home = A.forward_kinematics(asm, A.home_pose(asm))
+    targets = []
+    while len(targets) < n:  # +-15..25 cm off home in x and y: mostly out of reach
+        T = T_home.copy()
+        T[:2, 3] += rng.uniform(0.15, 0.25, 2) * rng.choice([-1.0, 1.0], 2)
+        if not A.solve_ik(asm, T).success:
+            targets.append(T)
+    times = {"auto": [], "slsqp": []}
+    held = True
+    for T in targets:
+        for method in ("auto", "slsqp"):
+            t0 = time.perf_counter()
+            r = A.solve_ik(asm, T, method=method)
+            times[method].append(time.perf_counter() - t0)
+            held &= (not r.success) and r.max_violation == 0.0
+    out["unreach"] = dict(med=1e3 * np.median(times["auto"]),
+                          b_med=1e3 * np.median(times["slsqp"]), held=held, n=n)
+    log(f"  unreachable duo: ours median {out['unreach']['med']:.2f} ms, SLSQP "
+        f"{out['unreach']['b_med']:.2f} ms")
+    return out
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -362,6 +414,7 @@ def main(argv=None):
     rows = [bench_stack(asm, label, args.targets, args.baseline_targets, rng, log)
             for asm, label in stacks]
     traj = bench_trajectory(args.duration, args.rate, rng, log)
+    other = bench_other(args.baseline_targets, rng, log)
     t_all = time.perf_counter() - t_all
 
     print(f"\nsolve_ik (default criterion) vs plain SLSQP with finite differences "
@@ -405,6 +458,12 @@ def main(argv=None):
     print(f"  largest leg step      {tj['max_leg_step'] * 1e6:.2f} um")
     print(f"  limits held           {'yes' if tj['held'] else 'NO'} (max violation "
           f"{tj['viol']:.1e}); worst tool error {tj['tool']:.1e} m/rad")
+    oc, ou = other["cond"], other["unreach"]
+    print(f"\nCriterion condition (trio, {oc['n']} targets): median {oc['med']:.2f} ms; "
+          f"method='slsqp' {oc['b_med']:.2f} ms; worse than it or failed: {oc['worse']}")
+    print(f"Unreachable targets (duo, {ou['n']}, 15-25 cm off home): median {ou['med']:.2f} ms "
+          f"(closest feasible pose included; limits held: {'yes' if ou['held'] else 'NO'}); "
+          f"method='slsqp' {ou['b_med']:.2f} ms")
     print(f"\nTotal benchmark time {t_all:.0f} s")
 
     print("\nSummary (README-ready):")
@@ -423,6 +482,9 @@ def main(argv=None):
           f"{tj['med']:.2f} ms, p95 {tj['p95']:.2f} ms per warm-started step; largest leg step "
           f"{tj['max_leg_step'] * 1e6:.1f} um; limits held: {'yes' if tj['held'] else 'no'}; "
           f"{tj['ok']}/{tj['n']} steps solved.")
+    print(f"  `condition` (trio): median {oc['med']:.1f} ms (method='slsqp' {oc['b_med']:.1f} ms); "
+          f"unreachable duo target: median {ou['med']:.1f} ms (method='slsqp' "
+          f"{ou['b_med']:.1f} ms).")
 
 
 if __name__ == "__main__":
