@@ -52,12 +52,7 @@ def run_demo(args) -> int:
         raise CLIError(f"--out {args.out}: exists and is not a directory")
     config = ["--config", args.config] if args.config else []
 
-    from assemblers.cli import load_assembler
-    from assemblers.ik import warmup
-
-    # compile (first run) or load from the cache every solve path, so the solve time printed
-    # below is the solver's, not the compiler's
-    print(f"(IK kernels ready in {warmup(load_assembler(args)):.1f} s)\n")
+    # (`assemblers solve` loads or compiles its kernels before it times the solve)
     print("== 1/3  least-sensitive IK  (assemblers solve)\n")
     status = _command("solve", [*config, "--target", args.target])
     if status != 0:
