@@ -624,20 +624,19 @@ def even_split(P, Q_home, Q):
 
 
 @njit(cache=True)
-def report(P, crit, Q, g, legs, twist):
-    """What a result reports at a full stack pose ``Q`` (6N,), on target or not: returns the
-    criterion's cost and fills ``g`` (m,), ``legs`` (N, 6) m and ``twist`` (6,), the tool's
-    error twist against the target (position m, rotation vector rad; world frame)."""
+def report(P, Q, legs, twist):
+    """What a result reports at a full stack pose ``Q`` (6N,), on target or not, besides the
+    cost and limits (``evaluate(..., full=True)``): fills ``legs`` (N, 6) m and ``twist`` (6,),
+    the tool's error twist against the target (position m, rotation vector rad; world frame).
+    (Kept apart from :func:`evaluate`: every Numba caller of it compiles it again.)"""
     b, t, T_mount, T_after, T_target = P[0], P[1], P[2], P[3], P[4]
     n = b.shape[0]
-    f = evaluate(P, crit, Q[:0], Q, False, Q[:0], g, np.empty((0, 0)), True)
     R = np.empty((3, 3))
     for i in range(n):
         platform_legs(b[i], t[i], Q, 6 * i, legs[i], R)
     T = np.empty((4, 4))
     forward(T_mount, T_after, Q, T, np.empty((2, 4, 4)))
     tool_twist(T, T_target, twist)
-    return f
 
 
 @njit(cache=True)

@@ -201,14 +201,21 @@ def _cost_criterion(criterion: str) -> str:
     return criterion if criterion in ("fn", "fn_legs", "condition") else "fn"
 
 
+def _at_pose(P, crit, Q):
+    """The criterion ``crit`` and the constraints at a full stack pose ``Q`` (6N,) (on target
+    or not): ``(cost, g (m,))``."""
+    g = np.empty(fastik.n_constraints(P))
+    cost = fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0], g, np.empty((0, 0)),
+                           True)
+    return float(cost), g
+
+
 def criterion_cost(asm: Assembler, Q, criterion: str) -> float:
     """The value of a criterion at a full pose ``Q`` (6N,); for ``even``/``nearest`` (which do
     not optimize sensitivity) this is the ``fn`` cost."""
     crit = _cost_criterion(criterion)
-    P = _fast_problem(asm, np.eye(4), crit)
-    Q = np.array(Q, dtype=np.float64)  # a writable copy (Numba types read-only arrays apart)
-    return float(fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0],
-                                 np.empty(fastik.n_constraints(P)), np.empty((0, 0)), True))
+    # a writable copy (Numba types read-only arrays apart)
+    return _at_pose(_fast_problem(asm, np.eye(4), crit), crit, np.array(Q, dtype=np.float64))[0]
 
 
 def _even_split_jax(arrs, Q_home, T_target):
@@ -243,9 +250,7 @@ def _even(asm, T_target, criterion):
     P = _fast_problem(asm, T_target, crit)
     Q = np.empty(6 * asm.n_platforms)
     fastik.even_split(P, home_pose(asm), Q)
-    g = np.empty(fastik.n_constraints(P))
-    cost = fastik.evaluate(P, _FAST_CODES[crit], Q[:0], Q, False, Q[:0], g, np.empty((0, 0)),
-                           True)
+    cost, g = _at_pose(P, crit, Q)
     return Q, g, cost
 
 
@@ -377,11 +382,11 @@ def _report_at(asm, T_target, Q, criterion):
     cost of ``even``/``nearest`` is the ``fn`` cost (as :func:`criterion_cost`)."""
     crit = _cost_criterion(criterion)
     P = _fast_problem(asm, T_target, crit)
-    g = np.empty(fastik.n_constraints(P))
-    legs = np.empty((asm.n_platforms, 6))
-    tw = np.empty(6)
-    cost = fastik.report(P, _FAST_CODES[crit], np.array(Q, dtype=np.float64), g, legs, tw)
-    return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, float(cost)
+    Q = np.array(Q, dtype=np.float64)
+    cost, g = _at_pose(P, crit, Q)
+    legs, tw = np.empty((asm.n_platforms, 6)), np.empty(6)
+    fastik.report(P, Q, legs, tw)
+    return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, cost
 
 
 _EYE3 = np.eye(3)

@@ -111,7 +111,9 @@ def test_even_split_report_and_log_match_jax():
             np.testing.assert_allclose(Q_even, ref, atol=1e-14)
             Q_off = Q + 0.01
             g, legs, tw = np.empty(F.n_constraints(P)), np.empty((n, 6)), np.empty(6)
-            cost = F.report(P, ik._FAST_CODES[crit], Q_off, g, legs, tw)
+            cost = F.evaluate(P, ik._FAST_CODES[crit], Q_off[:0], Q_off, False, Q_off[:0], g,
+                              np.empty((0, 0)), True)
+            F.report(P, Q_off, legs, tw)
             w_out, w_in = ik._weights(asm, crit)
             g_r, tw_r, legs_r, cost_r = ik._report_values(crit, arrs, Q_off, T, ik._limits(asm),
                                                          w_out, w_in)
