@@ -444,22 +444,23 @@ def evaluate_batch(spec: SweepSpec, indices) -> dict:
     st = _state(spec)
     idx = [int(i) for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
     T_all, cfg_all = target_transforms(spec, idx, st.T_home)
+    poses = transform_to_pose(T_all).tolist() if len(idx) else []  # (k, 6), one NumPy pass
     cols = {k: [] for k in columns(spec)}
     errors = []
-    for i, T, c in zip(idx, T_all, cfg_all):
+    for i, T, c, pose in zip(idx, T_all, cfg_all, poses):
         asm = st.asms[c]
         try:
             r = assemblers.solve_ik(asm, T, criterion=spec.criterion)
             row = {
                 "index": i, "config": asm.name, "config_index": int(c),
                 "target": i - int(c) * spec.n_per_config,
-                **dict(zip(AXES, (float(v) for v in transform_to_pose(T)))),
+                **dict(zip(AXES, pose)),
                 "success": bool(r.success), "reason": r.reason or "", "criterion": r.criterion,
                 "cost": float(r.cost), "baseline_cost": _opt(r.baseline_cost),
                 "reduction": _opt(r.reduction), "tool_error_m": float(r.tool_error[0]),
                 "tool_error_rad": float(r.tool_error[1]),
                 "max_violation": float(r.max_violation), "iterations": int(r.iterations),
-                "time_s": float(r.time_s), "Q": [float(q) for q in r.Q],
+                "time_s": float(r.time_s), "Q": r.Q.tolist(),
             }
             if spec.mc_samples:
                 row.update(_mc_row(spec, asm, st.disturbances[c], T, r))
