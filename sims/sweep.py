@@ -49,7 +49,12 @@ FRAMES = ("home", "world")
 FORMATS = ("parquet", "csv")
 MODES = ("grid", "random")
 MAX_TARGETS = 10**9
-MAX_BATCH = 256
+MAX_BATCH = 4096
+TASK_S = 2.0  # seconds of work per task that auto_batch aims at
+# measured per-target costs that auto_batch sizes tasks by (benchmarks/ik.py, benchmarks/sweep.py,
+# benchmarks/montecarlo.py on a 2-core VM): one IK solve, Monte Carlo samples per second
+_SOLVE_S = 5e-4
+_MC_RATE = 5e6
 SCHEMA_VERSION = 1
 
 #: columns of every sweep: name -> (arrow type name, unit / meaning)
@@ -778,10 +783,15 @@ def last_run(out) -> dict | None:
     return found
 
 
-def auto_batch(n_remaining: int, slots: int) -> int:
+def auto_batch(n_remaining: int, slots: int, mc_samples: int = 0) -> int:
     """Targets per task: about 8 tasks per worker slot (load balance, a progress bar that
-    moves), at most :data:`MAX_BATCH` (a task of a few seconds; a part file per task)."""
-    return int(min(MAX_BATCH, max(1, math.ceil(n_remaining / (8 * max(1, slots))))))
+    moves), and no more than about :data:`TASK_S` seconds of work per task at the measured
+    per-target cost (an IK solve, plus two Monte Carlo runs of ``mc_samples`` when asked): a
+    part file per task, and a crash loses only the tasks in flight.  Between 16 and
+    :data:`MAX_BATCH`."""
+    per_target = _SOLVE_S + 2.0 * mc_samples / _MC_RATE
+    cap = max(16, min(MAX_BATCH, int(TASK_S / per_target)))
+    return int(min(cap, max(1, math.ceil(n_remaining / (8 * max(1, slots))))))
 
 
 def _connect_dask(address: str):
@@ -871,7 +881,7 @@ def _run(spec, output, executor, client, batch, progress, t0) -> SweepRun:
     else:
         run.executor = "local processes"
         run.workers = executor or os.cpu_count() or 1
-    run.batch = batch or auto_batch(todo.size, run.workers)
+    run.batch = batch or auto_batch(todo.size, run.workers, spec.mc_samples)
     batches = [todo[i:i + run.batch] for i in range(0, todo.size, run.batch)]
     if batches and run.executor == "local processes" and pool is None:
         pool = own_pool = make_pool(min(run.workers, len(batches)), spec)

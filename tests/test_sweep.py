@@ -280,3 +280,17 @@ def test_failing_targets_are_retried_on_rerun(tmp_path, monkeypatch):
     run = S.run_sweep(spec, tmp_path / "f", executor=0, batch=3)
     assert run.new == 2 and run.complete
     assert _table(tmp_path / "f").column("index").to_pylist() == list(range(spec.n_total))
+
+
+def test_auto_batch_sizes_tasks_by_their_work():
+    """About 8 tasks per worker slot; tasks of at most ~TASK_S seconds at the per-target cost
+    (so Monte Carlo sweeps get small tasks); always 16..MAX_BATCH for big sweeps, >= 1."""
+    from sims.sweep import MAX_BATCH, TASK_S, auto_batch
+
+    assert auto_batch(1000, 2) == 63  # ceil(1000 / 16)
+    big = auto_batch(10**7, 2)  # IK alone (~0.5 ms a target): tasks of thousands, <= ~TASK_S
+    assert 1000 <= big <= MAX_BATCH and big * 5e-4 <= TASK_S * 1.05
+    mc = auto_batch(10**7, 2, mc_samples=100_000)  # two 1e5-sample runs per target
+    assert 16 <= mc <= MAX_BATCH and mc * 2 * 100_000 / 5e6 <= TASK_S * 1.05
+    assert auto_batch(10**7, 2, mc_samples=10**8) == 16  # never below 16 for big sweeps
+    assert auto_batch(3, 8) == 1
