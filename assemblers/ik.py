@@ -605,6 +605,13 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         for Q0 in extra:
             run_from(Q0)
         starts = starts + extra
+    if state["best"] is None and criterion == "nearest" and initial is None:
+        # the start at home found no feasible pose: the repaired even split and the closest
+        # pose (when it reaches the target) are feasible starts
+        extra = [Q for Q in (Q_even_feas if even_ok else None, rescue.start()) if Q is not None]
+        for Q0 in extra:
+            run_from(Q0)
+        starts = starts + extra
     best, iters, prob, calls = state["best"], state["iters"], state["prob"], state["calls"]
     calls += prob.calls if prob is not None else 0
     if best is None:
