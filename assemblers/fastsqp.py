@@ -339,8 +339,9 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
             rho[i] = max(abs(u[i]), 0.5 * (rho[i] + abs(u[i])))
             pen += rho[i] * max(0.0, -g[i])
         phi0 = f + pen
-        # the linearised violation shrinks to (1 - delta) of itself (all of it when delta = 0)
-        dphi = _dot(grad, d) - (pen if delta == 0.0 else delta * pen)
+        # the step's linearised violation is at most delta of the current one (an elastic row
+        # reads g_i + G_i d >= delta g_i; none is left when delta = 0)
+        dphi = _dot(grad, d) - (1.0 - delta) * pen
         if delta > 0.0 and not dphi < 0.0:  # an elastic step that does not help: give up
             return QP_FAILED, k, err, f_raw
         # a predicted decrease at the level of roundoff in phi cannot be tested: the unit step
