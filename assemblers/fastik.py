@@ -33,7 +33,16 @@ import numpy as np
 from numba import njit
 
 from . import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from .fastkin import forward, jacobian_pose, matmul4, pivot_rows, platform_legs, pose_transform, rpy_matrix
+from .fastkin import (
+    forward,
+    jacobian_pose,
+    matmul4,
+    pivot_rows,
+    platform_legs,
+    pose_transform,
+    rigid_last_row,
+    rpy_matrix,
+)
 
 CRIT_FN, CRIT_FN_LEGS, CRIT_DIST = 0, 1, 2  # ||W J_Q W||, ||W J_L W||, |Q - Q_ref|^2
 # the closest pose to an unreachable target: |w_out * twist(T_target, FK(Q))|^2 over the whole
@@ -74,10 +83,7 @@ def _inv_rigid(T, out):
         for j in range(3):
             out[i, j] = T[j, i]
         out[i, 3] = -(T[0, i] * T[0, 3] + T[1, i] * T[1, 3] + T[2, i] * T[2, 3])
-    out[3, 0] = 0.0
-    out[3, 1] = 0.0
-    out[3, 2] = 0.0
-    out[3, 3] = 1.0
+    rigid_last_row(out)
 
 
 @njit(cache=True, inline="always")

@@ -37,16 +37,22 @@ def rpy_matrix(roll, pitch, yaw, R):
 
 
 @njit(cache=True, inline="always")
+def rigid_last_row(T):
+    """Set the last row of the (4, 4) transform ``T`` to 0 0 0 1."""
+    T[3, 0] = 0.0
+    T[3, 1] = 0.0
+    T[3, 2] = 0.0
+    T[3, 3] = 1.0
+
+
+@njit(cache=True, inline="always")
 def pose_transform(q, off, T):
     """Write the (4, 4) transform of pose ``q[off:off+6]`` into ``T``."""
     rpy_matrix(q[off + 3], q[off + 4], q[off + 5], T)
     T[0, 3] = q[off]
     T[1, 3] = q[off + 1]
     T[2, 3] = q[off + 2]
-    T[3, 0] = 0.0
-    T[3, 1] = 0.0
-    T[3, 2] = 0.0
-    T[3, 3] = 1.0
+    rigid_last_row(T)
 
 
 @njit(cache=True, inline="always")
@@ -56,10 +62,7 @@ def matmul4(A, B, C):
         for j in range(4):
             C[i, j] = A[i, 0] * B[0, j] + A[i, 1] * B[1, j] + A[i, 2] * B[2, j]
         C[i, 3] += A[i, 3]
-    C[3, 0] = 0.0
-    C[3, 1] = 0.0
-    C[3, 2] = 0.0
-    C[3, 3] = 1.0
+    rigid_last_row(C)
 
 
 @njit(cache=True)
