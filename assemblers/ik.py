@@ -332,9 +332,8 @@ class _Problem:
         """Minimise from ``z0``: :func:`assemblers.fastsqp.sqp` (compiled SQP) when ``method`` is
         "auto", else (or when it stops without converging, e.g. on inconsistent linearised
         constraints far from feasible, unless ``fallback`` is False) SciPy's SLSQP on the same
-        kernel.  Returns a SciPy
-        ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and ``scale`` added;
-        ``multipliers`` are for the objective times ``scale``."""
+        kernel.  Returns a SciPy ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and
+        ``scale`` added; ``multipliers`` are for the objective times ``scale``."""
         z0 = np.asarray(z0, dtype=np.float64)
         # both solvers see the objective normalised to ~1 at the start (SLSQP's ftol is absolute)
         f0 = abs(float(self._eval(z0)[0]))
@@ -513,6 +512,12 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     n6 = 6 * (n - 1)
     calls = 0
     rescue = _Rescue(asm, T_target)  # the closest-pose search, run only if a repair fails
+
+    def repaired_home():
+        """The feasible pose nearest home reaching the target (None if the repair fails) and
+        the evaluations it took."""
+        z, ok, c = _repair(asm, T_target, home_pose(asm), method=method, rescue=rescue)
+        return (_full(asm, T_target, z) if ok else None), c
     warm = initial is not None and not baseline and criterion not in ("even", "nearest")
     if warm:  # trajectory step: no baseline, start at the given pose
         Q_even_feas, even_ok, baseline = None, False, None
@@ -554,10 +559,9 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             if even_ok:
                 starts.append(Q_even_feas)
             if n_starts > 1 or not even_ok:  # the nearest pose to home as a further start
-                z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method, rescue=rescue)
+                Q_near, c = repaired_home()
                 calls += c
-                if near_ok:
-                    starts.append(_full(asm, T_target, z_near))
+                starts += [Q_near] if Q_near is not None else []
             if n_starts > 2:
                 starts += list(sample_solutions(asm, T_target, n_starts - 2, seed=seed))
     use_ipm = method == "ipm" and criterion in _IPM_CRITERIA
@@ -597,10 +601,9 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         # nearest pose to home (unless tried) and random feasible solutions
         extra = []
         if len(starts) < 2:
-            z_near, near_ok, c = _repair(asm, T_target, home_pose(asm), method=method, rescue=rescue)
+            Q_near, c = repaired_home()
             state["calls"] += c
-            if near_ok:
-                extra.append(_full(asm, T_target, z_near))
+            extra += [Q_near] if Q_near is not None else []
         extra += list(sample_solutions(asm, T_target, 2, seed=seed))
         for Q0 in extra:
             run_from(Q0)
@@ -762,20 +765,18 @@ def _unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls, rescue=
 
 
 def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = False) -> float:
-    """Compile (or load from the persistent cache) every jitted piece a solve of ``asm`` can
-    use, so the first real solves run at full speed: the main solve, the even-split repair,
-    the closest-pose search of unreachable targets and, with ``trajectory``, the warm
-    interior-point steps.  Returns the seconds it took."""
+    """Compile (or load from the persistent cache) every compiled piece a solve of ``asm`` can
+    use, so the first real solves run at full speed: one solve at the home tool pose builds
+    them all (one Numba kernel serves every criterion, the repairs and the closest-pose search;
+    the SQP includes its elastic subproblems); with ``trajectory``, also the warm
+    interior-point steps.  (SciPy's fallbacks on the JAX functions compile when first needed.)
+    Returns the seconds it took."""
     t0 = time.perf_counter()
     criterion = criterion or default_criterion(asm)
     Q0 = home_pose(asm)
     T0 = _as_target(np.asarray(K.forward(stack_arrays(asm), jnp.asarray(Q0))))
     r = solve_ik(asm, T0, criterion)
     n6 = 6 * (asm.n_platforms - 1)
-    if asm.n_platforms > 1:
-        _Problem(asm, T0, "even", Q0)._eval(Q0[:n6])  # the repair of an infeasible even split
-        _full(asm, T0, Q0[:n6])
-    criterion_cost(asm, Q0, criterion)
     if trajectory and asm.n_platforms > 1 and criterion in _IPM_CRITERIA:
         lam = r.extra.get("lam") if r.extra else None
         out = _run_ipm(asm, T0, criterion, r.Q[:n6], lam0=lam, mu0=_IPM_TOL / 10)
