@@ -24,7 +24,6 @@ import math
 import os
 import random
 import select
-import signal
 import sys
 import threading
 import time
@@ -36,6 +35,7 @@ import numpy as np
 
 from . import protocol as P
 from .protocol import Fault, MsgType, NakCode, State
+from .signals import interrupt_on_signals
 
 _COMMANDS = (MsgType.SETPOINT, MsgType.STOP, MsgType.ESTOP, MsgType.CLEAR_FAULTS)
 
@@ -629,14 +629,7 @@ def make_group(asm, args) -> EmulatorGroup:
 
 def serve(group: EmulatorGroup, out=sys.stdout, err=sys.stderr) -> int:
     """Open the ptys, print one port per line, serve until SIGINT/SIGTERM; summary on ``err``."""
-    def _term(signum, frame):
-        raise KeyboardInterrupt
-
-    # SIGINT too: a process started in the background of a non-interactive shell inherits
-    # SIGINT ignored, and "Ctrl-C to stop" (or a supervisor's SIGINT) must still stop it
-    main = threading.current_thread() is threading.main_thread()
-    old = (signal.signal(signal.SIGTERM, _term), signal.signal(signal.SIGINT, _term)) if main \
-        else None
+    restore = interrupt_on_signals()
     # The serving loop makes no reference cycles; a cyclic collection over everything the
     # process imported (JAX...) would stall the replies for tens of milliseconds.
     gc_was = gc.isenabled()
@@ -656,12 +649,10 @@ def serve(group: EmulatorGroup, out=sys.stdout, err=sys.stderr) -> int:
         if gc_was:
             gc.enable()
         gc.unfreeze()
-        if old is not None:
-            signal.signal(signal.SIGTERM, old[0])
-            signal.signal(signal.SIGINT, old[1])
         for e in group.emulators:
             print(summary_line(e), file=err, flush=True)
         group.stop()
+        restore()
     return 0
 
 

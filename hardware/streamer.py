@@ -37,9 +37,7 @@ import gc
 import json
 import os
 import select
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,6 +53,7 @@ from .link import DeviceLink, LinkError, NullPort
 from .plan import Plan, build_plan, calibrations, check_trajectory, finite_legs, plan_target
 from .protocol import Fault, MsgType, NakCode, State
 from .safety import LimitViolation
+from .signals import interrupt_on_signals
 
 MAX_RATE_HZ = 1000.0
 _POLL_S = 0.0002  # polling step for ports without a file descriptor (loop://)
@@ -304,29 +303,6 @@ class _Stats:
     latencies: list = field(default_factory=list)
     starts: list = field(default_factory=list)
     lateness: list = field(default_factory=list)
-
-
-def _interrupt_on_signals() -> Callable[[], None]:
-    """While a stream runs, SIGINT and SIGTERM both raise KeyboardInterrupt in the main thread,
-    so a supervisor's SIGTERM (or a Ctrl-C reaching a process that inherited SIGINT ignored)
-    ends in the same controlled stop as Ctrl-C.  After the first, both are ignored so nothing
-    cuts the stop sequence short.  Returns the function that restores the previous handlers
-    (a no-op off the main thread, where handlers cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def _raise(signum, frame):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    old = (signal.signal(signal.SIGINT, _raise), signal.signal(signal.SIGTERM, _raise))
-
-    def restore() -> None:
-        signal.signal(signal.SIGINT, old[0])
-        signal.signal(signal.SIGTERM, old[1])
-
-    return restore
 
 
 class Streamer:
@@ -731,7 +707,7 @@ class Streamer:
         completed = 0
         status = "completed"
         t_start = time.perf_counter()
-        restore = _interrupt_on_signals()
+        restore = interrupt_on_signals()
         try:
             try:
                 if start_delay_s > 0:
