@@ -190,6 +190,10 @@ def test_condition_criterion_reaches_the_slsqp_optimum():
     assert any("not smooth" in m for m in messages), messages
 
 
+def _no_scipy(*a, **k):
+    raise AssertionError("SciPy's SLSQP was called")
+
+
 def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
     """When the SQP cannot repair the even split (forced here, once), SLSQP is not run from
     there; the closest-pose search finds the target reachable and the repair restarts from
@@ -215,12 +219,9 @@ def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
             seen["closest"] += 1
         return real(P, crit, x0, tol, max_iter, f_scale, x, *rest)
 
-    def no_scipy(*a, **k):
-        raise AssertionError("SciPy's SLSQP was called")
-
     plain = A.solve_ik(asm, T)
     monkeypatch.setattr(S, "sqp", first_repair_fails)
-    monkeypatch.setattr(ik, "minimize", no_scipy)
+    monkeypatch.setattr(ik, "minimize", _no_scipy)
     r = A.solve_ik(asm, T)
     assert seen["dist"] >= 2 and seen["closest"] == 1
     assert r.success and r.baseline_cost is not None and r.max_violation == 0.0
@@ -234,10 +235,7 @@ def test_unreachable_targets_need_no_scipy(monkeypatch):
     T = np.array(A.forward_kinematics(asm, A.home_pose(asm)))
     T[0, 3] += 0.2
 
-    def no_scipy(*a, **k):
-        raise AssertionError("SciPy's SLSQP was called")
-
-    monkeypatch.setattr(ik, "minimize", no_scipy)
+    monkeypatch.setattr(ik, "minimize", _no_scipy)
     r = A.solve_ik(asm, T)
     assert not r.success and r.reason.startswith("unreachable") and r.extra["solver"] == "sqp"
     assert r.max_violation == 0.0 and r.tool_error[0] > 1e-3
