@@ -698,7 +698,8 @@ def lower_solve(L, v, out):
 
 @njit(cache=True)
 def upper_solve(L, v, out):
-    """``out = L^-T v`` for lower-triangular ``L`` (n, n)."""
+    """``out = L^-T v`` for lower-triangular ``L`` (n, n); ``out`` may be ``v`` (in place).
+    With ``L = R.T`` it solves with the upper-triangular ``R``."""
     n = L.shape[0]
     for i in range(n - 1, -1, -1):
         s = v[i]

@@ -75,16 +75,6 @@ def _qr_append(Qm, Rm, q, v):
 
 
 @njit(cache=True)
-def _solve_R(Rm, r, q):
-    """``r[:q] = R^-1 r[:q]`` for the upper-triangular ``Rm[:q, :q]``, in place."""
-    for j in range(q - 1, -1, -1):
-        v = r[j]
-        for k in range(j + 1, q):
-            v -= Rm[j, k] * r[k]
-        r[j] = v / Rm[j, j]
-
-
-@njit(cache=True)
 def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     """``min 1/2 x'Bx + a'x  s.t.  N x >= b`` for ``B = L L'`` (``L`` (n, n) lower Cholesky
     factor), by the dual active-set method of Goldfarb and Idnani.  ``N`` (m, n), ``b`` (m,).
@@ -135,7 +125,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             for k in range(j):
                 v -= Rm[k, j] * r[k]
             r[j] = v / Rm[j, j]
-        _solve_R(Rm, r, q)
+        upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # r = R^-1 r, in place
         mu_max = 0.0
         for j in range(q):
             mu_max = max(mu_max, abs(r[j]))
@@ -200,7 +190,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
                 r[j] = cj
                 for c in range(n):
                     z[c] -= cj * Qm[c, j]
-            _solve_R(Rm, r, q)  # R r = Q' npv
+            upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # R r = Q' npv, in place
             zz = _dot(z, z)
             t2 = math.inf
             if zz > (_DEPENDENT * nrm_p) ** 2:
