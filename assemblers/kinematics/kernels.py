@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from ..geometry.kernels import compose, pose_to_transform, rpy_to_matrix
+from ..geometry.kernels import angular_basis, compose, pose_to_transform, rpy_to_matrix
 from ..optim.linalg import invert6, solve6
 
 CHUNK = 64  # rows per task of the parallel drivers
@@ -235,6 +235,107 @@ def jacobian_legs(b, t, T_mount, T_after, Q, J, JL, bases, tops, T_ee, tmp):
                     s += J[r, o + a] * Jinv[a, c]
                 JL[r, o + c] = s
     return True
+
+
+# ----------------------------------------------------------------------------- second derivatives
+
+
+@njit(cache=True)
+def jacobian_pose_contract(K, J, Q, bases, tops, T_ee, gQ):
+    """``gQ[c] += sum_ij K_ij dJ_ij/dQ_c`` (6N,) for ``J`` = J_Q (6, 6N) at ``Q`` with its frames
+    ``bases``, ``tops`` (N, 4, 4), ``T_ee`` (4, 4) (from :func:`jacobian_pose`); ``K`` (6, 6N).
+
+    A parameter c of platform k moves everything above platform k's top frame rigidly with the
+    twist ``(v_c, w_c) = J[:, c]``: column blocks above k rotate (``w_c x``), blocks below k see
+    only the tool point move (``v_c``), and k's own block changes through ``E(rpy)`` and its
+    lever.  (A vector-Jacobian product of J_Q; the twin of autodiff of ``sum(K * J_Q(Q))``.)"""
+    n = bases.shape[0]
+    S = np.zeros((n, 3))  # sum over block i of a x K_top + b x K_bot: rigid rotation of block i
+    U = np.zeros((n, 3))  # sum over rotation columns of block i of K_top x omega: tool point moves
+    for i in range(n):
+        for col in range(6 * i, 6 * i + 6):
+            ax, ay, az = J[0, col], J[1, col], J[2, col]
+            bx, by, bz = J[3, col], J[4, col], J[5, col]
+            kx, ky, kz = K[0, col], K[1, col], K[2, col]
+            lx, ly, lz = K[3, col], K[4, col], K[5, col]
+            S[i, 0] += ay * kz - az * ky + by * lz - bz * ly
+            S[i, 1] += az * kx - ax * kz + bz * lx - bx * lz
+            S[i, 2] += ax * ky - ay * kx + bx * ly - by * lx
+            if col >= 6 * i + 3:
+                U[i, 0] += ky * bz - kz * by
+                U[i, 1] += kz * bx - kx * bz
+                U[i, 2] += kx * by - ky * bx
+    above = np.zeros((n + 1, 3))  # above[k] = sum_{i > k} S_i
+    below = np.zeros((n + 1, 3))  # below[k] = sum_{i < k} U_i
+    for k in range(n - 1, -1, -1):
+        for a in range(3):
+            above[k, a] = above[k + 1, a] + (S[k + 1, a] if k + 1 < n else 0.0)
+    for k in range(1, n + 1):
+        for a in range(3):
+            below[k, a] = below[k - 1, a] + U[k - 1, a]
+    E = np.empty((3, 3))
+    dE = np.empty((3, 3, 3))
+    dw = np.empty((3, 3))
+    for k in range(n):
+        E_pitch, E_yaw = Q[6 * k + 4], Q[6 * k + 5]
+        angular_basis(E_pitch, E_yaw, E, dE)
+        lx = T_ee[0, 3] - tops[k, 0, 3]
+        ly = T_ee[1, 3] - tops[k, 1, 3]
+        lz = T_ee[2, 3] - tops[k, 2, 3]
+        for j in range(6):
+            c = 6 * k + j
+            vx, vy, vz = J[0, c], J[1, c], J[2, c]
+            wx, wy, wz = J[3, c], J[4, c], J[5, c]
+            acc = (wx * above[k, 0] + wy * above[k, 1] + wz * above[k, 2]
+                   + vx * below[k, 0] + vy * below[k, 1] + vz * below[k, 2])
+            if j >= 3:
+                a = j - 3  # which of roll, pitch, yaw
+                # d omega_m = R_A dE[a][:, m] (world); w_c = omega_a; lever turns with w_c
+                for m in range(3):
+                    for r in range(3):
+                        dw[r, m] = (bases[k, r, 0] * dE[a, 0, m] + bases[k, r, 1] * dE[a, 1, m]
+                                    + bases[k, r, 2] * dE[a, 2, m])
+                # w_c x lever
+                clx = wy * lz - wz * ly
+                cly = wz * lx - wx * lz
+                clz = wx * ly - wy * lx
+                for m in range(3):
+                    col = 6 * k + 3 + m
+                    ox, oy, oz = J[3, col], J[4, col], J[5, col]
+                    # top: d omega_m x lever + omega_m x (w_c x lever); bottom: d omega_m
+                    tx = dw[1, m] * lz - dw[2, m] * ly + oy * clz - oz * cly
+                    ty = dw[2, m] * lx - dw[0, m] * lz + oz * clx - ox * clz
+                    tz = dw[0, m] * ly - dw[1, m] * lx + ox * cly - oy * clx
+                    acc += (K[0, col] * tx + K[1, col] * ty + K[2, col] * tz
+                            + K[3, col] * dw[0, m] + K[4, col] * dw[1, m] + K[5, col] * dw[2, m])
+            gQ[c] += acc
+
+
+@njit(cache=True)
+def leg_jacobian_row_derivative(v, rt, Lk, E, dE, j, out):
+    """d/dq_j of the leg Jacobian's row ``[u, (Rt x u)^T E]`` (all in the platform's base frame):
+    ``v`` leg vector, ``rt`` = R t_k, ``Lk`` = |v|, into ``out`` (6,)."""
+    ux, uy, uz = v[0] / Lk, v[1] / Lk, v[2] / Lk
+    rx, ry, rz = rt[0], rt[1], rt[2]
+    if j < 3:
+        drx, dry, drz = 0.0, 0.0, 0.0
+        dvx, dvy, dvz = 1.0 if j == 0 else 0.0, 1.0 if j == 1 else 0.0, 1.0 if j == 2 else 0.0
+    else:
+        ex, ey, ez = E[0, j - 3], E[1, j - 3], E[2, j - 3]
+        drx, dry, drz = ey * rz - ez * ry, ez * rx - ex * rz, ex * ry - ey * rx
+        dvx, dvy, dvz = drx, dry, drz
+    ud = ux * dvx + uy * dvy + uz * dvz
+    dux, duy, duz = (dvx - ux * ud) / Lk, (dvy - uy * ud) / Lk, (dvz - uz * ud) / Lk
+    cx, cy, cz = ry * uz - rz * uy, rz * ux - rx * uz, rx * uy - ry * ux
+    dcx = dry * uz - drz * uy + ry * duz - rz * duy
+    dcy = drz * ux - drx * uz + rz * dux - rx * duz
+    dcz = drx * uy - dry * ux + rx * duy - ry * dux
+    out[0], out[1], out[2] = dux, duy, duz
+    for m in range(3):
+        s = dcx * E[0, m] + dcy * E[1, m] + dcz * E[2, m]
+        if j >= 3:
+            s += cx * dE[j - 3, 0, m] + cy * dE[j - 3, 1, m] + cz * dE[j - 3, 2, m]
+        out[3 + m] = s
 
 
 # ----------------------------------------------------------------------------- batch drivers
