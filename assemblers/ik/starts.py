@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from scipy.optimize import minimize
 
 from ..kinematics.api import home_pose, stack_arrays
 from ..model import Assembler
@@ -113,7 +114,6 @@ def closest(asm: Assembler, T_target):
         return Q, int(nit), "sqp"
     import jax
     import jax.numpy as jnp
-    from scipy.optimize import minimize
 
     from . import reference
 
