@@ -12,5 +12,6 @@ from .kinematics.api import (  # noqa: F401  (the names callers import from here
     leg_lengths,
     sensitivity,
     stack_arrays,
+    stack_frames,
     tool_pose,
 )

@@ -98,6 +98,21 @@ def forward_kinematics(asm: Assembler, Q) -> np.ndarray:
     return T[0] if single else T
 
 
+def stack_frames(asm: Assembler, Q):
+    """World frames along the stack: ``Q`` (6N,) -> ``(T_world_base (N, 4, 4), T_world_top
+    (N, 4, 4), T_world_tool (4, 4))`` (the chain ``T_mount T(q_1) T_iface_1 ... T(q_N) T_tool``);
+    (B, 6N) -> the same with a leading (B,)."""
+    Q, single = _rows(asm, Q)
+    a = kernel_arrays(asm)
+    B, n = Q.shape[0], asm.n_platforms
+    bases, tops, T_ee = np.empty((B, n, 4, 4)), np.empty((B, n, 4, 4)), np.empty((B, 4, 4))
+    if B < PARALLEL_MIN:
+        kk.stack_frames_rows(a.T_mount, a.T_after, Q, bases, tops, T_ee, 0, B)
+    else:
+        kk.stack_frames_batch(a.T_mount, a.T_after, Q, bases, tops, T_ee)
+    return (bases[0], tops[0], T_ee[0]) if single else (bases, tops, T_ee)
+
+
 def leg_lengths(asm: Assembler, Q) -> np.ndarray:
     """Leg lengths (m): ``Q`` (6N,) -> (N, 6); (B, 6N) -> (B, N, 6)."""
     Q, single = _rows(asm, Q)

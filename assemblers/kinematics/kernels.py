@@ -350,6 +350,15 @@ def forward_rows(T_mount, T_after, Q, out, lo, hi):
 
 
 @njit(cache=True)
+def stack_frames_rows(T_mount, T_after, Q, bases, tops, T_ee, lo, hi):
+    """:func:`stack_frames` for rows ``lo:hi`` of ``Q`` (B, 6N) into ``bases``, ``tops``
+    (B, N, 4, 4) and ``T_ee`` (B, 4, 4)."""
+    tmp = np.empty((4, 4))
+    for s in range(lo, hi):
+        stack_frames(T_mount, T_after, Q[s], bases[s], tops[s], T_ee[s], tmp)
+
+
+@njit(cache=True)
 def legs_rows(b, t, Q, out, lo, hi):
     """Leg lengths for rows ``lo:hi`` of ``Q`` (B, 6N) into ``out`` (B, N, 6) m."""
     R = np.empty((3, 3))
@@ -407,6 +416,15 @@ def forward_batch(T_mount, T_after, Q, out):
     B = Q.shape[0]
     for c in prange((B + CHUNK - 1) // CHUNK):
         forward_rows(T_mount, T_after, Q, out, c * CHUNK, min(B, (c + 1) * CHUNK))
+
+
+@njit(cache=True, parallel=True)
+def stack_frames_batch(T_mount, T_after, Q, bases, tops, T_ee):
+    """:func:`stack_frames_rows` over all rows, threads over chunks."""
+    B = Q.shape[0]
+    for c in prange((B + CHUNK - 1) // CHUNK):
+        stack_frames_rows(T_mount, T_after, Q, bases, tops, T_ee, c * CHUNK,
+                          min(B, (c + 1) * CHUNK))
 
 
 @njit(cache=True, parallel=True)

@@ -61,7 +61,7 @@ def _no_threads(*args, **kwargs):
     raise AssertionError("a parallel=True kernel was entered")
 
 
-PARALLEL = ("forward_batch", "legs_batch", "joint_angles_batch", "jacobian_pose_batch",
+PARALLEL = ("forward_batch", "stack_frames_batch", "legs_batch", "joint_angles_batch", "jacobian_pose_batch",
             "jacobian_legs_batch", "from_legs_batch")
 
 
@@ -74,6 +74,7 @@ def test_single_poses_and_small_batches_never_enter_a_parallel_kernel(monkeypatc
     rng = np.random.default_rng(0)
     for Q in (A.home_pose(asm), random_poses(asm, rng, api.PARALLEL_MIN - 1, scale=0.3)):
         A.forward_kinematics(asm, Q)
+        api.stack_frames(asm, Q)
         L = A.leg_lengths(asm, Q)
         A.joint_angles(asm, Q)
         A.jacobian(asm, Q)
@@ -94,12 +95,12 @@ def test_large_batches_run_on_threads_with_the_same_bits(monkeypatch):
         monkeypatch.setattr(kk, name, lambda *a, _real=real, _name=name: (called.append(_name),
                                                                           _real(*a)))
     par = [A.forward_kinematics(asm, Qs), A.leg_lengths(asm, Qs), A.joint_angles(asm, Qs),
-           A.jacobian(asm, Qs), A.jacobian(asm, Qs, "legs")]
+           A.jacobian(asm, Qs), A.jacobian(asm, Qs, "legs"), *api.stack_frames(asm, Qs)]
     Q_back = A.from_legs(asm, par[1])
     assert sorted(called) == sorted(PARALLEL)
     monkeypatch.setattr(api, "PARALLEL_MIN", 10**9)
     ser = [A.forward_kinematics(asm, Qs), A.leg_lengths(asm, Qs), A.joint_angles(asm, Qs),
-           A.jacobian(asm, Qs), A.jacobian(asm, Qs, "legs")]
+           A.jacobian(asm, Qs), A.jacobian(asm, Qs, "legs"), *api.stack_frames(asm, Qs)]
     for a, b in zip(par, ser, strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(Q_back, A.from_legs(asm, ser[1]))

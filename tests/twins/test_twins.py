@@ -185,3 +185,21 @@ test_leg_lengths = kinematics_twin("legs")
 test_joint_angles = kinematics_twin("joint_angles")
 test_jacobian_pose = kinematics_twin("jacobian_pose")
 test_jacobian_legs = kinematics_twin("jacobian_legs")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("shape", [(), (4,)], ids=lambda s: f"batch{s}")
+@twin
+@given(seeds, st.sampled_from(list(WORKSPACE)))
+def test_stack_frames(shape, stack, seed, regime):
+    """The frames along the stack (the facade's, on the Numba kernel) against the JAX reference."""
+    import jax
+
+    from assemblers.kinematics import api, reference
+
+    asm = A.load_config(stack)
+    Q = stack_poses(asm, np.random.default_rng(seed), shape, regime)
+    got = api.stack_frames(asm, Q)
+    f = reference.stack_frames if not shape else jax.vmap(reference.stack_frames, in_axes=(None, 0))
+    for a, b in zip(got, f(A.stack_arrays(asm), Q), strict=True):
+        close(a, b, 1e-14)
