@@ -11,7 +11,7 @@ from ..kinematics.api import as_array
 from ..model import Assembler
 from . import evaluate as ev
 from .criteria import CODES, SPECS
-from .problem import MARGIN, constraint_rows, n_constraints, problem
+from .problem import MARGIN, constraint_rows, limits, n_constraints, problem
 
 FEAS_TOL = 1e-8  # largest violation (m or rad) still called feasible by the optimizer
 
@@ -78,14 +78,19 @@ def violation(g) -> float:
     return float(max(0.0, -float(np.min(g)) - MARGIN)) if g.size else 0.0
 
 
+_FAMILY = {"stroke low": "stroke", "stroke high": "stroke", "joint angle": "joint angle",
+           "pose lower": "pose bounds", "pose upper": "pose bounds"}
+
+
 def reason(asm: Assembler, g) -> str:
-    """Which family of limits ``g`` violates most: "unreachable: stroke", "... joint angle"
-    or "... pose bounds"."""
-    rows = constraint_rows(asm.n_platforms, 0, 0)
-    by = {"stroke": (rows[0][1], rows[1][2]), "joint angle": (rows[2][1], rows[2][2]),
-          "pose bounds": (rows[2][2], g.size)}
-    fams = [(f"unreachable: {name}", g[a:b]) for name, (a, b) in by.items()]
-    return min(fams, key=lambda kv: np.min(kv[1]) if kv[1].size else np.inf)[0]
+    """Which family of limits ``g`` (laid out as :func:`~.problem.constraint_rows`) violates
+    most: "unreachable: stroke", "unreachable: joint angle" or "unreachable: pose bounds"."""
+    lim = limits(asm)
+    worst = dict.fromkeys(("stroke", "joint angle", "pose bounds"), np.inf)
+    for fam, a, b in constraint_rows(asm.n_platforms, lim.lo_idx.size, lim.hi_idx.size):
+        if b > a:
+            worst[_FAMILY[fam]] = min(worst[_FAMILY[fam]], float(np.min(g[a:b])))
+    return "unreachable: " + min(worst, key=worst.get)
 
 
 def at_pose(P, criterion: str, Q):
