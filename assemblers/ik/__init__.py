@@ -2,9 +2,10 @@
 
 Modules, bottom up (docs/ik.md):
 
-* :mod:`.problem`: the typed :class:`~.problem.Problem`, status codes, limits, the layout of
-  the constraints;
+* :mod:`.problem`: the typed :class:`~.problem.Problem`, status codes, limits;
 * :mod:`.criteria`: every criterion once (id, Numba value and gradient, JAX reference);
+* :mod:`.constraints`: every constraint family once (rows, Numba values and derivative rows,
+  JAX reference);
 * :mod:`.evaluate`: the Numba evaluation kernel (values and exact derivatives of the reduced
   problem), the even split and the report;
 * :mod:`.sqp` (compiled SQP, cold solves) and :mod:`.ipm` (interior point, trajectory steps),

@@ -11,8 +11,8 @@ With ``J`` = J_Q (6, 6N) the world-frame tool-twist Jacobian:
 * ``dq_N/dz = D = -J_N^-1 J_<N`` (the tool pose stays put), so ``df/dz = df/dz + D^T df/dq_N``;
 * the criterion's ``df/dQ``: :func:`assemblers.ik.criteria.gradient` (its ``d J / d Q`` through
   :func:`assemblers.kinematics.kernels.jacobian_pose_contract`);
-* legs and joint angles: unit-vector and angle derivatives in each platform's base frame; the
-  rows of ``g`` are laid out as :func:`assemblers.ik.problem.constraint_rows`.
+* the constraints' values and rows: :mod:`assemblers.ik.constraints` (unit-vector and angle
+  derivatives of the legs in each platform's base frame).
 
 Array arguments: ``P`` a :class:`~assemblers.ik.problem.Problem`; ``z`` (6(N-1),) m and rad;
 ``Q`` (6N,).  No randomness, no I/O.
@@ -39,11 +39,8 @@ from ..geometry.kernels import (
 )
 from ..kinematics.kernels import forward, jacobian_pose, platform_legs
 from ..optim.linalg import invert6
-from . import criteria
+from . import constraints, criteria
 from .criteria import CRIT_CLOSEST
-from .problem import MARGIN
-
-_TINY = 1e-12  # below this sin(joint angle) the angle's gradient is taken as 0 (as safe_norm)
 
 
 @njit(cache=True)
@@ -133,20 +130,7 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
             sz = vx * ny - vy * nx
             ang[i, k, 1] = math.atan2(math.sqrt(sx * sx + sy * sy + sz * sz),
                                       vx * nx + vy * ny + vz * nz)
-    # ---- constraints (rows as problem.constraint_rows)
-    lo_idx, hi_idx = P.lo_idx, P.hi_idx
-    for i in range(n):
-        for k in range(6):
-            g[6 * i + k] = L[i, k] - P.leg_min[i] - MARGIN
-            g[nq + 6 * i + k] = P.leg_max[i] - L[i, k] - MARGIN
-            g[2 * nq + 12 * i + 2 * k] = P.max_angle[i] - ang[i, k, 0] - MARGIN
-            g[2 * nq + 12 * i + 2 * k + 1] = P.max_angle[i] - ang[i, k, 1] - MARGIN
-    r0 = 4 * nq
-    for a in range(lo_idx.shape[0]):
-        g[r0 + a] = Q[lo_idx[a]] - P.lo_val[a]
-    r1 = r0 + lo_idx.shape[0]
-    for a in range(hi_idx.shape[0]):
-        g[r1 + a] = P.hi_val[a] - Q[hi_idx[a]]
+    constraints.values(P, Q, L, ang, g)
     # ---- objective
     J = np.empty((6, nq))
     bases = np.empty((n, 4, 4))
@@ -195,76 +179,8 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
             for r in range(6):
                 s += D[r, c] * gQ[n6 + r]
             grad[c] = s
-    # ---- d g / d z
-    G[:, :] = 0.0
-    dq = np.empty(6)
-    dq2 = np.empty(6)
-    for i in range(n):
-        for k in range(6):
-            ux, uy, uz = V[i, k, 0] / L[i, k], V[i, k, 1] / L[i, k], V[i, k, 2] / L[i, k]
-            # stroke rows: dL/dq = Jl row
-            for j in range(6):
-                dq[j] = Jl[i, k, j]
-            _put(G, 6 * i + k, i, n_put, n_free, dq, 1.0, D)
-            _put(G, nq + 6 * i + k, i, n_put, n_free, dq, -1.0, D)
-            vx, vy, vz = V[i, k, 0], V[i, k, 1], V[i, k, 2]
-            s_b = math.sqrt(vx * vx + vy * vy)
-            nx, ny, nz = N_top[i, 0], N_top[i, 1], N_top[i, 2]
-            sx = vy * nz - vz * ny
-            sy = vz * nx - vx * nz
-            sz = vx * ny - vy * nx
-            s_t = math.sqrt(sx * sx + sy * sy + sz * sz)
-            un = ux * nx + uy * ny + uz * nz
-            for j in range(6):  # d v and d n (top normal) per parameter, base frame
-                if j < 3:
-                    dvx, dvy, dvz = 1.0 if j == 0 else 0.0, 1.0 if j == 1 else 0.0, 1.0 if j == 2 else 0.0
-                    dnx, dny, dnz = 0.0, 0.0, 0.0
-                else:
-                    ex, ey, ez = Es[i, 0, j - 3], Es[i, 1, j - 3], Es[i, 2, j - 3]
-                    rx, ry, rz = Rt[i, k, 0], Rt[i, k, 1], Rt[i, k, 2]
-                    dvx, dvy, dvz = ey * rz - ez * ry, ez * rx - ex * rz, ex * ry - ey * rx
-                    dnx, dny, dnz = ey * nz - ez * ny, ez * nx - ex * nz, ex * ny - ey * nx
-                # base angle (normal e_z): da = -(e_z - u u_z) . dv / |v x e_z|
-                if s_b > _TINY * L[i, k]:
-                    dq[j] = ((-ux * uz) * dvx + (-uy * uz) * dvy + (1.0 - uz * uz) * dvz) / s_b
-                else:
-                    dq[j] = 0.0
-                # top angle: da = -((n - u (u.n)) . dv + v . dn) / |v x n|
-                if s_t > _TINY * L[i, k]:
-                    dq2[j] = ((nx - ux * un) * dvx + (ny - uy * un) * dvy + (nz - uz * un) * dvz
-                              + vx * dnx + vy * dny + vz * dnz) / s_t
-                else:
-                    dq2[j] = 0.0
-            _put(G, 2 * nq + 12 * i + 2 * k, i, n_put, n_free, dq, 1.0, D)
-            _put(G, 2 * nq + 12 * i + 2 * k + 1, i, n_put, n_free, dq2, 1.0, D)
-    for a in range(lo_idx.shape[0]):
-        _put_pose(G, r0 + a, lo_idx[a], n_free, 1.0, D)
-    for a in range(hi_idx.shape[0]):
-        _put_pose(G, r1 + a, hi_idx[a], n_free, -1.0, D)
+    constraints.jacobian(P, V, L, N_top, Es, Rt, Jl, D, n_put, n_free, G)
     return f
-
-
-@njit(cache=True, inline="always")
-def _put(G, row, i, n, n6, dq, sign, D):
-    """Row ``row`` of dg/dz from dg/dq_i (``dq`` (6,)): direct for i < N-1, through D for the last."""
-    if i < n - 1:
-        for j in range(6):
-            G[row, 6 * i + j] = sign * dq[j]
-    else:
-        for c in range(n6):
-            s = 0.0
-            for j in range(6):
-                s += dq[j] * D[j, c]
-            G[row, c] = sign * s
-
-
-@njit(cache=True, inline="always")
-def _put_pose(G, row, idx, n6, sign, D):
-    if idx < n6:
-        G[row, idx] = sign
-    else:
-        for c in range(n6):
-            G[row, c] = sign * D[idx - n6, c]
 
 
 # ----------------------------------------------------------------------------- for the solvers

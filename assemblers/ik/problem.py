@@ -2,8 +2,8 @@
 
 The problem (docs/ik.md): decision variables ``z`` (6(N-1),), the poses of platforms 1..N-1;
 the last platform closes the chain onto the target exactly, ``Q = (z, q_N(z))``; the objective
-is a criterion (:mod:`.criteria`) and the inequalities ``g(Q) >= 0`` are laid out as
-:func:`constraint_rows` says.  :class:`Problem` is a NamedTuple of arrays, so the Numba kernels
+is a criterion (:mod:`.criteria`) and the inequalities ``g(Q) >= 0`` are those of
+:mod:`.constraints`.  :class:`Problem` is a NamedTuple of arrays, so the Numba kernels
 take it as one typed argument (``P.T_target``, not a position in a tuple).
 """
 
@@ -15,13 +15,14 @@ import numpy as np
 
 from ..kinematics.api import home_pose, kernel_arrays
 from ..model import Assembler
+from .constraints import MARGIN  # noqa: F401  (the margin kept inside every limit)
+from .constraints import rows as constraint_rows
 
 # solver status codes (every solver of this package)
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3
 QP_FAILED = 4  # sqp: no useful subproblem step (inconsistent linearisation, no elastic progress)
 STALLED = 5  # sqp with f_tol: feasible, the objective no longer moves, the KKT error not small
 
-MARGIN = 1e-9  # m / rad kept inside every limit, so round-off never lands a pose outside
 NO_ANGLE_LIMIT = 4.0  # rad: the joint-angle limit of a platform without one (beyond any angle)
 
 
@@ -80,15 +81,6 @@ def limits(asm: Assembler) -> Limits:
                         asm.pose_lower[lo], hi, asm.pose_upper[hi])
         asm.__dict__["_ik_limits_np"] = cached
     return cached
-
-
-def constraint_rows(n: int, n_lo: int, n_hi: int) -> tuple[tuple[str, int, int], ...]:
-    """The layout of ``g`` for N = ``n`` platforms: ``(family, first row, end row)`` in order.
-    One definition for the kernel, the JAX oracle and the reasons of unreachable targets."""
-    nq = 6 * n
-    return (("stroke low", 0, nq), ("stroke high", nq, 2 * nq),
-            ("joint angle", 2 * nq, 4 * nq),  # per leg: base end, top end
-            ("pose lower", 4 * nq, 4 * nq + n_lo), ("pose upper", 4 * nq + n_lo, 4 * nq + n_lo + n_hi))
 
 
 def n_constraints(P: Problem) -> int:

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 from .. import _runtime
 from ..geometry import reference as geo
 from ..kinematics import reference as K
+from . import constraints
 from .criteria import reference as criterion_value
-from .problem import MARGIN
 
 _runtime.configure_jax()
 
@@ -37,18 +37,8 @@ def eliminate_last(arrs, z, T_target):
 
 def constraint_values(arrs, Q, limits):
     """Inequalities ``g(Q) >= 0`` (stroke, joint angle, pose bounds), m and rad, laid out as
-    :func:`assemblers.ik.problem.constraint_rows`."""
-    leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = limits
-    L = K.stack_legs(arrs, Q)  # (N, 6)
-    ang = K.stack_joint_angles(arrs, Q)  # (N, 6, 2)
-    parts = [
-        (L - leg_min[:, None]).reshape(-1) - MARGIN,
-        (leg_max[:, None] - L).reshape(-1) - MARGIN,
-        (max_angle[:, None, None] - ang).reshape(-1) - MARGIN,
-        Q[lo_idx] - lo_val,
-        hi_val - Q[hi_idx],
-    ]
-    return jnp.concatenate(parts)
+    :func:`assemblers.ik.constraints.rows`."""
+    return constraints.reference(arrs, Q, limits)
 
 
 @cache

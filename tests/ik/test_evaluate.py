@@ -11,7 +11,7 @@ import assemblers as A
 from assemblers.geometry import reference as geo
 from assemblers.ik import driver, reference
 from assemblers.ik import evaluate as F
-from assemblers.ik.criteria import CODES, CRIT_CLOSEST, SPECS
+from assemblers.ik.criteria import CODES, CRIT_CLOSEST, CRITERIA, SPECS
 from assemblers.ik.problem import closest_problem, limits, n_constraints, problem, weights
 from assemblers.kinematics.api import home_pose, stack_arrays
 
@@ -24,7 +24,7 @@ def evaluate(P, code, z, n):
 
 
 @pytest.mark.parametrize("name", ["duo", "trio", "assembler", "duo+bounds"])
-@pytest.mark.parametrize("crit", ["fn", "fn_legs", "condition", "even"])
+@pytest.mark.parametrize("crit", CRITERIA)  # every public criterion, new ones included
 def test_derivatives_match_jax_autodiff(name, crit):
     """f, grad f, g and dg/dz of the Numba kernel equal the jitted JAX reference (autodiff of
     the same model) to rounding, at poses off the solution."""

@@ -58,6 +58,12 @@ def _nb_rpy(R):
     return out
 
 
+def _nb_E(rpy):
+    E, dE = np.empty((3, 3)), np.empty((3, 3, 3))
+    geo_nb.angular_basis(rpy[1], rpy[2], E, dE)
+    return E
+
+
 def _nb_pose_T(q):
     T = np.empty((4, 4))
     geo_nb.pose_to_transform(np.ascontiguousarray(q), 0, T)
@@ -76,6 +82,8 @@ GEOMETRY = {
     "matrix_to_rpy": ((2,), (3,), {
         "reference": geo_jax.matrix_to_rpy, "numba": _nb(geo_nb.matrix_to_rpy, (3,)),
         "numpy": geo_np.matrix_to_rpy}),
+    "angular_basis": ((1,), (3, 3), {
+        "reference": geo_jax.angular_basis, "numba": _nb_E, "numpy": geo_np.angular_basis}),
     "pose_to_transform": ((1,), (4, 4), {
         "reference": geo_jax.pose_to_transform, "numba": _nb_pose_T,
         "numpy": geo_np.pose_to_transform}),

@@ -79,6 +79,15 @@ def test_matrix_to_rpy(backend, ref, shape, seed, regime):
 
 
 @over_shapes()
+@over_backends("geometry", "angular_basis")
+@twin
+@given(seeds, st.sampled_from(["zero", "generic"]))
+def test_angular_basis(backend, ref, shape, seed, regime):
+    rpy = poses(np.random.default_rng(seed), shape, regime)[..., 3:]
+    close(backend(rpy), ref(rpy), 1e-15)
+
+
+@over_shapes()
 @over_backends("geometry", "pose_to_transform")
 @twin
 @given(seeds, st.sampled_from(["zero", "generic"]))
@@ -203,3 +212,43 @@ def test_stack_frames(shape, stack, seed, regime):
     f = reference.stack_frames if not shape else jax.vmap(reference.stack_frames, in_axes=(None, 0))
     for a, b in zip(got, f(A.stack_arrays(asm), Q), strict=True):
         close(a, b, 1e-14)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@twin
+@given(seeds, st.sampled_from(list(WORKSPACE)))
+def test_jacobian_pose_contract(stack, seed, regime):
+    """The second-derivative kernel ``gQ = sum_ij K_ij dJ_ij/dQ`` (what every sensitivity
+    gradient goes through) against JAX autodiff of ``sum(K * J_Q(Q))``; and the derivative of
+    the leg Jacobian's rows against autodiff of the JAX leg Jacobian."""
+    import jax
+    import jax.numpy as jnp
+
+    from assemblers.geometry import kernels as geo_nb
+    from assemblers.kinematics import api, kernels, reference
+
+    asm = A.load_config(stack)
+    rng = np.random.default_rng(seed)
+    Q = stack_poses(asm, rng, (), regime)
+    n = asm.n_platforms
+    Kw = rng.normal(size=(6, 6 * n))
+    a = api.kernel_arrays(asm)
+    J, bases, tops = np.empty((6, 6 * n)), np.empty((n, 4, 4)), np.empty((n, 4, 4))
+    T_ee, tmp, gQ = np.empty((4, 4)), np.empty((4, 4)), np.zeros(6 * n)
+    kernels.jacobian_pose(a.T_mount, a.T_after, Q, J, bases, tops, T_ee, tmp)
+    kernels.jacobian_pose_contract(Kw, J, Q, bases, tops, T_ee, gQ)
+    arrs = A.stack_arrays(asm)
+    want = jax.grad(lambda Q_: jnp.sum(Kw * reference.jacobian_pose(arrs, Q_)))(jnp.asarray(Q))
+    close(gQ, want, 1e-12 * max(1.0, float(np.abs(want).max())))
+    b, t, q = a.b[0], a.t[0], Q[:6]
+    dJl = np.asarray(jax.jacfwd(lambda q_: reference.platform_leg_jacobian(b, t, q_))(jnp.asarray(q)))
+    R = np.empty((3, 3))
+    geo_nb.rpy_to_matrix(q[3], q[4], q[5], R)
+    E, dE, out = np.empty((3, 3)), np.empty((3, 3, 3)), np.empty(6)
+    geo_nb.angular_basis(q[4], q[5], E, dE)
+    for k in range(6):
+        Rt = R @ t[k]
+        v = q[:3] + Rt - b[k]
+        for j in range(6):
+            kernels.leg_jacobian_row_derivative(v, Rt, np.linalg.norm(v), E, dE, j, out)
+            close(out, dJl[k, :, j], 1e-12)
