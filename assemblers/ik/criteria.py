@@ -74,7 +74,7 @@ CODES = {name: c.code for name, c in SPECS.items()}
 # ----------------------------------------------------------------------------- Numba
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def uses_jacobian(crit):
     """Whether :func:`value` fills ``J`` (and its frames) with J_Q at ``Q``."""
     return crit != CRIT_DIST
