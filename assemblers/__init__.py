@@ -30,12 +30,13 @@ __all__ = [
 
 # Loaded on first use, so ``import assemblers`` (the CLI, configs, the hardware layer) does not
 # import JAX or SciPy's optimizers: name -> submodule.
-_LAZY = {name: "api" for name in ("forward_kinematics", "from_legs", "home_pose", "jacobian",
-                                  "joint_angles", "leg_lengths", "sensitivity", "stack_arrays",
-                                  "tool_pose")}
+_LAZY = {name: "kinematics.api" for name in (
+    "forward_kinematics", "from_legs", "home_pose", "jacobian", "joint_angles", "leg_lengths",
+    "sensitivity", "stack_arrays", "tool_pose")}
 _LAZY.update({name: "ik" for name in ("solve_ik", "IKResult", "solve_trajectory",
                                       "TrajectoryResult", "sample_solutions")})
-_SUBMODULES = ("api", "cli", "commands", "commands_ik", "fastkin", "ik", "kinematics", "lie", "nlp")
+_SUBMODULES = ("api", "cli", "commands", "commands_ik", "fastkin", "geometry", "ik", "kinematics",
+               "lie", "optim")
 
 
 def __getattr__(name):

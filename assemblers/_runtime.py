@@ -24,22 +24,24 @@ def cache_dir() -> Path:
 
 
 def kernel_stamp(root: Path | None = None) -> str:
-    """A short hash of every source file in ``assemblers/`` and ``sims/`` that defines Numba
-    kernels (``@njit``).  Numba's own cache checks only the timestamp of the file a function is
-    defined in, so a kernel that calls a changed kernel of another file (fastsqp calling
-    fastik, the Monte Carlo calling fastkin) would load stale machine code; one cache directory
-    per stamp rules that out.  ``root``: the folder holding both packages (default: this
-    installation's).  About 1 ms."""
+    """A short hash of every source file under ``assemblers/`` and ``sims/`` (recursively: the
+    kernels live in sub-packages) that defines Numba kernels (``@njit``).  Numba's own cache
+    checks only the timestamp of the file a function is defined in, so a kernel that calls a
+    changed kernel of another file (the SQP calling the evaluation kernel, the Monte Carlo
+    calling the kinematics) would load stale machine code; one cache directory per stamp rules
+    that out.  ``root``: the folder holding both packages (default: this installation's).
+    About 1 ms."""
     h = hashlib.blake2b(digest_size=8)
     root = Path(__file__).resolve().parent.parent if root is None else root
     for pkg in ("assemblers", "sims"):
-        for path in sorted((root / pkg).glob("*.py")):
+        base = root / pkg
+        for path in sorted(base.rglob("*.py")):
             try:
                 data = path.read_bytes()
             except OSError:
                 continue
             if b"\n@njit" in data:
-                h.update(path.name.encode() + b"\0" + data)
+                h.update(path.relative_to(base).as_posix().encode() + b"\0" + data)
     return h.hexdigest()
 
 

@@ -1,11 +1,15 @@
 """Kinematics throughput and single-call latency, against a plain NumPy baseline (same run).
 
-    python benchmarks/kinematics.py [--n 100000] [--config trio]
+    python benchmarks/kinematics.py [--n 100000] [--config trio] [--calls 2000] [--no-load]
 
 Batched: FK and J_Q for 1e5 random poses of a 3-platform stack (configs/trio.toml), through the
-public API (Numba kernels for large batches), the JAX vmap path, and a plain NumPy baseline that a
-user would write (vectorized FK; J_Q by central finite differences of that FK, 12N+1 FK calls).
-Single pose: ``leg_lengths``, ``forward_kinematics``, ``from_legs`` (to 1e-12 m), ``jacobian``.
+public API (Numba kernels, threads at or above ``PARALLEL_MIN`` rows), the JAX vmap path, and a
+plain NumPy baseline that a user would write (vectorized FK; J_Q by central finite differences
+of that FK, 12N+1 FK calls).  Single pose: ``leg_lengths``, ``forward_kinematics``,
+``from_legs`` (to 1e-12 m), ``jacobian``, ``sensitivity``.  Under load (unless ``--no-load``):
+the same single-pose calls, median and p99 of ``--calls`` calls each, while one background
+process per other CPU burns it (single poses never start threads, so a busy machine should not
+stretch them from microseconds to milliseconds as it did when they did).
 """
 
 from __future__ import annotations
@@ -73,10 +77,41 @@ def per_call_us(f, n=2000):
     return (time.perf_counter() - t) / n * 1e6
 
 
+def latencies_us(f, n):
+    """Median and 99th percentile (us) of ``n`` single calls of ``f``."""
+    f()
+    ts = np.empty(n)
+    for k in range(n):
+        t = time.perf_counter()
+        f()
+        ts[k] = time.perf_counter() - t
+    return float(np.median(ts) * 1e6), float(np.percentile(ts, 99) * 1e6)
+
+
+def under_load(calls: dict, n: int) -> dict:
+    """``{name: (median us, p99 us)}`` of each single-pose call while the other CPUs are busy
+    (one spinning ``python`` process per other CPU, ended afterwards)."""
+    import os
+    import subprocess
+    import sys
+
+    n_burn = max(1, (os.cpu_count() or 2) - 1)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_burn)]
+    try:
+        time.sleep(0.2)  # let them start spinning
+        return {name: latencies_us(f, n) for name, f in calls.items()}
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="batch size (default 1e5)")
     ap.add_argument("--config", default="trio", help="config (default trio, N = 3)")
+    ap.add_argument("--calls", type=int, default=2000, help="single calls per latency (2000)")
+    ap.add_argument("--no-load", action="store_true", help="skip the single-pose check under load")
     args = ap.parse_args(argv)
 
     import jax
@@ -120,20 +155,26 @@ def main(argv=None):
 
     Q1 = Q[0]
     L1 = A.leg_lengths(asm, Q1)
-    print(f"\nSingle-pose latency (N = {N}), mean of 2000 calls:")
-    single = {
-        "leg_lengths": per_call_us(lambda: A.leg_lengths(asm, Q1)),
-        "forward_kinematics": per_call_us(lambda: A.forward_kinematics(asm, Q1)),
-        "from_legs (1e-12 m, from home)": per_call_us(lambda: A.from_legs(asm, L1)),
-        "jacobian (J_Q)": per_call_us(lambda: A.jacobian(asm, Q1)),
-        "sensitivity": per_call_us(lambda: A.sensitivity(asm, Q1)),
-        "NumPy FK baseline (B = 1)": per_call_us(lambda: numpy_fk(asm, Q1[None])),
+    print(f"\nSingle-pose latency (N = {N}), mean of {args.calls} calls:")
+    calls = {
+        "leg_lengths": lambda: A.leg_lengths(asm, Q1),
+        "forward_kinematics": lambda: A.forward_kinematics(asm, Q1),
+        "from_legs (1e-12 m, from home)": lambda: A.from_legs(asm, L1),
+        "jacobian (J_Q)": lambda: A.jacobian(asm, Q1),
+        "jacobian (J_L)": lambda: A.jacobian(asm, Q1, "legs"),
+        "sensitivity": lambda: A.sensitivity(asm, Q1),
     }
+    single = {name: per_call_us(f, args.calls) for name, f in calls.items()}
+    single["NumPy FK baseline (B = 1)"] = per_call_us(lambda: numpy_fk(asm, Q1[None]), args.calls)
     for name, us in single.items():
         extra = f"   ({us / N:.1f} us per platform)" if name.startswith("from_legs") else ""
         print(f"  {name:34s} {us:8.1f} us{extra}")
     res = np.abs(A.leg_lengths(asm, A.from_legs(asm, L1)) - L1).max()
     print(f"  from_legs leg residual: {res:.1e} m")
+    if not args.no_load:
+        print(f"\nSingle-pose latency with the other CPUs busy, {args.calls} calls: median / p99")
+        for name, (med, p99) in under_load(calls, args.calls).items():
+            print(f"  {name:34s} {med:8.1f} us / {p99:8.1f} us")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def test_numba_cache_is_per_version_of_the_kernel_sources(tmp_path):
     with open(tmp_path / "assemblers" / "cli.py", "a") as f:
         f.write("# no kernels here\n")
     assert _runtime.kernel_stamp(tmp_path) == s0
-    with open(tmp_path / "assemblers" / "fastik.py", "a") as f:
+    with open(tmp_path / "assemblers" / "ik" / "evaluate.py", "a") as f:
         f.write("# a changed kernel file\n")
     assert _runtime.kernel_stamp(tmp_path) != s0
 

@@ -1,5 +1,6 @@
-"""Kinematics against independent references: finite differences, autodiff, closed forms,
-round trips and invariants."""
+"""The kinematics (the JAX reference and, through the public API, the Numba kernels) against
+independent references: finite differences, autodiff, closed forms, round trips and invariants.
+(Backend against backend: tests/twins.)"""
 
 import jax.numpy as jnp
 import numpy as np
@@ -9,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import assemblers as A
-from assemblers import fastkin, kinematics, lie
-from assemblers.transforms import pose_to_transform
+from assemblers.geometry import reference as geo
+from assemblers.geometry.api import pose_to_transform
+from assemblers.kinematics import reference as kinematics
 
 
 def twist(T0, T1):
@@ -107,7 +109,7 @@ def test_reverse_mode_gradient_is_finite_at_zero_rotation(default_asm):
     T0 = kinematics.forward(arrs, Q)
 
     def f(Q2):
-        return jnp.sum(lie.twist_between(T0, kinematics.forward(arrs, Q2)) ** 2)
+        return jnp.sum(geo.twist_between(T0, kinematics.forward(arrs, Q2)) ** 2)
 
     g_rev = np.asarray(jax.grad(f)(Q))
     g_fwd = np.asarray(jax.jacfwd(f)(Q))
@@ -134,58 +136,6 @@ def test_from_legs_jax_reference_agrees_with_numba(any_asm):
                                                      jnp.asarray(A.home_pose(any_asm)), 1e-12, 50)
         assert bool(np.all(ok)) and float(np.max(err)) <= 1e-12
         np.testing.assert_allclose(np.asarray(Qj), A.from_legs(any_asm, L), atol=1e-11)
-
-
-def test_from_legs_reports_non_convergence(default_asm):
-    # Every leg at 1 cm: no pose of this layout has such legs; Newton cannot converge.
-    L = np.full((default_asm.n_platforms, 6), 0.01)
-    with pytest.raises(A.ConvergenceError, match="did not converge.*platform 1"):
-        A.from_legs(default_asm, L)
-
-
-def test_from_legs_rejects_bad_input(default_asm):
-    L = np.full((default_asm.n_platforms, 6), 0.26)
-    L[1, 2] = np.nan
-    with pytest.raises(A.InputError, match=r"L: non-finite value nan at index \(1, 2\)"):
-        A.from_legs(default_asm, L)
-    with pytest.raises(A.InputError, match="expected shape"):
-        A.from_legs(default_asm, L[:2])
-
-
-def test_batched_equals_single(any_asm):
-    rng = np.random.default_rng(5)
-    Qs = random_poses(any_asm, rng, 4)
-    T_b = A.forward_kinematics(any_asm, Qs)
-    L_b = A.leg_lengths(any_asm, Qs)
-    J_b = A.jacobian(any_asm, Qs)
-    JL_b = A.jacobian(any_asm, Qs, "legs")
-    S_b = A.sensitivity(any_asm, Qs)
-    ang_b = A.joint_angles(any_asm, Qs)
-    Q_back = A.from_legs(any_asm, L_b)
-    for k, Q in enumerate(Qs):
-        np.testing.assert_allclose(T_b[k], A.forward_kinematics(any_asm, Q), atol=1e-15)
-        np.testing.assert_allclose(L_b[k], A.leg_lengths(any_asm, Q), atol=1e-15)
-        np.testing.assert_allclose(J_b[k], A.jacobian(any_asm, Q), atol=1e-14)
-        np.testing.assert_allclose(JL_b[k], A.jacobian(any_asm, Q, "legs"), atol=1e-12)
-        np.testing.assert_allclose(ang_b[k], A.joint_angles(any_asm, Q), atol=1e-14)
-        assert abs(S_b[k] - A.sensitivity(any_asm, Q)) < 1e-12
-        np.testing.assert_allclose(Q_back[k], A.from_legs(any_asm, L_b[k]), atol=1e-14)
-
-
-def test_numba_batch_kernels_equal_jax(any_asm):
-    """Large batches take the Numba path: compare with the JAX kernels row by row."""
-    rng = np.random.default_rng(9)
-    Qs = random_poses(any_asm, rng, 600)
-    arrs = A.stack_arrays(any_asm)
-    import jax
-
-    fk_jax = np.asarray(jax.vmap(kinematics.forward, in_axes=(None, 0))(arrs, Qs))
-    J_jax = np.asarray(jax.vmap(kinematics.jacobian_pose, in_axes=(None, 0))(arrs, Qs))
-    np.testing.assert_allclose(A.forward_kinematics(any_asm, Qs), fk_jax, atol=1e-14)
-    np.testing.assert_allclose(A.jacobian(any_asm, Qs), J_jax, atol=1e-13)
-    L = np.empty((600, any_asm.n_platforms, 6))
-    fastkin.legs_batch(any_asm.arrays.b, any_asm.arrays.t, Qs, L)
-    np.testing.assert_allclose(L, A.leg_lengths(any_asm, Qs), atol=1e-15)  # JAX vmap
 
 
 @given(st.integers(0, 2**31 - 1), st.sampled_from(["duo", "trio", "assembler"]))
@@ -251,45 +201,3 @@ def test_sensitivity_is_weighted_frobenius_norm():
     assert A.sensitivity(asm, Q) == pytest.approx(expected, rel=1e-13)
     assert A.sensitivity(asm, Q, wrt="pose") == pytest.approx(
         np.linalg.norm(W_out @ A.jacobian(asm, Q) @ np.eye(18)), rel=1e-13)
-
-
-@given(st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3))
-def test_so3_log_exp_round_trip(w):
-    w = np.array(w)
-    if np.linalg.norm(w) > np.pi - 1e-6:
-        w = w / np.linalg.norm(w) * (np.pi - 1e-3)
-    R = np.asarray(lie.so3_exp(jnp.asarray(w)))
-    from scipy.spatial.transform import Rotation
-
-    np.testing.assert_allclose(R, Rotation.from_rotvec(w).as_matrix(), atol=1e-14)
-    np.testing.assert_allclose(np.asarray(lie.so3_log(jnp.asarray(R))), w, atol=1e-9)
-
-
-def test_so3_log_near_pi():
-    from scipy.spatial.transform import Rotation
-
-    for axis in np.eye(3).tolist() + [[1, 1, 0], [0.3, -0.2, 0.9]]:
-        a = np.array(axis) / np.linalg.norm(axis)
-        w = a * (np.pi - 1e-7)
-        R = Rotation.from_rotvec(w).as_matrix()
-        np.testing.assert_allclose(np.asarray(lie.so3_log(jnp.asarray(R))), w, atol=1e-6)
-
-
-@given(st.lists(st.floats(-1.2, 1.2), min_size=6, max_size=6))
-def test_numpy_and_jax_transforms_agree(q):
-    q = np.array(q)
-    T_np = pose_to_transform(q)
-    np.testing.assert_allclose(np.asarray(lie.pose_to_transform(jnp.asarray(q))), T_np, atol=1e-15)
-    np.testing.assert_allclose(A.transform_to_pose(T_np), q, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(lie.transform_to_pose(jnp.asarray(T_np))), q, atol=1e-12)
-
-
-def test_api_rejects_bad_Q(default_asm):
-    with pytest.raises(A.InputError, match=r"Q: expected shape \(24,\) or \(B, 24\), got \(6,\)"):
-        A.forward_kinematics(default_asm, np.zeros(6))
-    Q = A.home_pose(default_asm)
-    Q[5] = np.inf
-    with pytest.raises(A.InputError, match=r"Q: non-finite value inf at index \(5,\)"):
-        A.leg_lengths(default_asm, Q)
-    with pytest.raises(A.InputError, match="wrt"):
-        A.jacobian(default_asm, A.home_pose(default_asm), wrt="joints")

@@ -1,9 +1,11 @@
-"""Kinematics of stacked Stewart platforms in JAX (float64, pure functions, no I/O).
+"""Kinematics of stacked Stewart platforms in JAX (float64, pure functions, no I/O): the reference.
 
-Single-example kernels for one platform, composed over the stack; batched versions are ``vmap``s
-of these (see :mod:`assemblers.api` for the NumPy-facing, jitted entry points).
+Single-example functions for one platform, composed over the stack; batches are ``vmap``s of
+these.  The Numba kernels (:mod:`.kernels`) and the NumPy facade (:mod:`.api`) are tested
+against them (``tests/twins``); ``J_Q`` is also checked against autodiff of the twist
+(:func:`jacobian_pose_autodiff`) and central differences.
 
-Shapes and frames (SPEC, docs/conventions.md):
+Shapes and frames (docs/conventions.md):
   ``q``: (6,) pose of a platform's top frame in its base frame (m, rad; R = Rz Ry Rx).
   ``Q``: (6N,) the stack's poses, bottom to top.
   ``b``: (6, 3) m base joints, base frame;  ``t``: (6, 3) m top joints, top frame.
@@ -17,24 +19,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import lie
+from ..geometry import reference as geo
+from ..geometry.reference import angular_basis
 
 # ----------------------------------------------------------------------------- one platform
 
 
-def angular_basis(rpy):
-    """``rpy``: (3,) rad -> (3, 3) E whose columns are the angular velocity (base frame) per unit
-    rate of roll, pitch and yaw: ``omega = E @ d(rpy)`` for ``R = Rz(yaw) Ry(pitch) Rx(roll)``."""
-    cp, sp = jnp.cos(rpy[1]), jnp.sin(rpy[1])
-    cy, sy = jnp.cos(rpy[2]), jnp.sin(rpy[2])
-    zero = jnp.zeros_like(cp)
-    one = jnp.ones_like(cp)
-    return jnp.array([[cp * cy, -sy, zero], [cp * sy, cy, zero], [-sp, zero, one]])
-
-
 def leg_vectors(b, t, q):
     """Leg vectors ``p + R t_k - b_k``: (6, 3) m, base frame."""
-    R = lie.rpy_to_matrix(q[3:6])
+    R = geo.rpy_to_matrix(q[3:6])
     return q[0:3] + t @ R.T - b
 
 
@@ -49,7 +42,7 @@ def platform_leg_jacobian(b, t, q):
 
     ``dL_k = u_k . dp + ((R t_k) x u_k) . omega`` with ``omega = E(rpy) d(rpy)``.
     """
-    R = lie.rpy_to_matrix(q[3:6])
+    R = geo.rpy_to_matrix(q[3:6])
     Rt = t @ R.T
     v = q[0:3] + Rt - b
     u = v / jnp.sqrt(jnp.sum(v * v, axis=-1, keepdims=True))
@@ -59,13 +52,13 @@ def platform_leg_jacobian(b, t, q):
 def joint_angles_platform(b, t, q):
     """Angle between each leg and its plate's normal, at both ends: (6, 2) rad,
     ``[:, 0]`` at the base joint (base plate normal), ``[:, 1]`` at the top joint."""
-    R = lie.rpy_to_matrix(q[3:6])
+    R = geo.rpy_to_matrix(q[3:6])
     v = q[0:3] + t @ R.T - b
     n_base = jnp.array([0.0, 0.0, 1.0])
     n_top = R[:, 2]
 
     def angle(n):
-        return jnp.arctan2(lie.safe_norm(jnp.cross(v, n)), v @ n)
+        return jnp.arctan2(geo.safe_norm(jnp.cross(v, n)), v @ n)
 
     return jnp.stack([angle(n_base), angle(n_top)], axis=1)
 
@@ -119,7 +112,7 @@ def stack_frames(arrs, Q):
     A = arrs.T_mount
     bases, tops = [], []
     for i in range(n):  # N is static and small: unrolled, so XLA fuses the chain
-        top = A @ lie.pose_to_transform(qs[i])
+        top = A @ geo.pose_to_transform(qs[i])
         bases.append(A)
         tops.append(top)
         A = top @ arrs.T_after[i]
@@ -156,7 +149,7 @@ def jacobian_pose(arrs, Q):
         R_A = bases[i, 0:3, 0:3]
         omega = R_A @ angular_basis(qs[i, 3:6])  # (3, 3), world frame, columns per angle
         lever = p_ee - tops[i, 0:3, 3]
-        dp_rot = -lie.hat(lever) @ omega  # omega x lever, column by column
+        dp_rot = -geo.hat(lever) @ omega  # omega x lever, column by column
         block = jnp.concatenate(
             [jnp.concatenate([R_A, dp_rot], axis=1),
              jnp.concatenate([jnp.zeros((3, 3)), omega], axis=1)], axis=0)
@@ -165,9 +158,10 @@ def jacobian_pose(arrs, Q):
 
 
 def jacobian_pose_autodiff(arrs, Q):
-    """Reference ``J_Q`` by forward-mode autodiff of :func:`lie.twist_between` (slow, exact)."""
+    """Reference ``J_Q`` by forward-mode autodiff of the error twist
+    (:func:`assemblers.geometry.reference.twist_between`; slow, exact)."""
     T0 = forward(arrs, Q)
-    return jax.jacfwd(lambda Q2: lie.twist_between(T0, forward(arrs, Q2)))(Q)
+    return jax.jacfwd(lambda Q2: geo.twist_between(T0, forward(arrs, Q2)))(Q)
 
 
 def jacobian_legs(arrs, Q):

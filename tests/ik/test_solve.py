@@ -9,7 +9,7 @@ from scipy.optimize import minimize, nnls
 
 import assemblers as A
 from assemblers.cli import main
-from assemblers.transforms import pose_to_transform, transform_to_pose
+from assemblers.geometry.api import pose_to_transform, transform_to_pose
 
 
 def random_target(asm, seed, scale=1.0):
@@ -264,21 +264,22 @@ def test_cli_trajectory_from_target_files(tmp_path, capsys):
 def test_more_starts_when_the_first_does_not_converge(monkeypatch):
     """A first start that ends without convergence triggers a few more starts (the result
     says how many were tried) and the answer is still a feasible optimum."""
-    from assemblers import ik
+    from assemblers.ik import driver
+    from assemblers.ik.criteria import CODES
 
     asm = A.load_config("duo")
     T = random_target(asm, 12)
     calls = {"n": 0}
-    real = ik._Problem.solve
+    real = driver.ReducedProblem.solve
 
     def first_fails(self, z0, max_iter, ftol, method="auto"):
-        if self.code == ik._FAST_CODES["fn"]:  # the main solve, not the even-split repair
+        if self.code == CODES["fn"]:  # the main solve, not the even-split repair
             calls["n"] += 1
             if calls["n"] == 1:  # one iterate (SQP, then SLSQP): "Iteration limit reached"
                 return real(self, z0, 1, ftol, method)
         return real(self, z0, max_iter, ftol, method)
 
-    monkeypatch.setattr(ik._Problem, "solve", first_fails)
+    monkeypatch.setattr(driver.ReducedProblem, "solve", first_fails)
     r = A.solve_ik(asm, T, "fn")
     assert r.starts > 1
     check_solution(asm, T, r)

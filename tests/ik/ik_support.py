@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 import assemblers as A
-from assemblers.api import home_pose
+from assemblers.kinematics.api import home_pose
 
 
 def feasible_poses(asm, k, seed):

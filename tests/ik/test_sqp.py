@@ -1,94 +1,16 @@
-"""The compiled SQP (assemblers.fastsqp) against independent references: the KKT conditions of
-its quadratic subproblems checked in NumPy and SciPy's SLSQP on the same subproblems, and SciPy's
-SLSQP (method="slsqp") on the IK problems themselves."""
+"""The compiled SQP (assemblers.ik.sqp) against SciPy's SLSQP (method="slsqp") on the IK
+problems themselves: same cost, inside every limit, multipliers checked; its fallbacks."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from ik_support import feasible_poses, with_pose_bounds
-from scipy.optimize import minimize
 
 import assemblers as A
-from assemblers import fastik as F
-from assemblers import fastsqp as S
 from assemblers import ik
-
-
-def random_qp(seed):
-    """A strictly convex QP with a known feasible point; some rows repeated (dependent)."""
-    rng = np.random.default_rng(seed)
-    n, m = int(rng.integers(2, 19)), int(rng.integers(0, 80))
-    A_ = rng.normal(size=(n, n))
-    B = A_ @ A_.T + 0.05 * np.eye(n)
-    a = rng.normal(size=n) * 3
-    N = rng.normal(size=(m, n))
-    if m > 4:
-        N[m - 2:] = N[:2]  # duplicated constraints
-    x_f = rng.normal(size=n)
-    b = N @ x_f - rng.exponential(size=m) * (rng.random(m) < 0.6)  # some tight at x_f
-    if m > 4:
-        b[m - 2:] = b[:2]
-    return B, a, N, b
-
-
-def solve_qp(B, a, N, b, guess=()):
-    n, m = B.shape[0], N.shape[0]
-    L = np.empty((n, n))
-    assert F.cholesky(B, L, 0.0)
-    x, u = np.empty(n), np.empty(m)
-    work = np.zeros(n, dtype=np.int64)
-    work[: len(guess)] = guess
-    status, q = S.qp_dual(L, a, N, b, x, u, 1e-12, 10 * (m + n), work, len(guess))
-    return status, x, u, work[:q].copy()
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1))
-def test_qp_meets_its_kkt_conditions_and_matches_slsqp(seed):
-    """x and u satisfy stationarity, feasibility, u >= 0 and complementarity (checked here in
-    NumPy), and the objective equals SciPy SLSQP's on the same QP."""
-    B, a, N, b = random_qp(seed)
-    status, x, u, act = solve_qp(B, a, N, b)
-    assert status == S.QP_OK
-    scale = 1.0 + np.abs(u).max(initial=0.0)
-    assert np.abs(B @ x + a - N.T @ u).max() <= 1e-9 * scale * (1 + np.abs(a).max())
-    assert (N @ x - b).min(initial=0.0) >= -1e-9 * (1 + np.abs(b).max(initial=0.0))
-    assert u.min(initial=0.0) >= 0.0
-    assert np.abs(u * (N @ x - b)).max(initial=0.0) <= 1e-9 * scale
-    assert set(np.nonzero(u)[0]) <= set(act)
-    q = lambda v: 0.5 * v @ B @ v + a @ v  # noqa: E731
-    cons = [{"type": "ineq", "fun": lambda v: N @ v - b, "jac": lambda v: N}] if len(b) else []
-    ref = minimize(q, np.zeros_like(a), jac=lambda v: B @ v + a, constraints=cons,
-                   method="SLSQP", options={"ftol": 1e-14, "maxiter": 500})
-    assert q(x) <= ref.fun + 1e-7 * (1 + abs(ref.fun))
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_qp_guess_of_the_active_set_gives_the_same_solution(seed):
-    """The active-set guess is a shortcut, never a different answer: the right set, a subset,
-    a superset with an inactive constraint and an unrelated set all give the same x."""
-    B, a, N, b = random_qp(100 + seed)
-    status, x, u, act = solve_qp(B, a, N, b)
-    assert status == S.QP_OK
-    rng = np.random.default_rng(seed)
-    inactive = [i for i in range(len(b)) if i not in set(act)]
-    guesses = [list(act), list(act[: len(act) // 2]),
-               list(rng.choice(len(b), size=min(3, len(b)), replace=False)) if len(b) else []]
-    if inactive and len(act) < len(a):
-        guesses.append(list(act) + [inactive[0]])
-    for guess in guesses:
-        s2, x2, u2, _ = solve_qp(B, a, N, b, guess)
-        assert s2 == S.QP_OK
-        np.testing.assert_allclose(x2, x, atol=1e-9 * (1 + np.abs(x).max()))
-        np.testing.assert_allclose(u2, u, atol=1e-8 * (1 + np.abs(u).max(initial=0.0)))
-
-
-def test_qp_reports_inconsistent_constraints():
-    """x1 >= 1 and -x1 >= 0 have no solution: QP_INFEASIBLE, not a wrong x."""
-    N = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
-    status, *_ = solve_qp(np.eye(3), np.zeros(3), N, np.array([1.0, 0.0]))
-    assert status == S.QP_INFEASIBLE
+from assemblers.ik import driver, report, starts
+from assemblers.ik import sqp as S
+from assemblers.ik.criteria import CRIT_CLOSEST, CRIT_DIST
+from assemblers.ik.problem import FAILED, QP_FAILED
 
 
 @pytest.mark.parametrize("name", ["duo", "trio", "assembler", "duo+bounds"])
@@ -104,13 +26,13 @@ def test_sqp_reaches_the_slsqp_optimum_from_feasible_and_infeasible_starts(name)
     for Q in feasible_poses(asm, 2, 5):
         T = np.asarray(A.forward_kinematics(asm, Q))
         for z0 in (ik.even_split(asm, T)[:n6], Q[:n6]):
-            prob = ik._Problem(asm, T, crit, None)
+            prob = driver.ReducedProblem(asm, T, crit, None)
             res = prob.solve(z0, 200, 1e-10)
             assert res.solver == "sqp", res.message
-            ref = ik._Problem(asm, T, crit, None).solve(z0, 200, 1e-12, method="slsqp")
-            f, grad, g, G = prob._eval(res.x)
-            f_ref, _, g_ref, _ = prob._eval(ref.x)
-            assert g.min() >= -ik._SQP_TOL  # g keeps a 1e-9 margin: still inside every limit
+            ref = driver.ReducedProblem(asm, T, crit, None).solve(z0, 200, 1e-12, method="slsqp")
+            f, grad, g, G = prob.evaluate(res.x)
+            f_ref, _, g_ref, _ = prob.evaluate(ref.x)
+            assert g.min() >= -driver.SQP_TOL  # g keeps a 1e-9 margin: still inside every limit
             if g_ref.min() >= -1e-9:  # SLSQP may end elsewhere (a local optimum): compare
                 assert f <= f_ref * (1 + 1e-7)
             lam = res.multipliers
@@ -128,7 +50,7 @@ def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
     assert r.success and r.extra["solver"] == "sqp"
     def fails(P, crit, x0, tol, max_iter, f_scale, x, *rest):
         x[:] = x0  # where it started
-        return S.QP_FAILED, 0, np.inf, 1.0
+        return QP_FAILED, 0, np.inf, 1.0
 
     monkeypatch.setattr(S, "sqp", fails)
     r2 = A.solve_ik(asm, T)
@@ -147,8 +69,8 @@ def test_closest_pose_of_unreachable_targets_matches_the_jax_slsqp_search(monkey
     real = S.sqp
 
     def closest_fails(P, crit, *args):
-        if crit == F.CRIT_CLOSEST:
-            return F.FAILED, 0, np.inf, 1.0
+        if crit == CRIT_CLOSEST:
+            return FAILED, 0, np.inf, 1.0
         return real(P, crit, *args)
 
     n_checked = 0
@@ -186,7 +108,7 @@ def test_condition_criterion_reaches_the_slsqp_optimum():
             asm.sensitivity.w_out[:, None] * A.jacobian(asm, r.Q)
             * asm.sensitivity.w_in(asm.n_platforms, "pose")[None, :]), rel=1e-10)
         z0 = A.solve_ik(asm, T, "even").Q[:12]
-        messages.append(ik._Problem(asm, T, "condition", None).solve(z0, 200, 1e-10).message)
+        messages.append(driver.ReducedProblem(asm, T, "condition", None).solve(z0, 200, 1e-10).message)
     assert any("not smooth" in m for m in messages), messages
 
 
@@ -205,23 +127,24 @@ def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
     poses = (A.home_pose(asm) + rng.uniform(-lim, lim) for _ in range(200))
     feasible = (Q for Q in poses if A.solve_ik(asm, A.forward_kinematics(asm, Q)).success)
     T = next(T for T in (A.forward_kinematics(asm, Q) for Q in feasible)
-             if ik._violation(ik._even(asm, np.asarray(T), crit)[1]) > 0)  # needs a repair
+             if report.violation(starts.even(asm, np.asarray(T), crit)[1]) > 0)  # needs a repair
     real = S.sqp
     seen = {"dist": 0, "closest": 0}
 
     def first_repair_fails(P, crit, x0, tol, max_iter, f_scale, x, *rest):
-        if crit == F.CRIT_DIST:
+        if crit == CRIT_DIST:
             seen["dist"] += 1
             if seen["dist"] == 1:  # fails where it starts (the even split, outside the limits)
                 x[:] = x0
-                return F.FAILED, 0, np.inf, 1.0
-        if crit == F.CRIT_CLOSEST:
+                return FAILED, 0, np.inf, 1.0
+        if crit == CRIT_CLOSEST:
             seen["closest"] += 1
         return real(P, crit, x0, tol, max_iter, f_scale, x, *rest)
 
     plain = A.solve_ik(asm, T)
     monkeypatch.setattr(S, "sqp", first_repair_fails)
-    monkeypatch.setattr(ik, "minimize", _no_scipy)
+    monkeypatch.setattr(driver, "minimize", _no_scipy)
+    monkeypatch.setattr(starts, "minimize", _no_scipy)
     r = A.solve_ik(asm, T)
     assert seen["dist"] >= 2 and seen["closest"] == 1
     assert r.success and r.baseline_cost is not None and r.max_violation == 0.0
@@ -235,7 +158,8 @@ def test_unreachable_targets_need_no_scipy(monkeypatch):
     T = np.array(A.forward_kinematics(asm, A.home_pose(asm)))
     T[0, 3] += 0.2
 
-    monkeypatch.setattr(ik, "minimize", _no_scipy)
+    monkeypatch.setattr(driver, "minimize", _no_scipy)
+    monkeypatch.setattr(starts, "minimize", _no_scipy)
     r = A.solve_ik(asm, T)
     assert not r.success and r.reason.startswith("unreachable") and r.extra["solver"] == "sqp"
     assert r.max_violation == 0.0 and r.tool_error[0] > 1e-3

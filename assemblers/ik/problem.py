@@ -1,0 +1,132 @@
+"""The reduced IK problem as data: the typed :class:`Problem`, status codes and limits.
+
+The problem (docs/ik.md): decision variables ``z`` (6(N-1),), the poses of platforms 1..N-1;
+the last platform closes the chain onto the target exactly, ``Q = (z, q_N(z))``; the objective
+is a criterion (:mod:`.criteria`) and the inequalities ``g(Q) >= 0`` are those of
+:mod:`.constraints`.  :class:`Problem` is a NamedTuple of arrays, so the Numba kernels
+take it as one typed argument (``P.T_target``, not a position in a tuple).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..kinematics.api import home_pose, kernel_arrays
+from ..model import Assembler
+from .constraints import MARGIN  # noqa: F401  (the margin kept inside every limit)
+from .constraints import rows as constraint_rows
+
+# solver status codes (every solver of this package)
+RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3
+QP_FAILED = 4  # sqp: no useful subproblem step (inconsistent linearisation, no elastic progress)
+STALLED = 5  # sqp with f_tol: feasible, the objective no longer moves, the KKT error not small
+
+NO_ANGLE_LIMIT = 4.0  # rad: the joint-angle limit of a platform without one (beyond any angle)
+
+
+class Problem(NamedTuple):
+    """Everything the kernels need about one solve; float64/int64 C arrays (writable: Numba
+    compiles one specialization).
+
+    ``b``, ``t`` (N, 6, 3) m joints; ``T_mount`` (4, 4); ``T_after`` (N, 4, 4) (interfaces,
+    then the tool); ``T_target`` (4, 4) world_from_tool; weights ``w_out`` (6,) and ``w_in``
+    (6N,) (for the closest pose, ``w_out`` weighs the tool's error twist); ``Q_ref`` (6N,) the
+    reference pose of the distance criterion; ``leg_min``, ``leg_max`` (N,) m; ``max_angle``
+    (N,) rad; pose bounds as indices into Q and values: ``lo_idx``, ``lo_val``, ``hi_idx``,
+    ``hi_val``.
+    """
+
+    b: np.ndarray
+    t: np.ndarray
+    T_mount: np.ndarray
+    T_after: np.ndarray
+    T_target: np.ndarray
+    w_out: np.ndarray
+    w_in: np.ndarray
+    Q_ref: np.ndarray
+    leg_min: np.ndarray
+    leg_max: np.ndarray
+    max_angle: np.ndarray
+    lo_idx: np.ndarray
+    lo_val: np.ndarray
+    hi_idx: np.ndarray
+    hi_val: np.ndarray
+
+
+class Limits(NamedTuple):
+    """The limits of a stack: ``leg_min``, ``leg_max`` (N,) m, ``max_angle`` (N,) rad
+    (:data:`NO_ANGLE_LIMIT` where none), pose bounds ``lo_idx``/``lo_val``, ``hi_idx``/``hi_val``
+    (indices into Q (6N,) and values).  NumPy arrays; the JAX oracle takes them as a pytree."""
+
+    leg_min: np.ndarray
+    leg_max: np.ndarray
+    max_angle: np.ndarray
+    lo_idx: np.ndarray
+    lo_val: np.ndarray
+    hi_idx: np.ndarray
+    hi_val: np.ndarray
+
+
+def limits(asm: Assembler) -> Limits:
+    """The stack's limits (built once per Assembler)."""
+    cached = asm.__dict__.get("_ik_limits_np")
+    if cached is None:
+        lo = np.nonzero(np.isfinite(asm.pose_lower))[0]
+        hi = np.nonzero(np.isfinite(asm.pose_upper))[0]
+        max_angle = np.where(np.isfinite(asm.max_joint_angle), asm.max_joint_angle,
+                             NO_ANGLE_LIMIT)
+        cached = Limits(np.asarray(asm.leg_min), np.asarray(asm.leg_max), max_angle, lo,
+                        asm.pose_lower[lo], hi, asm.pose_upper[hi])
+        asm.__dict__["_ik_limits_np"] = cached
+    return cached
+
+
+def n_constraints(P: Problem) -> int:
+    """Rows of ``g`` for the problem ``P``."""
+    return constraint_rows(P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0])[-1][2]
+
+
+def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim) -> Problem:
+    """A :class:`Problem` of writable copies (``lim``: :class:`Limits` or the same 7-tuple)."""
+    f64 = [np.array(a, dtype=np.float64) for a in (b, t, T_mount, T_after, T_target, w_out, w_in,
+                                                   Q_ref)]
+    leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = (np.asarray(a) for a in lim)
+    return Problem(*f64, np.asarray(leg_min, np.float64), np.asarray(leg_max, np.float64),
+                   np.asarray(max_angle, np.float64), np.asarray(lo_idx, np.int64),
+                   np.asarray(lo_val, np.float64), np.asarray(hi_idx, np.int64),
+                   np.asarray(hi_val, np.float64))
+
+
+def weights(asm: Assembler, wrt: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(w_out (6,), w_in (6N,))`` of the config's sensitivity for ``wrt`` "pose" or "legs"."""
+    s = asm.sensitivity
+    return np.asarray(s.w_out, dtype=np.float64), np.asarray(s.w_in(asm.n_platforms, wrt),
+                                                             dtype=np.float64)
+
+
+def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
+    """The :class:`Problem` of a target for a criterion (see :mod:`.criteria`; its weights);
+    the geometry, weights and limits are converted once per Assembler and criterion weighting.
+    ``Q_ref`` (6N,): the distance criterion's reference (default: home)."""
+    from .criteria import SPECS
+
+    wrt = SPECS[criterion].wrt
+    key = f"_ik_problem_{wrt}"
+    base = asm.__dict__.get(key)
+    if base is None:
+        a = kernel_arrays(asm)
+        w_out, w_in = weights(asm, wrt)
+        base = make_problem(a.b, a.t, a.T_mount, a.T_after, np.eye(4), w_out, w_in,
+                            home_pose(asm), limits(asm))
+        asm.__dict__[key] = base
+    Q_ref = base.Q_ref if Q_ref is None else np.array(Q_ref, dtype=np.float64)
+    return base._replace(T_target=np.array(T_target, dtype=np.float64), Q_ref=Q_ref)
+
+
+def closest_problem(asm: Assembler, T_target) -> Problem:
+    """The problem of the closest pose to an unreachable target (criterion ``closest``): the
+    tool error weights ``(1, 1, 1, l, l, l)`` (``l`` the config's length scale) as ``w_out``."""
+    l = asm.sensitivity.length_scale
+    return problem(asm, T_target, "even")._replace(w_out=np.array([1.0, 1.0, 1.0, l, l, l]))

@@ -1,0 +1,238 @@
+"""Strictly convex quadratic programs with inequality constraints, in Numba (problem-agnostic).
+
+    minimize  1/2 x'Bx + a'x   subject to   N x >= b            B = L L' (its Cholesky factor)
+
+:func:`qp_dual` is the dual active-set method of Goldfarb and Idnani (Math. Programming 27,
+1983; the method of quadprog), in the variables ``y = L' x``, with the QR factors of the active
+constraints rebuilt by modified Gram-Schmidt whenever the active set changes (at most n columns
+of length n: cheaper than updating them), and an optional guess of the active set tried first.
+:func:`elastic_qp` is SLSQP's relaxation of a subproblem whose linearised constraints are
+inconsistent.  Used by :mod:`assemblers.ik.sqp`; tested against its KKT conditions and SciPy
+(tests/optim).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
+from .linalg import dot, lower_solve, upper_solve
+
+QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
+_DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
+
+
+@njit(cache=True)
+def qr_append(Qm, Rm, q, v):
+    """Append column ``v`` (n,) to the thin QR factors (``Qm`` (n, n) orthonormal columns
+    0..q-1, ``Rm`` upper (n, n)) by modified Gram-Schmidt, twice for orthogonality."""
+    n = v.shape[0]
+    w = v.copy()
+    for j in range(q):
+        Rm[j, q] = 0.0
+    for _ in range(2):
+        for j in range(q):
+            c = 0.0
+            for a in range(n):
+                c += Qm[a, j] * w[a]
+            Rm[j, q] += c
+            for a in range(n):
+                w[a] -= c * Qm[a, j]
+    nrm = math.sqrt(dot(w, w))
+    Rm[q, q] = nrm
+    for a in range(n):
+        Qm[a, q] = w[a] / nrm if nrm > 0.0 else 0.0
+
+
+@njit(cache=True)
+def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
+    """``min 1/2 x'Bx + a'x  s.t.  N x >= b`` for ``B = L L'`` (``L`` (n, n) lower Cholesky
+    factor), by the dual active-set method of Goldfarb and Idnani.  ``N`` (m, n), ``b`` (m,).
+
+    ``work`` (n,) int64 holds ``n_work`` indices of a guess of the active set (e.g. the
+    previous subproblem's).  The guess is tried first: the minimum with those constraints as
+    equalities is the solution when its multipliers are >= 0 and it satisfies the rest (one
+    small solve, where the full method adds the constraints one by one).  Otherwise the
+    method runs from the unconstrained minimum.
+
+    Fills ``x`` (n,), ``u`` (m,) (multipliers, >= 0, zero off the active set) and ``work``
+    (the active set found) and returns ``(status, its size)``; status QP_OK, QP_INFEASIBLE (no
+    x satisfies the constraints) or QP_MAX_ITER.  ``tol``: a constraint counts as violated
+    when it is below ``b`` by more than ``tol`` times its row norm."""
+    m, n = N.shape
+    Nt = np.empty((m, n))  # rows L^-1 n_i (the constraints in y = L' x), made when needed
+    have = np.zeros(m, dtype=np.bool_)
+    nrm = np.empty(m)  # Euclidean row norms: the violation measure that picks a constraint
+    for i in range(m):
+        nrm[i] = math.sqrt(dot(N[i], N[i]))
+    y = np.empty(n)
+    lower_solve(L, a, y)
+    for c in range(n):
+        y[c] = -y[c]  # the unconstrained minimum, in y and in x
+    u[:] = 0.0
+    active = np.empty(n, dtype=np.int64)
+    is_active = np.zeros(m, dtype=np.bool_)
+    ua = np.zeros(n + 1)
+    Qm = np.zeros((n, n))
+    Rm = np.zeros((n, n))
+    z = np.empty(n)
+    dx = np.empty(n)
+    r = np.empty(n)
+    # ---- the guess: equality-constrained minimum on work[:n_work]
+    q = 0
+    for j in range(n_work):
+        i = work[j]
+        if not have[i]:
+            lower_solve(L, N[i], Nt[i])
+            have[i] = True
+        qr_append(Qm, Rm, j, Nt[i])
+        if not Rm[j, j] > _DEPENDENT * math.sqrt(dot(Nt[i], Nt[i])):
+            break  # dependent rows: no guess
+        q += 1
+    if q == n_work and q > 0:
+        for j in range(q):  # R'R mu = b_W - N_W y0, by two triangular solves
+            v = b[work[j]] - dot(Nt[work[j]], y)
+            for k in range(j):
+                v -= Rm[k, j] * r[k]
+            r[j] = v / Rm[j, j]
+        upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # r = R^-1 r, in place
+        mu_max = 0.0
+        for j in range(q):
+            mu_max = max(mu_max, abs(r[j]))
+        ok = True
+        for j in range(q):
+            ok = ok and r[j] >= -1e-12 * max(1.0, mu_max)
+        if ok:
+            for c in range(n):
+                z[c] = y[c]
+                for j in range(q):
+                    z[c] += r[j] * Nt[work[j], c]
+            upper_solve(L, z, x)
+            for j in range(q):
+                is_active[work[j]] = True
+            for i in range(m):
+                if not is_active[i] and nrm[i] > 0.0 and dot(N[i], x) - b[i] < -tol * nrm[i]:
+                    ok = False
+                    break
+            if ok:
+                for j in range(q):
+                    u[work[j]] = max(r[j], 0.0)
+                return QP_OK, q
+            for j in range(q):
+                is_active[work[j]] = False
+    # ---- the dual method from the unconstrained minimum
+    upper_solve(L, y, x)
+    q = 0
+    steps = 0
+    while True:
+        p = -1
+        worst = -tol
+        for i in range(m):
+            if is_active[i]:
+                continue
+            if nrm[i] == 0.0:
+                if b[i] > tol:
+                    return QP_INFEASIBLE, 0
+                continue
+            s = (dot(N[i], x) - b[i]) / nrm[i]
+            if s < worst:
+                worst = s
+                p = i
+        if p < 0:
+            break
+        if not have[p]:
+            lower_solve(L, N[p], Nt[p])
+            have[p] = True
+        npv = Nt[p]
+        nrm_p = math.sqrt(dot(npv, npv))
+        up = 0.0
+        while True:  # steps towards satisfying constraint p
+            steps += 1
+            if steps > max_steps:
+                return QP_MAX_ITER, 0
+            # z: npv projected off the active constraints; r: its coefficients on them
+            for c in range(n):
+                z[c] = npv[c]
+            for j in range(q):
+                cj = 0.0
+                for c in range(n):
+                    cj += Qm[c, j] * npv[c]
+                r[j] = cj
+                for c in range(n):
+                    z[c] -= cj * Qm[c, j]
+            upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # R r = Q' npv, in place
+            zz = dot(z, z)
+            t2 = math.inf
+            if zz > (_DEPENDENT * nrm_p) ** 2:
+                t2 = -(dot(N[p], x) - b[p]) / zz
+            t1 = math.inf
+            k_drop = -1
+            for j in range(q):
+                if r[j] > 0.0 and ua[j] / r[j] < t1:
+                    t1 = ua[j] / r[j]
+                    k_drop = j
+            t = min(t1, t2)
+            if t == math.inf:
+                return QP_INFEASIBLE, 0
+            if t2 < math.inf:
+                upper_solve(L, z, dx)
+                for c in range(n):
+                    x[c] += t * dx[c]
+            for j in range(q):
+                ua[j] -= t * r[j]
+            up += t
+            if t2 <= t1:  # full step: p joins the active set
+                active[q] = p
+                ua[q] = up
+                is_active[p] = True
+                qr_append(Qm, Rm, q, npv)
+                q += 1
+                break
+            # partial step: constraint k_drop leaves; rebuild the factors without it
+            is_active[active[k_drop]] = False
+            for j in range(k_drop, q - 1):
+                active[j] = active[j + 1]
+                ua[j] = ua[j + 1]
+            q -= 1
+            for j in range(q):
+                qr_append(Qm, Rm, j, Nt[active[j]])
+    for j in range(q):
+        u[active[j]] = max(ua[j], 0.0)
+        work[j] = active[j]
+    return QP_OK, q
+
+
+_RHO_ELASTIC = 1e6  # weight of 1/2 delta^2 in an elastic subproblem
+
+
+@njit(cache=True)
+def elastic_qp(L, grad, G, g, d, u):
+    """The subproblem when ``G d + g >= 0`` is inconsistent (SLSQP's relaxation): the violated
+    rows become ``G_i d + (1 - delta) g_i >= 0`` with ``0 <= delta <= 1`` and ``1/2 rho delta^2``
+    added to the objective, which is always feasible (``d = 0, delta = 1``).  Fills ``d`` (n,)
+    and ``u`` (m,) and returns ``(status, delta)``."""
+    m, n = G.shape
+    La = np.zeros((n + 1, n + 1))
+    La[:n, :n] = L
+    La[n, n] = math.sqrt(_RHO_ELASTIC)
+    aa = np.zeros(n + 1)
+    aa[:n] = grad
+    Na = np.zeros((m + 2, n + 1))
+    ba = np.empty(m + 2)
+    for i in range(m):
+        Na[i, :n] = G[i]
+        Na[i, n] = -g[i] if g[i] < 0.0 else 0.0
+        ba[i] = -g[i]
+    Na[m, n] = 1.0  # delta >= 0
+    ba[m] = 0.0
+    Na[m + 1, n] = -1.0  # delta <= 1
+    ba[m + 1] = -1.0
+    xa = np.empty(n + 1)
+    ua = np.empty(m + 2)
+    st, _ = qp_dual(La, aa, Na, ba, xa, ua, 1e-12, 10 * (m + n), np.empty(n + 1, np.int64), 0)
+    d[:] = xa[:n]
+    u[:] = ua[:m]
+    return st, min(1.0, max(0.0, xa[n]))
