@@ -32,6 +32,7 @@
 
 #include "avr_eeprom.h"
 #include "avr_ioport.h"
+#include "avr_uart.h"
 #include "parts/uart_pty.h"
 #include "sim_avr.h"
 #include "sim_elf.h"
@@ -237,6 +238,15 @@ int main(int argc, char **argv)
 
     uart_pty_init(avr, &pty);
     uart_pty_connect(&pty, '0');
+    {
+        /* simavr usleep()s on every read of UCSR0A that finds nothing to do (to slow down
+         * firmware that polls); the Arduino core reads it in every UDRE interrupt, which then
+         * costs 60-130 us of real time per byte sent. This firmware sleeps when idle: off. */
+        uint32_t flags = 0;
+        avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
+        flags &= ~(uint32_t)AVR_UART_FLAG_POLL_SLEEP;
+        avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+    }
     printf("port %s\n", pty.pty.slavename);
     fflush(stdout);
     pthread_create(&reader, NULL, stdin_reader, NULL);
