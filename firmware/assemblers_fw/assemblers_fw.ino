@@ -38,6 +38,7 @@ void setup()
 {
     fw_driver_t *drv;
     uint32_t now;
+    fw_board_quiet_timers();
     fw_board_load_config(&config);
     Serial.begin(config.baud);
     now = millis();

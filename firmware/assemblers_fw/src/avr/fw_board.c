@@ -14,6 +14,15 @@ uint8_t fw_board_load_config(fw_config_t *c)
     return fw_config_unpack(c, buf) == 0;
 }
 
+void fw_board_quiet_timers(void)
+{
+    TCCR0A = 0; /* normal mode: the overflow every 256 ticks that millis() counts stays */
+    TCCR2B = 0;
+    TCCR3B = 0;
+    TCCR4B = 0;
+    TCCR5B = 0;
+}
+
 void fw_board_led(uint8_t state, uint32_t now_ms)
 {
     uint8_t on = state == FW_RUNNING

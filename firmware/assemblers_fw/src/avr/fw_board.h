@@ -28,6 +28,10 @@ FW_EXTERN_C_BEGIN
 /* The EEPROM block if it is valid (fw_config_unpack), else the build's defaults. Returns 1
  * when the EEPROM block was used. */
 uint8_t fw_board_load_config(fw_config_t *c);
+/* Stop what the Arduino core's init() started and this firmware does not use: the PWM timers
+ * 2..5 and Timer0's PWM mode (millis() needs only its overflow). Fewer interrupts and wake-ups,
+ * on the board and in the simulator (each timer event wakes simavr). */
+void fw_board_quiet_timers(void);
 /* LED: on, off or blinking (~2 Hz) from the device state. */
 void fw_board_led(uint8_t state, uint32_t now_ms);
 

@@ -8,6 +8,8 @@
 #include "../core/fw_config.h"
 #include "fw_board.h"
 
+#define TIMER1_CLOCK _BV(CS11) /* clk / 8 */
+
 /* Shared with the interrupt: written by the main loop inside ATOMIC_BLOCKs only. */
 static volatile int32_t pos[6];
 static volatile int32_t target[6];
@@ -38,7 +40,7 @@ ISR(TIMER1_COMPA_vect)
     PORTC = dir;
     PORTA |= step;
     if (!busy && !high)
-        TIMSK1 &= (uint8_t)~_BV(OCIE1A); /* all there: sleep until the next target */
+        TCCR1B &= (uint8_t)~TIMER1_CLOCK; /* all there: timer stopped until the next target */
 }
 
 static void sd_set_target(fw_driver_t *d, const int32_t *t)
@@ -49,7 +51,10 @@ static void sd_set_target(fw_driver_t *d, const int32_t *t)
     {
         for (k = 0; k < 6; k++)
             target[k] = enabled ? t[k] : pos[k];
-        TIMSK1 |= _BV(OCIE1A);
+        if (!(TCCR1B & TIMER1_CLOCK)) { /* stopped: restart a full period from now */
+            TCNT1 = 0;
+            TCCR1B |= TIMER1_CLOCK;
+        }
     }
 }
 
@@ -142,9 +147,10 @@ fw_driver_t *fw_stepdir_init(fw_stepdir_t *s, const int32_t *start, uint16_t ste
     if (top > 65536u)
         top = 65536u;
     TCCR1A = 0;
-    TCCR1B = _BV(WGM12) | _BV(CS11); /* CTC on OCR1A, clk / 8 */
+    TCCR1B = _BV(WGM12); /* CTC on OCR1A, stopped (set_target starts it) */
     OCR1A = (uint16_t)(top - 1u);
     TCNT1 = 0;
+    TIMSK1 |= _BV(OCIE1A);
     return &s->base;
 }
 #endif

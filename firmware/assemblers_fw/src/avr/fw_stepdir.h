@@ -3,7 +3,7 @@
  * that is away from its target and was not pulsed last time, so a pulse is high for one
  * period and low for at least one: at most step_hz / 2 steps per second per axis (10 kHz at
  * the default 20 kHz: 0.1 m/s at 1e5 counts per metre). A direction change costs one period
- * (DIR settles before the next edge). The interrupt is off while every axis is at its target.
+ * (DIR settles before the next edge). The timer is stopped while every axis is at its target.
  *
  * Open loop: the measured position is the step count (FW_ENCODER_POSITION lets an encoder
  * reading replace it; see fw_stepdir.c). End stops and the e-stop input are read with a 3 ms
