@@ -56,3 +56,25 @@ void fw_bench_init(fw_bench_t *b, const fw_config_t *cfg, uint32_t now_ms)
     drv = fw_model_init(&b->model, cfg->park, cfg->tau_ms, now_ms);
     fw_device_init(&b->dev, &b->cfg, drv, fw_sink_write, &b->sink, now_ms);
 }
+
+void fw_collect(void *ctx, const fw_frame_t *f, uint8_t rejected)
+{
+    frames_t *fs = (frames_t *)ctx;
+    if (fs->n < 64) {
+        fs->f[fs->n] = *f;
+        memcpy(fs->payload[fs->n], f->payload, f->len);
+        fs->f[fs->n].payload = fs->payload[fs->n];
+        memcpy(fs->raw[fs->n], f->raw, FW_HEADER_LEN + f->len + FW_CRC_LEN);
+        fs->f[fs->n].raw = fs->raw[fs->n];
+        fs->rejected[fs->n] = rejected;
+        fs->n++;
+    }
+}
+
+void fw_feed(fw_decoder_t *d, const uint8_t *b, unsigned n, frames_t *fs)
+{
+    for (unsigned k = 0; k < n; k++)
+        fw_decoder_push(d, b[k], fw_collect, fs);
+}
+
+/* Decode the replies collected in a sink (then empty it). */

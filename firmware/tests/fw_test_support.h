@@ -37,6 +37,25 @@ typedef struct {
 } fw_sink_t;
 void fw_sink_write(void *ctx, const uint8_t *data, uint8_t n);
 
+/* Frames (and CRC rejections) a decoder produced, copied out of its buffer. */
+typedef struct {
+    fw_frame_t f[64];
+    uint8_t payload[64][FW_MAX_PAYLOAD];
+    uint8_t raw[64][FW_MAX_FRAME];
+    uint8_t rejected[64];
+    int n;
+} frames_t;
+void fw_collect(void *ctx, const fw_frame_t *f, uint8_t rejected); /* ctx: frames_t */
+void fw_feed(fw_decoder_t *d, const uint8_t *b, unsigned n, frames_t *fs);
+
+/* The test groups (test_proto.c, test_device.c). */
+void test_crc(void);
+void test_doc_examples(void);
+void test_decoder_resync(void);
+void test_decoder_fuzz(double seconds, uint64_t seed);
+void test_decoder_noise(uint64_t seed);
+void test_device_all(void);
+
 /* A device with the model driver and a sink, for tests. */
 typedef struct {
     fw_config_t cfg;
