@@ -13,6 +13,8 @@
 /* Shared with the interrupt: written by the main loop inside ATOMIC_BLOCKs only. */
 static volatile int32_t pos[6];
 static volatile int32_t target[6];
+static volatile uint16_t rate[6]; /* steps per interrupt, in 1/65536 (at most 1/2) */
+static uint16_t phase[6];         /* the interrupt's step accumulators */
 static volatile uint8_t enabled;
 
 ISR(TIMER1_COMPA_vect)
@@ -27,11 +29,21 @@ ISR(TIMER1_COMPA_vect)
         if (p == t)
             continue;
         busy = 1;
-        if (high & bit)
-            continue; /* keep the line low for a period */
+        {
+            uint16_t a = (uint16_t)(phase[k] + rate[k]);
+            uint8_t due = a < phase[k]; /* the accumulator wrapped: a step is due */
+            phase[k] = a;
+            if (!due)
+                continue;
+        }
+        if (high & bit) {
+            phase[k] = 0xFFFFu; /* keep the line low for a period; step at the next chance */
+            continue;
+        }
         up = t > p;
         if (((dir & bit) != 0) != up) {
             dir ^= bit; /* set DIR now, step next period */
+            phase[k] = 0xFFFFu;
             continue;
         }
         step |= bit;
@@ -43,17 +55,58 @@ ISR(TIMER1_COMPA_vect)
         TCCR1B &= (uint8_t)~TIMER1_CLOCK; /* all there: timer stopped until the next target */
 }
 
+/* Spread each axis's steps over the time the host takes between set-points (the last interval,
+ * 1..100 ms), so an actuator moves smoothly at the set-points' speed instead of running at the
+ * largest step rate and waiting. An axis that cannot make it in time runs at the largest rate. */
 static void sd_set_target(fw_driver_t *d, const int32_t *t)
+{
+    fw_stepdir_t *s = (fw_stepdir_t *)d;
+    uint32_t period_ms = s->last_ms - s->last_target_ms;
+    uint32_t ticks;
+    uint16_t r[6];
+    uint8_t k;
+    int32_t now_pos[6];
+    s->last_target_ms = s->last_ms;
+    if (period_ms < 1u)
+        period_ms = 1u;
+    if (period_ms > 100u)
+        period_ms = 100u;
+    ticks = period_ms * s->step_hz / 1000u;
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
+    {
+        for (k = 0; k < 6; k++)
+            now_pos[k] = pos[k];
+    }
+    for (k = 0; k < 6; k++) {
+        int32_t delta = t[k] - now_pos[k];
+        uint32_t m = (uint32_t)(delta < 0 ? -delta : delta);
+        /* m / ticks steps per interrupt, at most one every other interrupt */
+        r[k] = m * 2u >= ticks ? 0x8000u : (uint16_t)((m << 16) / (ticks ? ticks : 1u));
+        if (r[k] == 0 && m)
+            r[k] = 1;
+    }
+    ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
+    {
+        for (k = 0; k < 6; k++) {
+            target[k] = enabled ? t[k] : pos[k];
+            rate[k] = r[k];
+        }
+        if (!(TCCR1B & TIMER1_CLOCK)) { /* stopped: restart a full period from now */
+            TCNT1 = 0;
+            TCCR1B |= TIMER1_CLOCK;
+        }
+    }
+}
+
+static void sd_hold(fw_driver_t *d, int32_t *out)
 {
     uint8_t k;
     (void)d;
     ATOMIC_BLOCK(ATOMIC_RESTORESTATE)
     {
-        for (k = 0; k < 6; k++)
-            target[k] = enabled ? t[k] : pos[k];
-        if (!(TCCR1B & TIMER1_CLOCK)) { /* stopped: restart a full period from now */
-            TCNT1 = 0;
-            TCCR1B |= TIMER1_CLOCK;
+        for (k = 0; k < 6; k++) {
+            target[k] = pos[k]; /* the interrupt sees every axis arrived */
+            out[k] = pos[k];
         }
     }
 }
@@ -122,11 +175,14 @@ fw_driver_t *fw_stepdir_init(fw_stepdir_t *s, const int32_t *start, uint16_t ste
     uint8_t k;
     uint32_t top = F_CPU / 8u / (step_hz ? step_hz : 1u);
     s->base.set_target = sd_set_target;
+    s->base.hold = sd_hold;
     s->base.position = sd_position;
     s->base.enable = sd_enable;
     s->base.update = sd_update;
     s->base.faults = sd_faults;
     s->flags = flags;
+    s->step_hz = step_hz ? step_hz : 1u;
+    s->last_target_ms = now_ms - 100u;
     s->open_count = 0;
     s->open_bits = 0;
     s->last_ms = now_ms;

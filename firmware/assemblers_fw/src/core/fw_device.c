@@ -40,11 +40,7 @@ static uint8_t nak(fw_device_t *d, uint8_t *out, uint8_t of_type, uint16_t seq, 
 }
 
 /* Hold where the actuators are now. */
-static void hold_here(fw_device_t *d)
-{
-    d->drv->position(d->drv, d->target);
-    d->drv->set_target(d->drv, d->target);
-}
+static void hold_here(fw_device_t *d) { d->drv->hold(d->drv, d->target); }
 
 static uint8_t on_setpoint(fw_device_t *d, const fw_frame_t *f, uint8_t *out)
 {

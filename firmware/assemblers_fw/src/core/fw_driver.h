@@ -17,6 +17,9 @@ typedef struct fw_driver fw_driver_t;
 struct fw_driver {
     /* move towards target (6,) counts */
     void (*set_target)(fw_driver_t *d, const int32_t *target);
+    /* stop where the actuators are now and report that position (6,) counts: the new target
+     * (one atomic step, so a moving axis cannot slip past the position read) */
+    void (*hold)(fw_driver_t *d, int32_t *pos);
     /* measured (6,) counts (the encoder, or the step count of an open-loop drive) */
     void (*position)(fw_driver_t *d, int32_t *pos);
     /* power the drives (1) or cut them (0: ESTOP; the position is frozen) */

@@ -21,6 +21,12 @@ static void m_position(fw_driver_t *d, int32_t *pos)
     }
 }
 
+static void m_hold(fw_driver_t *d, int32_t *pos)
+{
+    m_position(d, pos);
+    m_set_target(d, pos);
+}
+
 static void m_enable(fw_driver_t *d, uint8_t on) { ((fw_model_t *)d)->enabled = on; }
 
 static void step_ms(fw_model_t *m)
@@ -58,6 +64,7 @@ fw_driver_t *fw_model_init(fw_model_t *m, const int32_t *start, uint16_t tau_ms,
     uint8_t k;
     double a = 1.0 - exp(-1.0 / (tau_ms ? (double)tau_ms : 1.0));
     m->base.set_target = m_set_target;
+    m->base.hold = m_hold;
     m->base.position = m_position;
     m->base.enable = m_enable;
     m->base.update = m_update;
