@@ -131,14 +131,18 @@ class BoardConfig:
     flags: int = 3
     inputs_open: int = 0
 
-    def args(self) -> list[str]:
-        """The harness's command-line options for this configuration."""
+    def eeprom_args(self) -> list[str]:
+        """The EEPROM block's fields as options of ``fw_tool config`` (and the harness)."""
         six = lambda v: ",".join(str(int(x)) for x in v)  # noqa: E731
         return ["--address", str(self.address), "--device-id", str(self.device_id),
                 "--watchdog-ms", str(self.watchdog_ms), "--baud", str(self.baud),
                 "--cmin", six(self.cmin), "--cmax", six(self.cmax), "--park", six(self.park),
                 "--max-step", str(self.max_step), "--step-hz", str(self.step_hz),
-                "--flags", str(self.flags), "--inputs-open", str(self.inputs_open)]
+                "--flags", str(self.flags)]
+
+    def args(self) -> list[str]:
+        """The harness's command-line options for this board."""
+        return [*self.eeprom_args(), "--inputs-open", str(self.inputs_open)]
 
 
 def max_step_for(cal, rate_hz: float, factor: float = 2.0) -> int:
@@ -356,6 +360,28 @@ def start_boards(asm, *, n: int | None = None, baud: int | None = None,
     return group
 
 
+def write_eeprom_files(configs: list[BoardConfig], out_dir: str | os.PathLike,
+                       build_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Write each board's EEPROM block as Intel HEX (``platform<i>.eep``, for ``avrdude -U
+    eeprom:w:FILE:i``) with the native ``fw_tool`` (built if needed); returns the paths."""
+    bdir = Path(build_dir) if build_dir is not None else DEFAULT_BUILD_DIR
+    r = subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"BUILD={bdir.resolve()}", "native"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SimBoardError("building fw_tool failed:\n"
+                            + "\n".join((r.stdout + r.stderr).splitlines()[-10:]))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, c in enumerate(configs):
+        hexfile = subprocess.run([str(bdir.resolve() / "native" / "fw_tool"), "config", "--ihex",
+                                  *c.eeprom_args()], capture_output=True, text=True, check=True)
+        path = out / f"platform{i}.eep"
+        path.write_text(hexfile.stdout)
+        paths.append(path)
+    return paths
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platforms", "-n", type=int, default=None,
                    help="number of simulated boards (default: one per platform of the config)")
@@ -400,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                                             "on pseudo-terminals")
     p.add_argument("--config", "-c", default=None, help="config file or shipped name")
     add_arguments(p)
+    p.add_argument("--eeprom", metavar="DIR", default=None,
+                   help="write each platform's EEPROM block to DIR/platform<i>.eep (for real "
+                        "boards, docs/firmware.md) instead of starting simulated boards")
     args = p.parse_args(argv)
     import assemblers
     from assemblers.errors import InputError
@@ -418,8 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simboard: error: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.eeprom is not None:
+            for c, path in zip(configs, write_eeprom_files(configs, args.eeprom)):
+                print(f"{path}  (address {c.address}): avrdude -p atmega2560 -c wiring -P PORT "
+                      f"-b 115200 -D -U eeprom:w:{path}:i")
+            return 0
         firmware = build()
-    except SimBoardError as exc:
+    except (SimBoardError, OSError, subprocess.CalledProcessError) as exc:
         print(f"simboard: error: {exc}", file=sys.stderr)
         return 1
     return serve(SimBoardGroup(configs, firmware))

@@ -357,3 +357,21 @@ def test_eeprom_block_for_avrdude(native):
     bad = subprocess.run([str(native / "fw_tool"), "config", "--address", "300"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--address 300" in bad.stderr
+
+
+def test_simboard_writes_eeprom_files_for_a_config(native, tmp_path, capsys):
+    from hardware import simboard
+
+    assert simboard.main(["--config", "duo", "--eeprom", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("avrdude -p atmega2560") == 2
+    for i, addr in enumerate((1, 2)):
+        data = bytearray()
+        for rec in (tmp_path / f"platform{i}.eep").read_text().splitlines()[:-1]:
+            data += bytes.fromhex(rec[1:])[4:-1]
+        assert data[4] == addr and crc16(bytes(data[:-2])) == int.from_bytes(data[-2:], "little")
+        lo = int.from_bytes(data[24:28], "little", signed=True)
+        assert lo == int(count_range(assemblers.load_config("duo").hardware.links[i]
+                                     .calibration)[0][0])
+    assert simboard.main(["--config", "duo", "--baud", "5"]) == 2
+    assert "--baud must be" in capsys.readouterr().err
