@@ -183,7 +183,10 @@ def c_device(native: Path, script: list[tuple[int, bytes]], *options: str) -> li
 
 def test_device_answers_the_documented_examples(native):
     # the SETPOINT example (address 1, seq 5, a count of -1: limits wide enough) -> its ACK
-    sp, ack, nak = (e for e in doc_hex_examples() if e[2] in (0x01, 0x81, 0x82))
+    ex = doc_hex_examples()
+    sp = next(e for e in ex if e[2] == 0x01 and e[4] == 5)
+    ack = next(e for e in ex if e[2] == 0x81 and e[4] == 5)
+    nak = next(e for e in ex if e[2] == 0x82 and e[12] == P.NakCode.DEVICE_FAULT)
     wide = ("--address", "1", "--cmin", "-10", "--cmax", "40000", "--park", "26000")
     assert c_device(native, [(0, sp)], *wide) == [ack]
     # the NAK DEVICE_FAULT example: a device fault (input), then a SETPOINT with seq 6

@@ -23,7 +23,7 @@ import assemblers
 from hardware import protocol as P
 from hardware.crc import crc8, crc16
 from hardware.plan import home_legs
-from hardware.safety import LimitViolation, SafetyGate
+from hardware.safety import LimitViolation, SafetyGate, count_range
 from hardware.simboard import INSTALL_HINT, build, missing_tools, start_boards
 from hardware.streamer import read_journal, stream_trajectory
 
@@ -242,14 +242,20 @@ def test_corrupted_frame_is_naked_and_retransmitted(firmware, tmp_path, all_type
 
 
 def test_setpoints_past_the_device_limits_are_refused_by_the_firmware(firmware):
-    with start_boards(DUO, n=1, firmware=firmware) as g:
+    # the actuators power up 20 counts below the top of their soft stroke, so one count past it
+    # is a small step: only the stroke limit can refuse it
+    cal = CAL[0]
+    top = count_range(cal)[1]
+    near_top = np.array([cal.to_length(top - 20), CAL[1].to_length(count_range(CAL[1])[1] - 20)])
+    with start_boards(DUO, n=1, firmware=firmware, initial_legs=near_top) as g:
         b = g.boards[0]
         cfg = b.config
         park = np.array(cfg.park)
+        assert np.array_equal(park, top - 20) and cfg.max_step > 21
         past = park.copy()
         past[3] = cfg.cmax[3] + 1  # one count past the soft stroke
         # the host's gate would never send it ...
-        gate = SafetyGate(CAL[0], 1 / DUO.hardware.rate_hz)
+        gate = SafetyGate(cal, 1 / DUO.hardware.rate_hz)
         gate.reset(park)
         with pytest.raises(LimitViolation):
             gate.check(past)
@@ -260,22 +266,38 @@ def test_setpoints_past_the_device_limits_are_refused_by_the_firmware(firmware):
             assert f.type == P.MsgType.NAK
             assert P.parse_nak(f.payload) == (P.MsgType.SETPOINT, P.State.IDLE, P.Fault.LIMIT,
                                               P.NakCode.LIMIT)
-            low = park.copy()
-            low[0] = cfg.cmin[0] - 1
-            f = raw.ask(frame(P.MsgType.SETPOINT, cfg.address, 2, P.pack_setpoint(1, low)))
-            assert P.parse_nak(f.payload).code == P.NakCode.LIMIT
             # the per-set-point step limit: inside the stroke, but too far in one frame
             jump = park.copy()
-            jump[5] += cfg.max_step + 1
-            f = raw.ask(frame(P.MsgType.SETPOINT, cfg.address, 3, P.pack_setpoint(2, jump)))
+            jump[5] -= cfg.max_step + 1
+            f = raw.ask(frame(P.MsgType.SETPOINT, cfg.address, 2, P.pack_setpoint(1, jump)))
             assert P.parse_nak(f.payload).code == P.NakCode.LIMIT
             time.sleep(0.1)
-            st = raw.status(4, cfg.address)
+            st = raw.status(3, cfg.address)
             assert st.target == st.measured == tuple(park.tolist()) and st.last_tick is None
             assert b.pulses().counts == tuple(park.tolist())  # nothing moved
-            jump[5] = park[5] + cfg.max_step  # exactly the limit: accepted
-            f = raw.ask(frame(P.MsgType.SETPOINT, cfg.address, 5, P.pack_setpoint(3, jump)))
+            edge = park.copy()
+            edge[3] = cfg.cmax[3]  # exactly at the stroke limit: accepted
+            edge[5] -= cfg.max_step  # exactly the step limit: accepted
+            f = raw.ask(frame(P.MsgType.SETPOINT, cfg.address, 4, P.pack_setpoint(2, edge)))
             assert f.type == P.MsgType.ACK
+        finally:
+            raw.close()
+
+
+def test_a_repeated_command_gets_its_first_reply(firmware):
+    """A retransmission (same seq, type and payload) is answered from memory, not executed."""
+    with start_boards(DUO, n=1, firmware=firmware) as g:
+        b = g.boards[0]
+        sp = frame(P.MsgType.SETPOINT, 1, 9, P.pack_setpoint(0, b.config.park))
+        raw = Raw(b.port)
+        try:
+            first = raw.ask(sp)
+            assert P.parse_ack(first.payload) == (1, P.State.RUNNING, 0)
+            b.set_inputs(1)  # an end stop opens: set-points are refused from now on
+            time.sleep(0.05)
+            assert raw.ask(sp) == first  # the same ACK again: the first execution's reply
+            f = raw.ask(frame(P.MsgType.SETPOINT, 1, 10, P.pack_setpoint(1, b.config.park)))
+            assert P.parse_nak(f.payload).code == P.NakCode.DEVICE_FAULT  # a new command
         finally:
             raw.close()
 
