@@ -1,4 +1,4 @@
-"""Sweeps (sims.sweep): executors agree exactly, an interrupted sweep resumes with no duplicate
+"""Sweeps (sims.sweeps): executors agree exactly, an interrupted sweep resumes with no duplicate
 and no missing row, bad input is one clear line (exit 2, nothing written), maps and summary."""
 
 import json
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from assemblers.cli import main
-from sims import sweep as S
-from sims.sweep_maps import report
+from sims import sweeps as S
+from sims.sweeps import report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -285,7 +285,7 @@ def test_failing_targets_are_retried_on_rerun(tmp_path, monkeypatch):
 def test_auto_batch_sizes_tasks_by_their_work():
     """About 8 tasks per worker slot; tasks of at most ~TASK_S seconds at the per-target cost
     (so Monte Carlo sweeps get small tasks); always 16..MAX_BATCH for big sweeps, >= 1."""
-    from sims.sweep import MAX_BATCH, TASK_S, auto_batch
+    from sims.sweeps import MAX_BATCH, TASK_S, auto_batch
 
     assert auto_batch(1000, 2) == 63  # ceil(1000 / 16)
     big = auto_batch(10**7, 2)  # IK alone (~0.5 ms a target): tasks of thousands, <= ~TASK_S
