@@ -272,7 +272,7 @@ class SweepOutput:
                 else:
                     self.done.append((a, b))
         keep = {r.file: r for r in self.verified.values()}
-        if self.results.name in recs:
+        if self.results.name in recs and regular_or_absent(self.results, self.dir):
             keep[self.results.name] = recs[self.results.name]
         self._records = keep
         if not readonly and (n_lines != len(keep) or keep.keys() != recs.keys()):
