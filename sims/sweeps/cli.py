@@ -141,7 +141,11 @@ def _executor(args):
     if args.workers is not None:
         from .workers import max_workers
 
-        return _int(args.workers, "--workers", 0, max_workers())
+        n = _int(args.workers, "--workers", 0)
+        if n > max_workers():
+            raise CLIError(f"--workers: at most {max_workers()} (4 per CPU) on this machine, got "
+                           f"{args.workers!r}")
+        return n
     return None
 
 
