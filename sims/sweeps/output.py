@@ -38,9 +38,9 @@ _OWN_DIRS = ("parts", "maps", "corrupt")
 def read_manifest(d: Path) -> dict:
     """The parsed ``sweep.json`` of directory ``d`` (SweepError if missing or unreadable)."""
     p = d / "sweep.json"
+    if not regular_or_absent(p, d):
+        raise SweepError(f"--out {d}: no sweep.json (not a sweep directory)")
     try:
-        if not regular_or_absent(p, d):
-            raise SweepError(f"--out {d}: no sweep.json (not a sweep directory)")
         doc = json.loads(p.read_text())
         if not isinstance(doc, dict) or not isinstance(doc.get("spec"), dict):
             raise ValueError("not a sweep manifest")
