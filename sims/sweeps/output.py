@@ -308,19 +308,22 @@ class SweepOutput:
     # -------------------------------------------------------------------- writing
 
     def write_part(self, cols: dict) -> PartRecord:
-        """Write a finished task's rows (sorted by index) as a part file, then its record."""
+        """Write a finished task's rows (sorted by index) as a part file with its record."""
         idx = cols["index"]
         name = part_name(idx[0], self.fmt)
         path = self.parts / name
         if path.exists() or path.is_symlink():  # a pending target is in no file (see scan)
             raise SweepError(f"--out {self.dir}: {name} exists already")
-        digest, size = write_table_atomic(to_table(self.spec, cols, self.fmt), path, self.fmt,
-                                          self.dir)
-        rec = PartRecord(f"parts/{name}", digest, size, len(idx), int(idx[0]), int(idx[-1]))
-        self.ledger.append(rec)
-        self.verified[name] = rec
-        self._records[rec.file] = rec
-        return rec
+        recs = []
+
+        def record(digest, size):  # durable bytes -> their record -> the final name
+            recs.append(PartRecord(f"parts/{name}", digest, size, len(idx), int(idx[0]),
+                                   int(idx[-1])))
+            self.ledger.append(recs[0])
+
+        write_table_atomic(to_table(self.spec, cols, self.fmt), path, self.fmt, self.dir, record)
+        self.verified[name] = self._records[recs[0].file] = recs[0]
+        return recs[0]
 
     def merge(self) -> Path:
         """Every verified part, sorted by index, into ``results.<fmt>`` (atomic, then its
@@ -351,10 +354,12 @@ class SweepOutput:
                                       f"cannot merge")
                 yield t
 
-        digest, size = write_table_atomic(windows(), self.results, self.fmt, self.dir)
-        rec = PartRecord(self.results.name, digest, size, n_total, 0, n_total - 1)
-        self.ledger.append(rec)
-        self._records[rec.file] = rec
+        def record(digest, size):
+            rec = PartRecord(self.results.name, digest, size, n_total, 0, n_total - 1)
+            self.ledger.append(rec)
+            self._records[rec.file] = rec
+
+        write_table_atomic(windows(), self.results, self.fmt, self.dir, record)
         return self.results
 
     def log_run(self, run) -> None:

@@ -1,10 +1,11 @@
 """Files of a sweep: atomic writes, checksums, the part manifest, reading parts with
 ``pyarrow.dataset``.
 
-Integrity model (see docs/scaling.md): each part file is written to a temporary name, fsynced and
-renamed; only then is its record (SHA-256 of the bytes, size, row count, first and last index)
-appended to the part manifest ``parts.jsonl`` and fsynced.  Each manifest line carries a
-checksum of itself, so a line torn by a crash or damaged later reads as absent.  A part is
+Integrity model (see docs/scaling.md): each part file is written to a temporary name and fsynced;
+then its record (SHA-256 of those bytes, size, row count, first and last index) is appended to
+the part manifest ``parts.jsonl`` and fsynced; then the file is renamed to its final name.  Each
+manifest line carries a checksum of itself, so a line torn by a crash or damaged later reads as
+absent.  A part is
 merged only if its bytes match its record; a part without a valid record, or whose bytes or
 indices disagree with it, is moved to ``corrupt/`` and its targets are solved again.  The merged
 results file has a record of its own and is rebuilt from verified parts when it fails it.
@@ -101,10 +102,12 @@ def to_table(spec, cols: dict, fmt: str):
     return pa.table(cols, schema=arrow_schema(spec, fmt))
 
 
-def write_table_atomic(tables, path: Path, fmt: str, out: Path) -> tuple[str, int]:
+def write_table_atomic(tables, path: Path, fmt: str, out: Path, on_durable=None) -> tuple[str, int]:
     """Write ``tables`` (a ``pyarrow.Table`` or an iterable of them, one schema) to ``path``
-    atomically: temporary file in the same folder, fsync, checksum of the bytes on disk, rename.
-    A reader never sees half a file.  Returns (hex SHA-256, size)."""
+    atomically: temporary file in the same folder, fsync, checksum of the bytes on disk,
+    ``on_durable(sha256, size)`` (the record), rename.  A reader never sees half a file, and a
+    file under its final name always has its record (a crash before the rename leaves a record
+    whose file is missing: its targets are solved again).  Returns (hex SHA-256, size)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
@@ -125,8 +128,13 @@ def write_table_atomic(tables, path: Path, fmt: str, out: Path) -> tuple[str, in
                 writer.close()
         if writer is None:
             raise ValueError("nothing to write")
-        digest = sha256_file(tmp)  # what is on disk, read back once before the rename
-        _fsync_replace(tmp, path, out)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        digest = sha256_file(tmp)  # the durable bytes, read back once (from the page cache)
+        regular_or_absent(path, out)  # never replace a device node, a FIFO or a directory
+        if on_durable is not None:
+            on_durable(*digest)
+        os.replace(tmp, path)
         return digest
     finally:
         with contextlib.suppress(FileNotFoundError):
