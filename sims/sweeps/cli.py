@@ -181,8 +181,13 @@ def run_sweep(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
     for name, why in (sweep.repaired if sweep is not None else []):
-        print(f"assemblers sweep: {name}: {why}; its targets were solved again", file=sys.stderr)
-    doc = report(args.out, maps=not args.no_maps)
+        print(f"assemblers sweep: {name}: {why}; not merged, its targets are solved again",
+              file=sys.stderr)
+    try:
+        doc = report(args.out, maps=not args.no_maps)
+    except OSError as exc:  # the rows are saved; only the summary or a map could not be written
+        raise CLIError(f"cannot write the summary in {args.out} ({exc.strerror or exc}); the "
+                       f"results are saved, rerun to redraw", status=1) from None
     if sweep is not None:
         doc["run"] = sweep.to_dict()
     if args.json:
