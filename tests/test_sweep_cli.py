@@ -137,3 +137,31 @@ def test_counts_are_exact_integers():
             parse_count(bad, "--n")
     with pytest.raises(S.SweepError, match="at most 3"):
         parse_count("4", "--n", 1, 3)
+
+
+def test_disk_full_mid_sweep_is_exit_1_and_a_rerun_completes(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import sims.sweeps.output as output
+
+    real = output.write_table_atomic
+    calls = {"n": 0}
+
+    def full(*args, **kw):  # the third part hits a full disk
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(output, "write_table_atomic", full)
+    args = ["sweep", "--config", "single", "--x", "-0.02 0.02", "--y", "0", "--z", "0", "--grid",
+            "9", "--batch", "2", "--workers", "0", "--no-progress", "--no-maps", "--out",
+            str(tmp_path / "o")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "rerun to resume" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "o" / "parts").glob(".tmp-*"))
+    monkeypatch.setattr(output, "write_table_atomic", real)
+    assert main(args) == 0
+    assert S.load_results(tmp_path / "o").column("index").to_pylist() == list(range(9))
