@@ -1,4 +1,4 @@
-"""Sweep throughput: targets/s of ``sims.sweep.run_sweep`` with 1 and 2 local processes and
+"""Sweep throughput: targets/s of ``sims.sweeps.run_sweep`` with 1 and 2 local processes and
 through a Dask LocalCluster (2 worker processes, 1 thread each), and the scaling efficiency.
 
     python benchmarks/sweep.py [--config duo] [--targets 10000] [--batch N] [--mc-samples 0]
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _spec(config: str, n: int, seed: int, mc: int):
-    from sims.sweep import SweepSpec, read_config
+    from sims.sweeps import SweepSpec, read_config
 
     return SweepSpec(configs=[read_config(config)], lo=(-0.03, -0.03, -0.03, -0.05, -0.05, -0.05),
                      hi=(0.03, 0.03, 0.03, 0.05, 0.05, 0.05), mode="random", n_random=n,
@@ -38,7 +38,7 @@ def _spec(config: str, n: int, seed: int, mc: int):
 
 
 def _measure(name: str, executor, workers: int, args, tmp: Path) -> dict:
-    from sims.sweep import run_sweep
+    from sims.sweeps import run_sweep
 
     t0 = time.perf_counter()
     run_sweep(_spec(args.config, 2 * workers, 99, args.mc_samples), tmp / f"{name}-warm",
@@ -50,7 +50,7 @@ def _measure(name: str, executor, workers: int, args, tmp: Path) -> dict:
     run = run_sweep(spec, tmp / name, executor=executor, batch=args.batch)
     wall = time.perf_counter() - t0
     ok = run.complete and run.new == args.targets
-    from sims.sweep import load_results
+    from sims.sweeps import load_results
 
     solve = load_results(tmp / name).column("time_s").to_numpy()
     return {"solve_ms_median": float(np.median(solve) * 1e3),
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from sims.sweep import make_pool
+    from sims.sweeps import make_pool
 
     results = []
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as d:

@@ -1,4 +1,4 @@
-"""Sweeps (sims.sweep): executors agree exactly, an interrupted sweep resumes with no duplicate
+"""Sweeps (sims.sweeps): executors agree exactly, an interrupted sweep resumes with no duplicate
 and no missing row, bad input is one clear line (exit 2, nothing written), maps and summary."""
 
 import json
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from assemblers.cli import main
-from sims import sweep as S
-from sims.sweep_maps import report
+from sims import sweeps as S
+from sims.sweeps import report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,6 +205,15 @@ BAD = [
     (["--frame", "world", "--x", "0 0.1"], "--frame world: give --y, --z"),
     (["--config", "nosuch"], "nosuch"),
     (["--workers", "1", "--dask", "tcp://127.0.0.1:8786"], "--dask and --workers"),
+    # huge sizes and counts: refused before anything is allocated or written
+    (["--grid", "100000"], "--grid: 1e+15 targets is more than 1e+08"),
+    (["--random", "1e12"], "--random: 1e+12 targets is more than 1e+08"),
+    (["--random", "200000000"], "--random: 2e+08 targets is more than 1e+08"),
+    (["--grid", "1e400"], "--grid"),
+    (["--mc-samples", "1e12"], "--mc-samples: must be at most"),
+    (["--workers", "1e6"], "--workers: at most"),
+    (["--batch", "1e400"], "--batch"),
+    (["--seed", "1e400"], "--seed"),
 ]
 
 
@@ -285,7 +294,7 @@ def test_failing_targets_are_retried_on_rerun(tmp_path, monkeypatch):
 def test_auto_batch_sizes_tasks_by_their_work():
     """About 8 tasks per worker slot; tasks of at most ~TASK_S seconds at the per-target cost
     (so Monte Carlo sweeps get small tasks); always 16..MAX_BATCH for big sweeps, >= 1."""
-    from sims.sweep import MAX_BATCH, TASK_S, auto_batch
+    from sims.sweeps import MAX_BATCH, TASK_S, auto_batch
 
     assert auto_batch(1000, 2) == 63  # ceil(1000 / 16)
     big = auto_batch(10**7, 2)  # IK alone (~0.5 ms a target): tasks of thousands, <= ~TASK_S
@@ -294,3 +303,58 @@ def test_auto_batch_sizes_tasks_by_their_work():
     assert 16 <= mc <= MAX_BATCH and mc * 2 * 100_000 / 5e6 <= TASK_S * 1.05
     assert auto_batch(10**7, 2, mc_samples=10**8) == 16  # never below 16 for big sweeps
     assert auto_batch(3, 8) == 1
+
+
+def _cells_by_loop(pos, values, plane, eh, ev, sel, agg):
+    """The binning the maps used before scipy: each cell's values by a mask, cell by cell."""
+    k = {"x": 0, "y": 1, "z": 2}
+    h, v = k[plane[0]], k[plane[1]]
+    ih = np.clip(np.searchsorted(eh, pos[sel, h], side="right") - 1, 0, len(eh) - 2)
+    iv = np.clip(np.searchsorted(ev, pos[sel, v], side="right") - 1, 0, len(ev) - 2)
+    img = np.full((len(ev) - 1, len(eh) - 1), np.nan)
+    for a in range(img.shape[1]):
+        for b in range(img.shape[0]):
+            m = (ih == a) & (iv == b)
+            if m.any():
+                img[b, a] = agg(values[sel][m])
+    return img
+
+
+@pytest.mark.parametrize("grid", [True, False])
+def test_map_cells_match_a_cell_by_cell_binning(grid):
+    from sims.sweeps import slice_grid
+
+    rng = np.random.default_rng(5)
+    if grid:  # 7 x 5 x 3 levels, 2 orientations each
+        lv = [np.linspace(-0.1, 0.1, 7), np.linspace(-0.05, 0.05, 5), np.linspace(0, 0.02, 3)]
+        pos = np.array([(x, y, z) for x in lv[0] for y in lv[1] for z in lv[2] for _ in (0, 1)])
+    else:
+        pos = rng.uniform([-0.1, -0.05, 0.0], [0.1, 0.05, 0.02], size=(900, 3))
+    values = rng.normal(size=len(pos))
+    use = rng.random(len(pos)) < 0.6
+    for plane in (("x", "y", "z"), ("x", "z", "y")):
+        eh, ev, img, level = slice_grid(pos, values, plane, grid, "median", use)
+        s = {"x": 0, "y": 1, "z": 2}[plane[2]]
+        sv = np.round(pos[:, s], 12)
+        sel = (sv == level) if grid else (sv >= level[0]) & (sv <= level[1])
+        ref = _cells_by_loop(pos, values, plane, eh, ev, sel & use, np.median)
+        np.testing.assert_array_equal(np.isnan(img), np.isnan(ref))
+        np.testing.assert_allclose(img[~np.isnan(img)], ref[~np.isnan(ref)], rtol=0, atol=1e-15)
+        assert np.isfinite(img).sum() >= 10  # the comparison covers filled cells
+        mean = slice_grid(pos, use.astype(float), plane, grid, "mean")[2]
+        ref = _cells_by_loop(pos, use.astype(float), plane, eh, ev, sel, np.mean)
+        np.testing.assert_allclose(mean, ref, rtol=0, atol=1e-15)
+
+
+def test_old_module_names_still_work():
+    """The shims left for callers of the modules before the split (removed later)."""
+    import sims.sweep
+    import sims.sweep_cli
+    import sims.sweep_maps
+    import sims.sweeps.cli
+
+    for name in sims.sweeps.__all__:
+        assert getattr(sims.sweep, name) is getattr(S, name)
+    assert sims.sweep_cli.run_sweep is sims.sweeps.cli.run_sweep
+    assert sims.sweep_cli.configure_sweep is sims.sweeps.cli.configure_sweep
+    assert sims.sweep_maps.report is S.report
