@@ -24,7 +24,9 @@ def hang_guard():
 
 def journal_acked(records, platform):
     """Set-point ticks the journal ``records`` say were acknowledged by ``platform``, in order
-    (a SETPOINT ``tx`` gives its sequence number's tick; an ACK of it with a latency counts)."""
+    (a SETPOINT ``tx`` gives its sequence number's tick; an ACK of it with a latency and no
+    note counts, and so does one noted "late": the reply to a set-point given up on when the
+    stream stopped; an ACK reporting a fault state carries that as its note and does not)."""
     seq_tick = {}
     acked = []
     for r in records:
@@ -33,6 +35,6 @@ def journal_acked(records, platform):
         if r["ev"] == "tx" and r["type"] == "SETPOINT":
             seq_tick[r["seq"]] = r["tick"]
         elif (r["ev"] == "rx" and r["type"] == "ACK" and r.get("of") == "SETPOINT"
-              and "latency_ms" in r):
+              and (("latency_ms" in r and "note" not in r) or r.get("note") == "late")):
             acked.append(seq_tick[r["seq"]])
     return acked

@@ -124,7 +124,7 @@ def test_stream_fault_exits_1_after_stopping(traj, capsys):
                    "--no-progress"])
     out = _err(capsys).out
     assert rc == 1
-    assert "FAULT platform 0" in out and "DEVICE_FAULT" in out
+    assert "FAULT platform 0" in out and "state FAULT, faults ['DEVICE']" in out
     assert all("stop" in e.event_kinds() for e in g.emulators)
 
 
