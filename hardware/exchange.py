@@ -136,9 +136,9 @@ class Exchange:
 
     # ------------------------------------------------------------------ records
     def fault(self, faults: list[FaultRecord], i: int, kind: str, message: str, tick=None,
-              seq=None) -> FaultRecord:
+              seq=None, phase: str | None = None) -> FaultRecord:
         port = self.ports[i] if 0 <= i < len(self.ports) else None  # -1: the host itself
-        f = FaultRecord(i, port, kind, tick, seq, message, self.phase)
+        f = FaultRecord(i, port, kind, tick, seq, message, phase or self.phase)
         faults.append(f)
         self.journal.write({"ev": "fault", "t": round(self.now(), 7), **asdict(f)})
         return f
@@ -375,6 +375,7 @@ class Exchange:
         """A reply to a request given up on: account for it (see the module docstring)."""
         del self.abandoned[r.i]
         r.reply = f
+        phase = "stream" if r.mtype == MsgType.SETPOINT else None  # the tick's fault
         if f.type == MsgType.NAK:
             nk = P.parse_nak(f.payload)
             self.stats.naks += 1
@@ -382,11 +383,14 @@ class Exchange:
             self._log_rx(r.link, f, note="late")
             self.fault(faults, r.i, "nak", f"device refused {r.what()} (reply after the stop "
                        f"began): {nak_name(nk.code)}, state {state_name(nk.state)}",
-                       r.tick, r.seq)
+                       r.tick, r.seq, phase)
             return
         r.problem = reply_problem(r.mtype, f) if f.type != MsgType.STATUS else None
         self._log_rx(r.link, f, note="late" if r.problem is None else f"late; {r.problem}")
-        if r.problem is None and r.mtype == MsgType.SETPOINT and f.type == MsgType.ACK:
+        if r.problem is not None:
+            self.fault(faults, r.i, "state", f"{r.what()} (reply after the stop began): "
+                       f"{r.problem}", r.tick, r.seq, phase)
+        elif r.mtype == MsgType.SETPOINT and f.type == MsgType.ACK:
             self.stats.frames_acked += 1
             self.ledger.ack(r.i, r.tick)
 
