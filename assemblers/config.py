@@ -348,7 +348,7 @@ def _calibration(tbl: _Table | None, defaults: dict, plat: PlatformType,
         bad = (c - 1 < _INT32[0]) | (c + 1 > _INT32[1])
         if np.any(bad):
             j = int(np.argmax(bad))
-            fail("scale" if tbl is None or not tbl.has("offset") else "offset",
+            fail("offset" if err_tbl is not None and err_tbl.has("offset") else "scale",
                  f"actuator {j} at {end} = {L:g} m would be {c[j]:.6g} counts, outside the "
                  f"controller's int32 range [{_INT32[0]}, {_INT32[1]}]: lower scale or "
                  "change offset")
