@@ -6,6 +6,7 @@ wrong; unknown keys are errors.  The keys are documented in ``docs/config.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tomllib
@@ -365,9 +366,11 @@ def _hardware(tbl: _Table | None, platforms: tuple[PlatformType, ...]) -> Hardwa
     retries = tbl.integer("max_retries", 3, lo=0, hi=100)
     heartbeat = tbl.number("heartbeat_s", 0.1, lo=1e-3, hi=10.0)
     watchdog = tbl.number("watchdog_s", 0.5, lo=_WATCHDOG_RANGE[0], hi=_WATCHDOG_RANGE[1])
-    max_gap = tbl.number("max_gap_s", 0.25, positive=True)
-    max_lag = tbl.number("max_lag_s", 0.5, positive=True, hi=3600.0)
-    max_retry_rate = tbl.number("max_retry_rate", 0.05, lo=0.0, hi=1.0)
+    quality = {f.name: f.default for f in dataclasses.fields(HardwareConfig)
+               if f.name in ("max_gap_s", "max_lag_s", "max_retry_rate")}  # their defaults
+    max_gap = tbl.number("max_gap_s", quality["max_gap_s"], positive=True)
+    max_lag = tbl.number("max_lag_s", quality["max_lag_s"], positive=True, hi=3600.0)
+    max_retry_rate = tbl.number("max_retry_rate", quality["max_retry_rate"], lo=0.0, hi=1.0)
     if heartbeat >= watchdog:
         raise tbl.error("heartbeat_s", f"must be shorter than watchdog_s ({heartbeat} >= {watchdog})")
     if ack * (retries + 1) >= watchdog:

@@ -79,9 +79,9 @@ class Session:
         self.ack_timeout_s = hw.ack_timeout_s
         self.max_retries = hw.max_retries
         self.heartbeat_s = hw.heartbeat_s
-        self.max_gap_s = getattr(hw, "max_gap_s", 0.25)
-        self.max_lag_s = getattr(hw, "max_lag_s", 0.5)
-        self.max_retry_rate = getattr(hw, "max_retry_rate", 0.05)
+        self.max_gap_s = hw.max_gap_s
+        self.max_lag_s = hw.max_lag_s
+        self.max_retry_rate = hw.max_retry_rate
         self.cals = calibrations(asm)
         if serials is None:
             ports = [lk.port for lk in hw.links] if ports is None else list(ports)

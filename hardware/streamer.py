@@ -100,6 +100,7 @@ class Streamer(Session):
         self.journal.sync()
         faults: list[FaultRecord] = []
         status = "completed"
+        error: BaseException | None = None
         t_start = time.perf_counter()
         self._lag_s = self._gap_max_s = 0.0
         self.guard.raising = False  # from here on a signal is handled at the loop's safe points
@@ -119,8 +120,8 @@ class Streamer(Session):
             except BaseException as exc:  # noqa: BLE001 - any error in the loop ends in a STOP
                 status = "fault"
                 self.ex.fault(faults, -1, "host", f"{type(exc).__name__}: {exc}")
-                self._jot({"ev": "traceback", "text": traceback.format_exc()})
-            return self._finish(plan, status, faults, t_start)
+                error = exc
+            return self._finish(plan, status, faults, t_start, error)
         finally:
             self.guard.raising = True
 
@@ -199,8 +200,8 @@ class Streamer(Session):
                 progress(k + 1, K)
 
     # ------------------------------------------------------------------ the one way out
-    def _finish(self, plan: Plan, status: str, faults: list[FaultRecord], t_start: float
-                ) -> StreamSummary:
+    def _finish(self, plan: Plan, status: str, faults: list[FaultRecord], t_start: float,
+                error: BaseException | None = None) -> StreamSummary:
         """Stop (if anything went wrong), read the final STATUS, build and journal the summary.
         Never raises: every step is attempted whatever the previous one did."""
         ex = self.ex
@@ -212,6 +213,9 @@ class Streamer(Session):
             if faults:
                 ex.phase = "stop"
                 stops = self._stop_all(faults)
+            if error is not None:  # after the stop: formatting it takes a while
+                self._jot({"ev": "traceback", "text": "".join(
+                    traceback.format_exception(type(error), error, error.__traceback__))})
             ex.phase = "status"
             final = self._final_status(faults)
             if status == "completed" and faults:
