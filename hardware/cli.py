@@ -261,6 +261,9 @@ def run_stream(args) -> int:
     _check_numbers(args)
     asm, t, legs, source = _load(args)
     rate = asm.hardware.rate_hz if args.rate is None else args.rate
+    if 1.0 / rate >= asm.hardware.watchdog_s:
+        raise CLIError(f"--rate {rate:g}: set-points {1 / rate:g} s apart would trip the devices' "
+                       f"watchdog ({asm.hardware.watchdog_s:g} s): raise the rate")
     if args.dry_run:
         return _dry_run(args, asm, t, legs, rate, source)
     return _stream(args, asm, t, legs, rate, source)
