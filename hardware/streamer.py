@@ -69,7 +69,6 @@ class Streamer(Session):
     Use as a context manager, or call :meth:`close`.
     """
 
-
     # ------------------------------------------------------------------ the run
     def run(self, plan: Plan, *, start_delay_s: float = 0.0, hold_s: float = 0.0
             ) -> StreamSummary:
@@ -80,10 +79,10 @@ class Streamer(Session):
         if abs(plan.rate_hz - self.rate_hz) > 1e-9:
             raise ValueError(f"the plan is for {plan.rate_hz:g} Hz, the streamer runs at "
                              f"{self.rate_hz:g} Hz")
-        measured = self.prepare()
         self.ex.stats = Stats()  # the summary counts this run only
         self.ex.ledger = Ledger(self.n)
         self.ex.abandoned.clear()
+        measured = self.prepare()
         moved = np.abs(measured - plan.start_counts) > 1
         if moved.any():
             i, j = (int(x) for x in np.argwhere(moved)[0])
