@@ -119,7 +119,13 @@ class PlatformLink:
 
 @dataclass(frozen=True, eq=False)
 class HardwareConfig:
-    """Streaming settings (``[hardware]``) and one :class:`PlatformLink` per platform."""
+    """Streaming settings (``[hardware]``) and one :class:`PlatformLink` per platform.
+
+    Stream quality limits (``docs/hardware.md``): ``max_gap_s`` s, the longest a set-point may
+    come later than its period after the previous one (beyond it the stream is stopped);
+    ``max_lag_s`` s, how far behind its schedule a stream may end; ``max_retry_rate``, the
+    fraction of set-points that may be retransmitted (beyond either, a completed stream is
+    "degraded")."""
 
     rate_hz: float
     ack_timeout_s: float
@@ -127,6 +133,9 @@ class HardwareConfig:
     heartbeat_s: float
     watchdog_s: float
     links: tuple[PlatformLink, ...]
+    max_gap_s: float = 0.25
+    max_lag_s: float = 0.5
+    max_retry_rate: float = 0.05
 
 
 class StackArrays(NamedTuple):

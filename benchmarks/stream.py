@@ -3,7 +3,7 @@
     python benchmarks/stream.py [--seconds 10] [--rate 1000] [--config trio] [--json]
                                 [--in-process] [--journal FILE]
 
-The emulators run in a separate process (``python -m hardware.emulator``) unless
+The emulators run in a separate process (``assemblers emulate``) unless
 ``--in-process``, so the streamer's timing is not disturbed by their Python threads.  The
 trajectory is a smooth (1 - cos) excursion of every leg, starting and ending at rest at the home
 pose, well inside every limit.  Prints frames sent / acknowledged / lost, retries, the
@@ -50,17 +50,13 @@ def pacing_probe(seconds: float, rate: float) -> dict:
     """The machine's own scheduling noise: the streamer's pacing loop (sleep with a 1 us timer
     slack, then poll the clock for the last ``SPIN_S``) at ``rate`` for ``seconds`` with no I/O
     at all.  Its period jitter is a floor under the stream's: what the scheduler alone adds."""
-    import gc
-
-    from hardware.streamer import _TIMER_SLACK_NS, _set_timer_slack, wait_until
+    from hardware.timing import fine_timer_slack, paused_gc, wait_until
 
     dt = 1.0 / rate
     n = max(2, int(seconds * rate))
     starts = np.empty(n)
     clock, sleep = time.perf_counter, time.sleep
-    slack = _set_timer_slack(_TIMER_SLACK_NS)
-    gc.disable()
-    try:
+    with paused_gc(), fine_timer_slack():  # what the streamer's loop runs under
         t0 = clock() + 0.001
         slip = 0.0
         for k in range(n):
@@ -69,16 +65,14 @@ def pacing_probe(seconds: float, rate: float) -> dict:
             if ts - deadline > 0.5 * dt:
                 slip += ts - deadline
             starts[k] = ts
-    finally:
-        gc.enable()
-        _set_timer_slack(slack)
     jit = np.abs(np.diff(starts) - dt) * 1e3
     return {"probe_seconds": seconds, "probe_jitter_p99_ms": float(np.percentile(jit, 99)),
             "probe_jitter_max_ms": float(jit.max())}
 
 
 def start_emulators(config: str, n: int) -> tuple[subprocess.Popen, list[str]]:
-    cmd = [sys.executable, "-m", "hardware.emulator", "--config", config, "--platforms", str(n)]
+    cmd = [sys.executable, "-m", "assemblers.cli", "emulate", "--config", config,
+           "--platforms", str(n)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env=env)
@@ -117,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     n = asm.n_platforms
     sched = "normal scheduling"
     if args.realtime:
-        from hardware.emulator import set_realtime
+        from hardware.timing import set_realtime
 
         sched = set_realtime()  # before the emulator process starts: it inherits the policy
     t, legs = trajectory(asm, args.seconds)

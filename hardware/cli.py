@@ -1,20 +1,106 @@
 """``assemblers emulate`` and ``assemblers stream`` (registered in :mod:`assemblers.cli`).
 
-Exit status of ``stream``: 0 every set-point delivered and acknowledged; 1 a fault while
-streaming (every platform was stopped; the summary says what was executed), a device that
-reports a fault at the start, or a device that does not answer; 2 bad input (arguments,
-files, ports) or a plan that breaks a limit (nothing was sent); 130 interrupted.
+Exit status of ``stream``: 0 every set-point delivered and acknowledged within the stream
+quality limits; 1 a fault while streaming (every platform was stopped; the summary says what
+was executed), a degraded stream (delivered, but past a quality limit), a device that reports
+a fault at the start, or a device that does not answer; 2 bad input (arguments, files, ports,
+a journal that cannot be written, controllers that are not the configured ones) or a plan
+that breaks a limit (nothing was sent); 130 interrupted by a signal (every platform was
+stopped).  A closed stdout or stderr pipe while streaming stops the stream (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import select
+import stat
 import sys
+import time
 
 from assemblers.cli import CLIError, add_config_arg, add_json_arg
 
-from .emulator import add_arguments as add_emulator_arguments
+
+def add_emulator_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--platforms", "-n", type=int, default=None,
+                   help="number of emulated controllers (default: one per platform of the config)")
+    p.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE",
+                   help="inject a fault, e.g. drop-reply=0.01, drop-reply-at=120, at-ticks=true, "
+                        "corrupt-reply=0.001, delay-s=0.2, disconnect-after=500, "
+                        "device-fault-after=300, estop-after=300, ack-when-faulted=true, "
+                        "times=1 (repeatable; see docs/hardware.md)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fault injection (default 0)")
+    p.add_argument("--tau", type=float, default=0.02,
+                   help="actuator time constant in s (default 0.02)")
+    p.add_argument("--realtime", action="store_true",
+                   help="run with real-time scheduling (Linux SCHED_FIFO; needs CAP_SYS_NICE)")
+
+
+def make_group(asm, args):
+    """Emulators from parsed :func:`add_emulator_arguments` options; ValueError on bad ones."""
+    from .emulator import EmulatorGroup, FaultPlan, emulators_for
+
+    n = asm.n_platforms if args.platforms is None else args.platforms
+    if not 1 <= n <= 64:
+        raise ValueError(f"--platforms must be between 1 and 64, got {n}")
+    if not (args.tau > 0 and math.isfinite(args.tau)):
+        raise ValueError(f"--tau must be a positive number of seconds, got {args.tau}")
+    faults = FaultPlan.parse(args.fault)
+    return EmulatorGroup(emulators_for(asm, n=n, faults=faults, seed=args.seed, tau_s=args.tau))
+
+
+def _print(text: str, file) -> bool:
+    """Print; False (and the descriptor pointed at /dev/null, so the interpreter's last flush
+    cannot fail too) when the reader has gone away."""
+    try:
+        print(text, file=file, flush=True)
+        return True
+    except (BrokenPipeError, OSError, ValueError):
+        _to_devnull(file)
+        return False
+
+
+def _to_devnull(file) -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, file.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _OutputWatch:
+    """Notices, while streaming, that the reader of stdout or stderr has gone (a pipe or socket
+    whose other end closed): nobody could see the stream's output or its summary any more.
+    :meth:`check` raises ``BrokenPipeError`` then (the stream stops the platforms)."""
+
+    def __init__(self, every_s: float = 0.05):
+        self.every_s = every_s
+        self._next = 0.0
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        self._names = {}
+        for name, f in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+            try:
+                fd = f.fileno()
+                mode = os.fstat(fd).st_mode
+            except (OSError, ValueError, AttributeError):
+                continue
+            if self._poll is not None and (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+                self._poll.register(fd, 0)  # POLLERR/POLLHUP are always reported
+                self._names[fd] = name
+
+    def check(self) -> None:
+        if not self._names:
+            return
+        now = time.perf_counter()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        for fd, ev in self._poll.poll(0):
+            if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                raise BrokenPipeError(f"{self._names.get(fd, fd)} was closed by its reader")
 
 
 # ---------------------------------------------------------------------------------- emulate
@@ -30,7 +116,8 @@ def configure_emulate(p: argparse.ArgumentParser) -> None:
 def run_emulate(args) -> int:
     import assemblers
 
-    from .emulator import make_group, serve, set_realtime
+    from .emulator import serve
+    from .timing import set_realtime
 
     asm = assemblers.load_config(args.config)
     try:
@@ -58,7 +145,7 @@ def run_emulate(args) -> int:
     print(f"assemblers emulate: {n} emulated controller(s); stream with: assemblers stream "
           + " ".join(f"--port {e.open()}" for e in group.emulators)
           + " ...   (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    return serve(group, out=out, err=sys.stderr)
+    return serve(group, out=out, err=sys.stderr, summary_json=sys.stdout if args.json else None)
 
 
 # ---------------------------------------------------------------------------------- stream
@@ -174,6 +261,9 @@ def run_stream(args) -> int:
     _check_numbers(args)
     asm, t, legs, source = _load(args)
     rate = asm.hardware.rate_hz if args.rate is None else args.rate
+    if 1.0 / rate >= asm.hardware.watchdog_s:
+        raise CLIError(f"--rate {rate:g}: set-points {1 / rate:g} s apart would trip the devices' "
+                       f"watchdog ({asm.hardware.watchdog_s:g} s): raise the rate")
     if args.dry_run:
         return _dry_run(args, asm, t, legs, rate, source)
     return _stream(args, asm, t, legs, rate, source)
@@ -191,10 +281,10 @@ def _dry_run(args, asm, t, legs, rate, source) -> int:
         start = to_counts(home_legs(asm)[None], cals)[0]
         note = "the actuators are assumed to rest at the home pose (no device asked)"
     plan = plan_trajectory(t, legs, cals, rate, start, interp=args.interp, source=source)
-    frames = dry_run_frames(asm, plan)
     K = plan.n_ticks
     show = list(range(K)) if args.frames == 0 or args.frames >= K else sorted(
         set(range(args.frames - args.frames // 2)) | set(range(K - args.frames // 2, K)))
+    frames = dict(zip(show, dry_run_frames(asm, plan, show), strict=True))  # only those shown
     rows = []
     for k in show:
         for i, fb in enumerate(frames[k]):
@@ -205,7 +295,8 @@ def _dry_run(args, asm, t, legs, rate, source) -> int:
     info = {"dry_run": True, "source": source, "config": asm.source, "rate_hz": rate,
             "ticks": K, "ramp_ticks": plan.n_ramp, "duration_s": plan.duration_s,
             "platforms": plan.n_platforms, "frames_total": K * plan.n_platforms,
-            "frame_bytes": len(frames[0][0]) if K else 0, "assumption": note,
+            "frame_bytes": P.HEADER_LEN + P.PAYLOAD_LEN[P.MsgType.SETPOINT] + P.CRC_LEN
+            if K else 0, "assumption": note,
             "all_within_limits": True, "frames": rows}
     if args.json:
         print(json.dumps(info, indent=1))
@@ -228,21 +319,24 @@ def _stream(args, asm, t, legs, rate, source) -> int:
     from .link import LinkError
     from .streamer import DeviceNotReady, Streamer, StreamError
 
-    progress = None
+    watch = _OutputWatch()
     bars: list = []  # the bar is made at the first tick, so errors before it print cleanly
-    if not args.no_progress and not args.json:
+    show_bar = not args.no_progress and not args.json
+    if show_bar:
         from tqdm import tqdm
 
-        def progress(done, total):
+    def progress(done, total):
+        watch.check()  # a closed stdout/stderr stops the stream
+        if show_bar:
             if not bars:
                 bars.append(tqdm(total=total, unit="tick", file=sys.stderr, desc="stream",
                                  leave=True, mininterval=0.2))
             bars[0].update(done - bars[0].n)
 
     if args.realtime:
-        from .emulator import set_realtime
+        from .timing import set_realtime
 
-        print(f"assemblers stream: {set_realtime()}", file=sys.stderr)
+        _print(f"assemblers stream: {set_realtime()}", sys.stderr)
     try:
         streamer = Streamer(asm, args.port, rate_hz=rate, journal=args.journal,
                             clear_faults=args.clear_faults, interp=args.interp,
@@ -250,7 +344,7 @@ def _stream(args, asm, t, legs, rate, source) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     for w in streamer.warnings:
-        print(f"assemblers stream: warning: {w}", file=sys.stderr)
+        _print(f"assemblers stream: warning: {w}", sys.stderr)
     try:
         with streamer:
             from .plan import check_trajectory
@@ -266,11 +360,14 @@ def _stream(args, asm, t, legs, rate, source) -> int:
                 raise CLIError(f"{exc} (no set-point was sent)", status=1) from None
     finally:
         for bar in bars:
-            bar.close()
-    if args.json:
-        print(json.dumps(summary.to_dict(), indent=1))
-    else:
-        print(summary.table())
-    if summary.status == "completed":
-        return 0
-    return 130 if summary.status == "interrupted" else 1
+            try:
+                bar.close()
+            except (OSError, ValueError):
+                _to_devnull(sys.stderr)
+    if summary.journal_error:
+        _print(f"assemblers stream: warning: the journal {summary.journal} could not be written "
+               f"completely: {summary.journal_error}", sys.stderr)
+    text = json.dumps(summary.to_dict(), indent=1) if args.json else summary.table()
+    delivered = _print(text, sys.stdout)
+    status = summary.exit_status
+    return status if delivered or status else 1

@@ -1,9 +1,12 @@
 """One platform's serial link: a pyserial port, a frame decoder, sequence numbers and the
-platform's :class:`~hardware.safety.SafetyGate`.
+platform's :class:`~hardware.gate.SafetyGate`.
 
-Set-points can only be sent through :meth:`DeviceLink.send_setpoint`, which asks the gate for the
-frame's bytes; :meth:`DeviceLink.send` refuses SETPOINT frames.  Retransmission writes the same
-bytes again (same sequence number).
+The link owns the port and offers no way to write raw bytes: set-points can only be sent
+through :meth:`DeviceLink.send_setpoint`, which asks the gate for the frame's bytes;
+:meth:`DeviceLink.send` refuses SETPOINT frames; :meth:`DeviceLink.resend` writes the last
+frame the link itself produced, again (same sequence number), and tells the gate when that was
+a set-point (the device may execute it at the retransmission).  Writing STOP or ESTOP puts the
+gate in its stopped state: no set-point passes until the gate is reset.
 """
 
 from __future__ import annotations
@@ -75,17 +78,18 @@ class DeviceLink:
 
     def __init__(self, port, *, url: str | None, platform: int, address: int,
                  calibration: ActuatorCalibration, period_s: float, first_seq: int = 0):
-        self.port = port
+        self._gate = SafetyGate(calibration, period_s, platform=platform)  # may refuse the cal
+        self._port = port
         self.url = url
         self.platform = platform
         self.address = address
         self.calibration = calibration
-        self.gate = SafetyGate(calibration, period_s, platform=platform)
         self.decoder = P.Decoder()
         self._seq = first_seq & 0xFFFF
-        self.last_frame: bytes | None = None
-        self.last_seq: int | None = None
-        self.last_type: int | None = None
+        self._last_frame: bytes | None = None
+        self._last_seq: int | None = None
+        self._last_type: int | None = None
+        self.last_setpoint_tick: int | None = None  # the newest set-point written
         self.broken: str | None = None  # why the link is unusable, once it is
         try:
             self._fd = port.fileno() if port is not None else None
@@ -96,7 +100,30 @@ class DeviceLink:
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115200, **kw) -> DeviceLink:
-        return cls(open_serial(url, baudrate, platform=kw["platform"]), url=url, **kw)
+        port = open_serial(url, baudrate, platform=kw["platform"])
+        try:
+            return cls(port, url=url, **kw)
+        except BaseException:
+            port.close()
+            raise
+
+    @property
+    def gate(self) -> SafetyGate:
+        """This link's gate (read-only: a link keeps the gate it was made with)."""
+        return self._gate
+
+    @property
+    def last_frame(self) -> bytes | None:
+        """The last frame written (bytes, read-only)."""
+        return self._last_frame
+
+    @property
+    def last_seq(self) -> int | None:
+        return self._last_seq
+
+    @property
+    def last_type(self) -> int | None:
+        return self._last_type
 
     def fileno(self) -> int | None:
         """The file descriptor to ``select`` on, or None (then poll)."""
@@ -104,7 +131,7 @@ class DeviceLink:
 
     @property
     def alive(self) -> bool:
-        return self.port is not None and self.broken is None
+        return self._port is not None and self.broken is None
 
     def _next_seq(self) -> int:
         s = self._seq
@@ -122,9 +149,9 @@ class DeviceLink:
                 except BlockingIOError:
                     n = 0
                 if n < len(data):  # buffer full: let pyserial wait (write_timeout) for the rest
-                    n += self.port.write(data[n:]) or 0
+                    n += self._port.write(data[n:]) or 0
             else:
-                n = self.port.write(data)
+                n = self._port.write(data)
         except Exception as exc:  # serial.SerialException, OSError, SerialTimeoutException
             self.broken = f"unusable ({type(exc).__name__}: {exc})"
             raise LinkError(f"platform {self.platform}: write to {self.url} failed: {exc}",
@@ -141,8 +168,10 @@ class DeviceLink:
             raise PermissionError("set-points go through send_setpoint() and the SafetyGate")
         seq = self._next_seq()
         frame = P.encode_frame(mtype, self.address, seq, payload)
+        self._last_frame, self._last_seq, self._last_type = frame, seq, mtype
+        if mtype in (P.MsgType.STOP, P.MsgType.ESTOP):
+            self._gate._stopped()  # before the write: nothing may follow a (partial) STOP
         self._write(frame)
-        self.last_frame, self.last_seq, self.last_type = frame, seq, mtype
         return seq
 
     def send_setpoint(self, tick: int, counts) -> int:
@@ -151,17 +180,22 @@ class DeviceLink:
         Raises :class:`~hardware.safety.LimitViolation` (nothing written) when the gate
         refuses it."""
         seq = self._seq
-        frame = self.gate.encode(seq, self.address, tick, counts)  # raises before any write
+        frame = self._gate.encode(seq, self.address, tick, counts)  # raises before any write
         self._next_seq()
-        self.last_frame, self.last_seq, self.last_type = frame, seq, P.MsgType.SETPOINT
+        self._last_frame, self._last_seq, self._last_type = frame, seq, P.MsgType.SETPOINT
+        self.last_setpoint_tick = tick
         self._write(frame)
         return seq
 
     def resend(self) -> None:
         """Write the last frame again, unchanged (same sequence number)."""
-        if self.last_frame is None:
+        if self._last_frame is None:
             raise RuntimeError("nothing to resend")
-        self._write(self.last_frame)
+        if self._last_type == P.MsgType.SETPOINT:
+            if self._gate.state != "moving":  # a STOP went out since, or the gate was reset
+                raise RuntimeError("the last set-point may not be resent after a STOP or reset")
+            self._gate._retransmitted()
+        self._write(self._last_frame)
 
     def read_frames(self, readable: bool = True) -> list[P.Frame]:
         """Read whatever has arrived (non-blocking) and return the complete frames.
@@ -172,9 +206,9 @@ class DeviceLink:
             raise LinkError(f"platform {self.platform}: port {self.url} is "
                             f"{self.broken or 'closed'}", platform=self.platform, port=self.url)
         try:
-            n = self.port.in_waiting
+            n = self._port.in_waiting
             if n or self._fd is None:
-                data = self.port.read(n or 1)
+                data = self._port.read(n or 1)
             elif readable:
                 data = self._read_fd()
             else:
@@ -198,9 +232,9 @@ class DeviceLink:
         return data
 
     def close(self) -> None:
-        if self.port is not None:
+        if self._port is not None:
             try:
-                self.port.close()
+                self._port.close()
             except Exception:  # noqa: BLE001 - closing a dead port must not mask the real fault
                 pass
-        self.port = None
+        self._port = None

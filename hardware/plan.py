@@ -16,13 +16,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assemblers.errors import InputError
 from assemblers.model import ActuatorCalibration, Assembler
 
-from .safety import Limits, LimitViolation, check_legs, count_range, verify_counts
+from .safety import Limits, LimitViolation, check_count_range, check_legs, count_range, verify_counts
 
 RAMP_MARGIN = 1.05
 """The approach ramp's duration is this much longer than the limits allow at the least."""
 INTERPOLATIONS = ("pchip", "linear")
+MAX_PLAN_SETPOINTS = 2_000_000
+"""The most set-points (ticks x platforms) a plan may hold: 33 min at 1 kHz for one platform,
+11 min for three, 5.5 h at 100 Hz for one.  It bounds the memory (a few arrays of
+set-points x 6 float64) and the time of the plan check (a few microseconds per tick at 1 kHz);
+a longer motion is streamed in parts."""
+
+
+def check_plan_size(ticks: int, n_platforms: int, rate_hz: float) -> None:
+    """Raise :class:`~assemblers.errors.InputError` if a plan of ``ticks`` ticks for
+    ``n_platforms`` platforms exceeds :data:`MAX_PLAN_SETPOINTS`."""
+    if ticks * n_platforms > MAX_PLAN_SETPOINTS:
+        raise InputError(f"the plan would hold {ticks} ticks x {n_platforms} platform(s) = "
+                         f"{ticks * n_platforms} set-points ({ticks / rate_hz:.6g} s at "
+                         f"{rate_hz:g} Hz), more than the {MAX_PLAN_SETPOINTS} a plan may hold: "
+                         "stream the motion in parts, or at a lower rate")
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +108,7 @@ def resample(t: np.ndarray, legs: np.ndarray, rate_hz: float, interp: str = "pch
         return t.copy(), legs.copy()
     dur = t[-1] - t[0]
     K = math.ceil(dur * rate_hz - 1e-9) + 1
+    check_plan_size(K, int(np.prod(legs.shape[1:-1])) if legs.ndim > 2 else 1, rate_hz)
     tg = t[0] + np.arange(K) / rate_hz
     te = np.minimum(tg, t[-1])
     flat = legs.reshape(legs.shape[0], -1)
@@ -123,6 +140,7 @@ def quintic_ramp(start: np.ndarray, end: np.ndarray, limits: list[Limits], rate_
     amax = np.stack([lim.max_acceleration for lim in limits])
     T = float(np.max(np.maximum(1.875 * D / vmax, np.sqrt(10 / math.sqrt(3) * D / amax))))
     R = max(1, math.ceil(T * margin * rate_hz))
+    check_plan_size(R, start.shape[0] if start.ndim > 1 else 1, rate_hz)
     u = np.arange(1, R + 1) / R
     s = u**3 * (10 - 15 * u + 6 * u**2)
     out = start[None] + s[:, None, None] * (end - start)[None]
@@ -147,9 +165,12 @@ def check_trajectory(t: np.ndarray, legs: np.ndarray, cals: list[ActuatorCalibra
     """Resample a trajectory and check it on its own (starting and ending at rest); no I/O.
 
     Returns the grid ``(tg (K,) s, legs (K, N, 6) m)``; raises :class:`LimitViolation` (a
-    limit, or legs of the wrong shape) or ``ValueError`` (non-finite values, times that are not
-    strictly increasing or do not match the legs).
+    limit, legs of the wrong shape, a calibration whose counts leave int32 inside the stroke)
+    or :class:`~assemblers.errors.InputError` (a ``ValueError``: non-finite values, times that
+    are not strictly increasing or do not match the legs, a plan too long).
     """
+    for i, cal in enumerate(cals):
+        check_count_range(cal, i)
     legs = np.asarray(legs, float)
     if legs.ndim != 3 or legs.shape[2] != 6 or legs.shape[1] != len(cals):
         raise LimitViolation(f"trajectory legs must have shape (T, {len(cals)}, 6) for this "
@@ -159,13 +180,13 @@ def check_trajectory(t: np.ndarray, legs: np.ndarray, cals: list[ActuatorCalibra
     finite_legs(legs, "trajectory legs")
     t = np.asarray(t, float)
     if t.ndim != 1 or t.shape[0] != legs.shape[0]:
-        raise ValueError(f"trajectory times must have shape ({legs.shape[0]},) like the legs, "
+        raise InputError(f"trajectory times must have shape ({legs.shape[0]},) like the legs, "
                          f"got {t.shape}")
     if not np.isfinite(t).all():
-        raise ValueError(f"trajectory times: non-finite value at index "
+        raise InputError(f"trajectory times: non-finite value at index "
                          f"{int(np.flatnonzero(~np.isfinite(t))[0])}")
     if t.shape[0] > 1 and not (np.diff(t) > 0).all():
-        raise ValueError(f"trajectory times must be strictly increasing (index "
+        raise InputError(f"trajectory times must be strictly increasing (index "
                          f"{int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1})")
     tg, Lg = resample(t, legs, rate_hz, interp)
     check_legs(Lg, [Limits.from_calibration(c) for c in cals], 1.0 / rate_hz, times=tg)
@@ -178,7 +199,7 @@ def finite_legs(legs: np.ndarray, what: str = "legs") -> np.ndarray:
     bad = ~np.isfinite(legs)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{what}: non-finite value {legs[idx]} at index {idx}")
+        raise InputError(f"{what}: non-finite value {legs[idx]} at index {idx}")
     return legs
 
 
@@ -195,8 +216,11 @@ def build_plan(tg: np.ndarray, Lg: np.ndarray, cals: list[ActuatorCalibration], 
         start_counts = to_counts(Lg[:1], cals)[0]
     start_counts = np.asarray(start_counts, dtype=np.int64)
     start = np.stack([cals[i].to_length(start_counts[i]) for i in range(N)])
+    for i in range(N):
+        check_count_range(cals[i], i)
     ramp = quintic_ramp(start, Lg[0], limits, rate_hz)
     R = ramp.shape[0]
+    check_plan_size(R + Lg.shape[0], N, rate_hz)
     legs = np.concatenate([ramp, Lg], axis=0)
     times = np.concatenate([tg[0] - (R - np.arange(R)) * dt, tg])
     labels = ["approach ramp"] * R + [""] * Lg.shape[0]

@@ -37,6 +37,8 @@ MAX_PAYLOAD = 60
 MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
 NO_TICK = 0xFFFFFFFF
 """``last_tick`` in a STATUS reply when the device has executed no set-point yet."""
+PROTOCOL_VERSION = 1
+"""The protocol version a device reports in IDENT (this document's version)."""
 
 
 class MsgType(IntEnum):
@@ -48,9 +50,11 @@ class MsgType(IntEnum):
     STOP = 0x04  # no payload: hold where the actuators are now (controlled stop)
     ESTOP = 0x05  # no payload: emergency stop, drives disabled, latched until CLEAR_FAULTS
     CLEAR_FAULTS = 0x06  # no payload: clear latched fault bits (ESTOP -> HOLD)
+    IDENTIFY = 0x07  # no payload: answered whatever the address field says (IDENT)
     ACK = 0x81  # of_type u8, state u8, faults u16
     NAK = 0x82  # of_type u8, state u8, faults u16, code u8, reserved u8
     STATUS = 0x83  # state, faults, last tick/seq, measured and target counts
+    IDENT = 0x84  # address u8, protocol u8, fw_version u16, device_id u32
 
 
 PAYLOAD_LEN: dict[int, int] = {
@@ -60,9 +64,11 @@ PAYLOAD_LEN: dict[int, int] = {
     MsgType.STOP: 0,
     MsgType.ESTOP: 0,
     MsgType.CLEAR_FAULTS: 0,
+    MsgType.IDENTIFY: 0,
     MsgType.ACK: 4,
     MsgType.NAK: 6,
     MsgType.STATUS: 60,
+    MsgType.IDENT: 8,
 }
 """The payload length of every message type; any other length is a bad header."""
 
@@ -146,17 +152,29 @@ class Status(NamedTuple):
     target: tuple[int, ...]
 
 
+class Ident(NamedTuple):
+    """An IDENT reply: the device's own ``address``, its ``protocol`` version, its firmware
+    build ``fw_version`` and a per-board ``device_id`` (0: unknown)."""
+
+    address: int
+    protocol: int
+    fw_version: int
+    device_id: int
+
+
 _SETPOINT = struct.Struct("<I6i")
 SETPOINT_STRUCT = _SETPOINT
 """``struct`` of the SETPOINT payload: tick u32, six int32 counts."""
 _ACK = struct.Struct("<BBH")
 _NAK = struct.Struct("<BBHBx")
 _STATUS = struct.Struct("<BxHIH2x6i6i")
+_IDENT = struct.Struct("<BBHI")
 _HEAD = struct.Struct("<2sBBHB")
 _CRC = struct.Struct("<H")
 assert _SETPOINT.size == PAYLOAD_LEN[MsgType.SETPOINT]
 assert _ACK.size == PAYLOAD_LEN[MsgType.ACK] and _NAK.size == PAYLOAD_LEN[MsgType.NAK]
 assert _STATUS.size == PAYLOAD_LEN[MsgType.STATUS] == MAX_PAYLOAD
+assert _IDENT.size == PAYLOAD_LEN[MsgType.IDENT]
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -201,6 +219,15 @@ def pack_status(state: int, faults: int, last_tick: int | None, last_seq: int, m
     lt = NO_TICK if last_tick is None else last_tick
     return _STATUS.pack(state, faults, lt, last_seq & 0xFFFF, *(int(x) for x in measured),
                         *(int(x) for x in target))
+
+
+def pack_ident(address: int, protocol: int, fw_version: int, device_id: int) -> bytes:
+    """IDENT payload: ``address`` u8, ``protocol`` u8, ``fw_version`` u16, ``device_id`` u32."""
+    return _IDENT.pack(address, protocol, fw_version & 0xFFFF, device_id & 0xFFFFFFFF)
+
+
+def parse_ident(payload: bytes) -> Ident:
+    return Ident(*_IDENT.unpack(payload))
 
 
 def parse_setpoint(payload: bytes) -> Setpoint:
@@ -264,6 +291,10 @@ def describe(frame: Frame) -> str:
         s = parse_status(p)
         return (f"{head} state={_enum_name(State, s.state)} faults={fault_names(s.faults)} "
                 f"last_tick={s.last_tick} measured={list(s.measured)} target={list(s.target)}")
+    if frame.type == MsgType.IDENT:
+        d = parse_ident(p)
+        return (f"{head} address={d.address} protocol={d.protocol} fw_version={d.fw_version} "
+                f"device_id=0x{d.device_id:08x}")
     return head
 
 

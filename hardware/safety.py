@@ -7,10 +7,11 @@ Two checks, one rule (``docs/hardware.md``, "Safety model"):
   round-off; the planner then rounds to counts clipped to the whole counts inside the stroke),
   velocity and acceleration by finite differences, with the actuators at rest before the first
   sample and after the last.  The planner runs it before anything is sent.
-* :class:`SafetyGate` is the single choke point of the host: :meth:`SafetyGate.encode` is the
-  only code that produces SETPOINT bytes, and it refuses (raises :class:`LimitViolation`) any
-  set-point that, converted back to metres, is outside the soft stroke or, together with the
-  set-points sent before it, exceeds the velocity or acceleration limit.  Set-points are whole
+* :class:`~hardware.gate.SafetyGate` (``hardware/gate.py``) is the single choke point of the
+  host: the only code that produces the SETPOINT bytes a link writes, and it refuses (raises
+  :class:`LimitViolation`) any set-point that, converted back to metres, is outside the soft
+  stroke or, together with the set-points sent before it, exceeds the velocity or
+  acceleration limit, judged on the wall time between the frames.  Set-points are whole
   counts, so rounding a compliant trajectory moves a first difference by up to one count and a
   second difference by up to two; the gate allows exactly that resolution and nothing more,
   and checks the differences over every lag m = 1..M ticks (M ticks = :data:`GATE_WINDOW_S`),
@@ -22,6 +23,8 @@ Two checks, one rule (``docs/hardware.md``, "Safety model"):
   Every rounding of a plan that passes :func:`check_legs` passes the gate (the lag-m bounds are
   implied by the lag-1 ones), and a burst past a limit that lasts longer than a few ticks is
   refused whatever its size relative to one count.
+* :func:`check_count_range`: every count the calibration can produce inside the stroke fits
+  the wire's int32 (checked for every gate, every plan and every dry run).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ STROKE_TOL_M = 1e-9
 """A planned leg length may lie this far (m) past the soft stroke (an optimizer's round-off
 at an active stroke constraint); its set-point is clipped to the last whole count inside, and
 the counts sent are always checked exactly."""
+
+
+INT32_MIN, INT32_MAX = P.INT32_MIN, P.INT32_MAX
 
 
 class LimitViolation(InputError):
@@ -90,6 +96,38 @@ def count_range(cal: ActuatorCalibration) -> tuple[np.ndarray, np.ndarray]:
     b = np.asarray(cal.offset) + np.asarray(cal.sign) * np.asarray(cal.scale) * cal.soft_max
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     return np.ceil(lo - 1e-9).astype(np.int64), np.floor(hi + 1e-9).astype(np.int64)
+
+
+def check_count_range(cal: ActuatorCalibration, platform: int = 0, lengths=None) -> None:
+    """Raise :class:`LimitViolation` (limit "counts") unless every count of ``cal`` between
+    ``lengths`` = (lo (6,), hi (6,)) m (default the soft stroke), widened by one count, fits in
+    int32: the wire carries int32 counts, so a calibration that leaves that range part-way
+    through the stroke could not send some set-points the plan contains."""
+    lo, hi = (cal.soft_min, cal.soft_max) if lengths is None else lengths
+    off = np.asarray(cal.offset, float)
+    ss = np.asarray(cal.sign, float) * np.asarray(cal.scale, float)
+    ends = np.stack([off + ss * np.asarray(lo, float), off + ss * np.asarray(hi, float)])
+    bad = ~np.isfinite(ends) | (ends - 1 < INT32_MIN) | (ends + 1 > INT32_MAX)
+    if bad.any():
+        e, j = (int(x) for x in np.argwhere(bad)[0])
+        L = float(np.broadcast_to(np.asarray(lo if e == 0 else hi, float), (6,))[j])
+        raise LimitViolation(
+            f"platform {platform} actuator {j}: the calibration maps {L:.6g} m to "
+            f"{ends[e, j]:.6g} counts, outside the controller's int32 range "
+            f"[{INT32_MIN}, {INT32_MAX}]: fix scale/offset", platform=platform, actuator=j,
+            limit="counts", value=float(ends[e, j]), bound=float(INT32_MAX))
+
+
+def check_int32(counts: np.ndarray, platform: int = 0) -> None:
+    """Raise :class:`LimitViolation` if any of ``counts`` (K, 6) is outside int32."""
+    c = np.asarray(counts)
+    bad = (c < INT32_MIN) | (c > INT32_MAX)
+    if bad.any():
+        k, j = (int(x) for x in np.argwhere(bad.reshape(-1, c.shape[-1]))[0])
+        v = c.reshape(-1, c.shape[-1])[k, j]
+        raise LimitViolation(f"platform {platform} actuator {j}: set-point {k} has {int(v)} "
+                             f"counts, outside int32", platform=platform, actuator=j,
+                             limit="counts", value=float(v), bound=float(INT32_MAX), tick=k)
 
 
 def _fmt_t(time_s: float | None, tick: int | None) -> str:
@@ -198,6 +236,8 @@ def verify_counts(counts: np.ndarray, start_counts: np.ndarray, cal: ActuatorCal
     ``counts``: (K, 6) integer counts, sent after the actuators rested at ``start_counts`` (6,).
     """
     counts = np.asarray(counts)
+    check_count_range(cal, platform)
+    check_int32(counts, platform)
     M = window_ticks(period_s, window_s)
     lim = Limits.from_calibration(cal)
     hist = np.repeat(np.asarray(start_counts)[None], 2 * M, axis=0)
@@ -233,132 +273,16 @@ def verify_counts(counts: np.ndarray, start_counts: np.ndarray, cal: ActuatorCal
         raise min(first, key=lambda c: c[0])[1]
 
 
-def _gate_violation(platform, actuator, name, value, bound, unit, lag, tick):
-    allow = f" (+ one count of resolution, over {lag} tick{'s' if lag > 1 else ''})"
+def _gate_violation(platform, actuator, name, value, bound, unit, lag, tick, over_s=None):
+    wall = "" if over_s is None else f" sent within {over_s * 1e3:.3g} ms"
+    allow = f" (+ one count of resolution, over {lag} tick{'s' if lag > 1 else ''}{wall})"
     return _violation(platform, actuator, name, value, bound, unit, tick=tick,
                       allowance=allow)
 
 
-class SafetyGate:
-    """The single choke point for one platform's set-points (see the module docstring).
+def __getattr__(name):  # hardware.safety.SafetyGate lives in hardware.gate (imported lazily:
+    if name == "SafetyGate":  # gate imports this module)
+        from .gate import SafetyGate
 
-    ``calibration``: the platform's :class:`ActuatorCalibration`; ``period_s``: the stream
-    period dt (s) the differences are taken over.  Call :meth:`reset` with where the actuators
-    are (at rest) before the first set-point; :meth:`encode` checks a set-point against the
-    limits and the set-points admitted before it and returns the frame's bytes, or raises
-    :class:`LimitViolation` and leaves its state unchanged.  Nothing else in the host builds a
-    SETPOINT frame.
-    """
-
-    def __init__(self, calibration: ActuatorCalibration, period_s: float, *, platform: int = 0,
-                 window_s: float = GATE_WINDOW_S):
-        if not period_s > 0:
-            raise ValueError(f"period_s must be positive, got {period_s}")
-        self.cal = calibration
-        self.period_s = float(period_s)
-        self.platform = platform
-        self.M = window_ticks(self.period_s, window_s)
-        lim = Limits.from_calibration(calibration)
-        self.limits = lim
-        m = np.arange(1, self.M + 1)[:, None]
-        mdt = m * self.period_s
-        self._vbound = lim.max_velocity[None] * mdt + lim.resolution[None] + _EPS  # (M, 6)
-        self._abound = lim.max_acceleration[None] * mdt**2 + 2 * lim.resolution[None] + _EPS
-        self._lo = lim.soft_min - _EPS
-        self._hi = lim.soft_max + _EPS
-        self._off = np.asarray(calibration.offset, float)
-        self._div = np.asarray(calibration.sign, float) * np.asarray(calibration.scale, float)
-        # history, newest first: window[r] = L_{k-1-r} (m), so L_{k-m} = window[m-1] and
-        # L_{k-2m} = window[2m-1] are the slices [0:M] and [1:2M:2] (views, no copies).  The
-        # window is _buf[_head:_head + 2M] of a doubled ring buffer: every value is stored at
-        # p and p + 2M, so the window is always contiguous.
-        self._buf: np.ndarray | None = None  # (4M, 6)
-        self._head = 0
-        self.admitted = 0
-        self.refused = 0
-        self.last_counts: np.ndarray | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self._buf is not None
-
-    def reset(self, counts) -> None:
-        """The actuators rest at ``counts`` (6,) (e.g. measured by a STATUS query)."""
-        c = self._as_counts(counts, None)
-        L = (c - self._off) / self._div
-        self._buf = np.repeat(L[None], 4 * self.M, axis=0)
-        self._head = 0
-        self.last_counts = c
-
-    def _as_counts(self, counts, tick) -> np.ndarray:
-        a = np.asarray(counts)
-        if a.shape != (6,):
-            raise LimitViolation(f"platform {self.platform}: a set-point has 6 counts, got shape "
-                                 f"{a.shape}", platform=self.platform, actuator=-1,
-                                 limit="counts", value=float("nan"), bound=float("nan"),
-                                 tick=tick)
-        ok = a.dtype.kind in "iuf" and bool(np.all(np.isfinite(a)))
-        if ok:
-            ci = np.rint(a).astype(np.int64) if a.dtype.kind == "f" else a.astype(np.int64)
-            ok = np.array_equal(ci, a) and not np.any((ci < P.INT32_MIN) | (ci > P.INT32_MAX))
-        if not ok:
-            raise LimitViolation(f"platform {self.platform}: set-point counts must be whole "
-                                 f"int32 numbers, got {a.tolist()}", platform=self.platform,
-                                 actuator=-1, limit="counts", value=float("nan"),
-                                 bound=float("nan"), tick=tick)
-        return ci
-
-    def check(self, counts, tick: int | None = None) -> np.ndarray:
-        """Raise :class:`LimitViolation` if ``counts`` (6,) may not be sent next; return the
-        set-point in metres (6,).  Does not change the gate's state."""
-        if self._buf is None:
-            raise RuntimeError(f"platform {self.platform}: SafetyGate.reset() must be called "
-                               "with the actuators' position before the first set-point")
-        if type(counts) is np.ndarray and counts.dtype == np.int64 and counts.shape == (6,):
-            c = counts  # the fast path of a streamed plan
-        else:
-            c = self._as_counts(counts, tick)
-        L = (c - self._off) / self._div
-        lim = self.limits
-        bad = (L < self._lo) | (L > self._hi)
-        if bad.any():
-            j = int(np.argmax(bad))
-            bound = lim.soft_min[j] if L[j] < lim.soft_min[j] else lim.soft_max[j]
-            self.refused += 1
-            raise _violation(self.platform, j, "position", L[j], bound, "m", tick=tick)
-        M = self.M
-        H = self._buf[self._head:self._head + 2 * M]
-        A = H[:M]  # L_{k-m}, m = 1..M
-        d1 = np.abs(L - A)  # (M, 6)
-        d2 = np.abs(L - 2 * A + H[1:2 * M:2])
-        v_over = d1 > self._vbound
-        a_over = d2 > self._abound
-        if v_over.any() or a_over.any():
-            self.refused += 1
-            dt = self.period_s
-            if v_over.any():
-                mi, j = (int(x) for x in np.argwhere(v_over)[0])
-                m = mi + 1
-                raise _gate_violation(self.platform, j, "velocity", d1[mi, j] / (m * dt),
-                                      lim.max_velocity[j], "m/s", m, tick)
-            mi, j = (int(x) for x in np.argwhere(a_over)[0])
-            m = mi + 1
-            raise _gate_violation(self.platform, j, "acceleration", d2[mi, j] / (m * dt) ** 2,
-                                  lim.max_acceleration[j], "m/s^2", m, tick)
-        return L
-
-    def encode(self, seq: int, address: int, tick: int, counts) -> bytes:
-        """Check ``counts`` (6,) and, if admitted, return the SETPOINT frame's bytes and record
-        it as sent.  Raises :class:`LimitViolation` (state unchanged) otherwise."""
-        L = self.check(counts, tick)
-        c = np.asarray(counts).astype(np.int64)
-        frame = P.encode_frame(P.MsgType.SETPOINT, address, seq,
-                               P.SETPOINT_STRUCT.pack(tick & 0xFFFFFFFF, *c.tolist()))
-        n = 2 * self.M
-        p = (self._head - 1) % n
-        self._buf[p] = L
-        self._buf[p + n] = L
-        self._head = p
-        self.last_counts = c
-        self.admitted += 1
-        return frame
+        return SafetyGate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -77,6 +77,8 @@ def test_dry_run_json(traj, capsys):
     (["--trajectory", "{traj}", "--port", "/nonexistent/tty0", "--port", "/nonexistent/tty1"],
      "cannot open port '/nonexistent/tty0'"),
     (["--trajectory", "{traj}", "--dry-run", "--hold", "-1"], "--hold must be"),
+    (["--trajectory", "{traj}", "--dry-run", "--rate", "1.5"], "trip the devices' watchdog"),
+    (["--trajectory", "{traj}", "--port", "/dev/a", "--port", "/dev/a"], "given for two"),
 ])
 def test_bad_input_exits_2_with_one_clear_line(tmp_path, traj, capsys, argv, needle):
     fast = str(_write(tmp_path / "fast.json", amplitude=0.03, duration=0.2))
@@ -124,7 +126,7 @@ def test_stream_fault_exits_1_after_stopping(traj, capsys):
                    "--no-progress"])
     out = _err(capsys).out
     assert rc == 1
-    assert "FAULT platform 0" in out and "DEVICE_FAULT" in out
+    assert "FAULT platform 0" in out and "state FAULT, faults ['DEVICE']" in out
     assert all("stop" in e.event_kinds() for e in g.emulators)
 
 

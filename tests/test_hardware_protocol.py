@@ -19,6 +19,7 @@ from hardware.crc import (
     crc16,
     crc16_bitwise,
 )
+from hardware.emulator import emulated_device_id
 
 SUPPRESS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 
@@ -185,9 +186,10 @@ def test_docs_protocol_examples_are_what_the_encoder_writes():
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 
-    def example(label):
-        line = next(ln for ln in doc.splitlines() if ln.startswith(label))
-        return bytes.fromhex(line.split(":", 1)[1].replace("`", "").strip())
+    def example(label):  # the first `...` after the label (which may wrap)
+        i = doc.index(label)
+        a = doc.index("`", i)
+        return bytes.fromhex(doc[a + 1:doc.index("`", a + 1)])
 
     block = doc[doc.index("SETPOINT, address 1, seq 5"):]
     block = block[block.index("```") + 3:]
@@ -203,7 +205,13 @@ def test_docs_protocol_examples_are_what_the_encoder_writes():
                                             P.NakCode.DEVICE_FAULT))),
         (example("HEARTBEAT to address 2"), P.encode_frame(P.MsgType.HEARTBEAT, 2, 7)),
         (example("STATUS_QUERY to address 1"), P.encode_frame(P.MsgType.STATUS_QUERY, 1, 0)),
+        (example("IDENTIFY to address 1"), P.encode_frame(P.MsgType.IDENTIFY, 1, 0)),
+        (example("Its IDENT from the Python emulator"), P.encode_frame(
+            P.MsgType.IDENT, 1, 0, P.pack_ident(1, 1, 0, emulated_device_id(0, 1)))),
+        (example("`a5 5a 84 02"), P.encode_frame(P.MsgType.IDENT, 2, 0,
+                                                   P.pack_ident(2, 1, 0x0102, 0x12345678))),
     ]
+    assert emulated_device_id(0, 1) == 0x8CFEC04F  # the id the example states
     for documented, encoded in cases:
         assert documented == encoded
         res = P.decode(documented)

@@ -60,9 +60,26 @@ def independent_check(counts_seq, start_counts, cal, dt):
     return bad
 
 
+class ScheduleClock:
+    """The gate's clock for tests that send on the nominal schedule: ``tick(k)`` sets it to
+    k * dt (a stream that starts every tick exactly on its deadline)."""
+
+    def __init__(self, dt):
+        self.dt, self.t = dt, 0.0
+
+    def tick(self, k):
+        self.t = k * self.dt
+        return self
+
+    def __call__(self):
+        return self.t
+
+
 def _gate(dt=0.01):
-    g = SafetyGate(CAL, dt, platform=1)
+    clock = ScheduleClock(dt)
+    g = SafetyGate(CAL, dt, platform=1, clock=clock)
     g.reset(CAL.to_counts(HOME[1]))
+    g.clock = clock
     return g
 
 
@@ -70,6 +87,7 @@ def test_gate_admits_rest_and_refuses_each_limit():
     g = _gate()
     c0 = CAL.to_counts(HOME[1])
     frame = g.encode(0, 2, 0, c0)
+    g.clock.tick(1)  # the next frame, one period later
     f = P.decode(frame).frames[0]
     assert f.type == P.MsgType.SETPOINT and P.parse_setpoint(f.payload).counts == tuple(c0)
     # stroke: a set-point past soft_max, approached legally, is refused
@@ -92,6 +110,7 @@ def test_refusal_leaves_state_unchanged_and_wrong_input_is_refused():
     g = _gate()
     c0 = CAL.to_counts(HOME[1])
     g.encode(0, 2, 0, c0)
+    g.clock.tick(1)
     with pytest.raises(LimitViolation):
         g.encode(1, 2, 1, c0 + 1000)
     assert g.admitted == 1 and g.refused == 1
@@ -101,6 +120,9 @@ def test_refusal_leaves_state_unchanged_and_wrong_input_is_refused():
             g.check(bad)
     with pytest.raises(RuntimeError, match="reset"):
         SafetyGate(CAL, 0.01).check(c0)
+    # a stream has started: reset only after a STOP (the link tells the gate)
+    with pytest.raises(RuntimeError, match="stopped state"):
+        g.reset(c0 + 100)
 
 
 def test_gate_catches_sustained_acceleration_hidden_in_resolution():
@@ -116,19 +138,20 @@ def test_gate_catches_sustained_acceleration_hidden_in_resolution():
         for k in range(200):
             v = min(v + 1, 4)  # velocity 4 counts/ms = 0.04 m/s, inside v_max
             c = c + v
-            g.encode(k, 1, k, c)
+            g.encode(k, 1, k, c, now=k * dt)
     assert g.admitted < 10
 
 
 def test_link_refuses_setpoints_outside_the_gate():
-    link = DeviceLink(NullPort(), url="null", platform=0, address=1, calibration=CAL,
+    port = NullPort()
+    link = DeviceLink(port, url="null", platform=0, address=1, calibration=CAL,
                       period_s=0.01)
     with pytest.raises(PermissionError):
         link.send(P.MsgType.SETPOINT, P.pack_setpoint(0, [0] * 6))
     link.gate.reset(CAL.to_counts(HOME[0]))
     with pytest.raises(LimitViolation):
         link.send_setpoint(0, CAL.to_counts(HOME[0]) + 5000)
-    assert link.port.written == []  # nothing reached the port
+    assert port.written == []  # nothing reached the port
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=SUPPRESS)
@@ -147,7 +170,7 @@ def test_gate_admits_only_sequences_within_limits(dt, steps, scale_pow):
     for k, s in enumerate(steps):
         cand = c + np.asarray(s, dtype=np.int64) * 10**scale_pow
         try:
-            g.encode(k, 1, k, cand)
+            g.encode(k, 1, k, cand, now=k * dt)  # on schedule (the streamer's pacing)
         except LimitViolation:
             continue
         admitted.append(cand)
@@ -230,7 +253,7 @@ def test_vectorised_plan_verification_agrees_with_the_gate(dt, steps):
     refused_at = None
     for k, c in enumerate(counts):
         try:
-            g.encode(k, 1, k, c)
+            g.encode(k, 1, k, c, now=k * dt)
         except LimitViolation:
             refused_at = k
             break

@@ -305,28 +305,28 @@ def test_ticks_start_on_their_deadlines_never_early():
     before its absolute deadline, and puts the thread's timer slack back afterwards."""
     import sys
 
-    from hardware import streamer as S
+    from hardware import timing as S
 
     t, legs = smooth(DUO, 0.3, 0.0008)
-    slack = S._set_timer_slack(40_000)
+    slack = S.set_timer_slack(40_000)
     try:
         with EmulatorGroup(emulators_for(DUO)) as g:
             st = Streamer(DUO, g.ports, rate_hz=200)
             with st:
                 summary = st.run(st.plan(t, legs, st.prepare(), source="test"))
         assert summary.ok
-        late = np.asarray(st._stats.lateness)
+        late = np.asarray(st.stats.lateness)
         assert late.size == summary.ticks_planned and late.min() >= 0.0
         if sys.platform.startswith("linux"):
-            assert S._set_timer_slack(50_000) == 40_000  # restored after the stream
+            assert S.set_timer_slack(50_000) == 40_000  # restored after the stream
     finally:
-        S._set_timer_slack(slack)
+        S.set_timer_slack(slack)
 
 
 def test_wait_until_sleeps_then_polls_to_the_deadline():
     """wait_until: one sleep of (deadline - now - SPIN_S), then clock polls until the deadline
     (fake clock: deterministic)."""
-    from hardware.streamer import SPIN_S, wait_until
+    from hardware.timing import SPIN_S, wait_until
 
     t = [0.0]
     slept = []
