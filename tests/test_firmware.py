@@ -154,8 +154,9 @@ def doc_hex_examples() -> list[bytes]:
     text = (ROOT / "docs" / "protocol.md").read_text()
     found = []
     for block in re.findall(r"```\n(.*?)```", text, flags=re.S):
-        if block.lstrip().startswith("a5 5a"):
-            found.append(bytes.fromhex(re.sub(r"[|\s]", "", block)))
+        if block.lstrip().startswith("a5 5a"):  # hex lines, then an optional legend
+            hexlines = [ln for ln in block.splitlines() if re.fullmatch(r"[0-9a-f |]+", ln)]
+            found.append(bytes.fromhex(re.sub(r"[|\s]", "", "".join(hexlines))))
     for span in re.findall(r"`(a5 5a[0-9a-f ]+)`", text):
         found.append(bytes.fromhex(span.replace(" ", "")))
     return found
