@@ -204,7 +204,7 @@ def output_path(path, what: str = "") -> Path:
             p = p.resolve()
         try:
             st = p.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # the parent check below says why
             st = None
         if st is not None and not stat.S_ISREG(st.st_mode):
             raise FileError(name, f"is {_kind(st.st_mode)}; only a regular file is ever replaced")

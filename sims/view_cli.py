@@ -35,9 +35,6 @@ from assemblers.cli import (
 from assemblers.cli.render import print_json, table
 from assemblers.errors import InputError
 
-#: Largest image side, pixels (an 8192 x 8192 RGBA frame is 256 MiB in PyBullet's renderer).
-MAX_PIXELS = 8192
-
 # ----------------------------------------------------------------------------- shared options
 
 
@@ -80,10 +77,6 @@ def _add_camera_args(p) -> None:
 def _camera(args):
     from .scene import Camera
 
-    for name in ("width", "height"):
-        v = getattr(args, name)
-        if not 16 <= v <= MAX_PIXELS:
-            raise CLIError(f"--{name}: must be in 16..{MAX_PIXELS} pixels, got {v}")
     for name in ("yaw", "pitch", "fov"):
         if not np.isfinite(getattr(args, name)):
             raise CLIError(f"--{name}: must be a finite number")

@@ -96,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name = argv[0]
     try:
+        return _dispatch(name, argv[1:])
+    except KeyboardInterrupt:  # also while a command's modules are still being imported
+        print(f"assemblers {name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _quiet_broken_stdout()
+        return 0
+
+
+def _dispatch(name: str, argv: list[str]) -> int:
+    try:
         cmd = registry.find(name)
     except registry.CommandUnavailable as exc:
         print(f"assemblers {name}: error: this command is not available: {exc}", file=sys.stderr)
@@ -113,15 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"assemblers {name}: error: this command is not available: {exc}", file=sys.stderr)
         return 2
-    args = cmd.parser(module).parse_args(argv[1:])  # argparse exits 2 with a usage line
+    args = cmd.parser(module).parse_args(argv)  # argparse exits 2 with a usage line
     try:
         return int(getattr(module, f"run_{name}")(args) or 0)
-    except KeyboardInterrupt:
-        print(f"assemblers {name}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        _quiet_broken_stdout()
-        return 0
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except Exception as exc:
         status = error_status(name, exc)
         if status is None:
