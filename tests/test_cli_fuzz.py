@@ -44,6 +44,10 @@ numbers_text = st.lists(st.sampled_from(["0", "0.25", "-0.1", "1e-9", "1e9", "na
 FILE_KINDS = ("toml", "target_json", "targets", "trajectory", "none", "fifo", "dir")
 tomls = st.one_of(
     st.just(GOOD_TOML),
+    st.sampled_from([b"\xff\xfe[stack]\n", "a = " + "[" * 3000 + "]" * 3000,
+                     GOOD_TOML.replace('["p", "p"]', "[" + '"p", ' * 199 + '"p"]'),
+                     GOOD_TOML.replace("top_radius = 0.15", "top_radius = 1e-300"),
+                     GOOD_TOML.replace("leg_max = 0.32", "leg_max = 0.32\nmax_joint_angle_deg = 2")]),
     st.builds(lambda a, b: GOOD_TOML.replace(a, b),
               st.sampled_from(["0.15", "0.20", "0.32", "15.0", '["p", "p"]', "[stack]"]),
               st.sampled_from(["0", "-1", "1e300", "nan", '"x"', "[]", "[1, 2]", "{}", "1" * 400,
@@ -79,8 +83,9 @@ trajectories = st.sampled_from([
 
 # command -> {option: strategy of its value}; None marks a flag
 OPTIONS = {
-    "info": {"--config": st.sampled_from(["duo", "single", "nope", "", "FILE:toml", "FILE:fifo",
-                                          "FILE:dir", "/dev/null", "configs"]),
+    "info": {"--config": st.sampled_from(["duo", "single", "nope", "", "FILE:toml", "FILE:toml",
+                                          "FILE:toml", "FILE:fifo", "FILE:dir", "/dev/null",
+                                          "configs"]),
              "--json": None},
     "fk": {"--config": st.sampled_from(["duo", "FILE:toml"]),
            "--Q": st.one_of(st.just(HOME_DUO), numbers_text, junk), "--json": None},
@@ -166,18 +171,24 @@ def _materialize(value: str, kind_files: dict, tmp) -> str:
     return value
 
 
+# options always given (one of each tuple), so that the fuzz reaches the files and the work
+# instead of stopping at a missing required option; robustness and demo always get a --samples
+# from a pool of bad values, which keeps them in argument checking
+PRIMARY = {"solve": [("--target", "--target-file")], "trajectory": [("--out",), ("--to", "--targets")],
+           "robustness": [("--target",), ("--samples",)], "show": [("--out",)],
+           "animate": [("--trajectory",), ("--out",)], "demo": [("--samples",)],
+           "info": [("--config",)], "fk": [("--Q",)], "legs": [("--legs",)], "bench": [("NAME",)]}
+
+
 @st.composite
 def invocations(draw, commands):
     cmd = draw(st.sampled_from(commands))
     opts = OPTIONS[cmd]
     argv = [cmd]
-    # a few options at a time, so that some invocations are valid and run for real
-    chosen = draw(st.lists(st.sampled_from(sorted(opts)), max_size=min(len(opts), 4),
-                           unique=True))
-    if cmd == "robustness" and "--samples" not in chosen:
-        chosen.append("--samples")  # keeps it in argument checking: every pool value is bad
-    if cmd == "demo" and "--samples" not in chosen:
-        chosen.append("--samples")
+    chosen = [draw(st.sampled_from(group)) for group in PRIMARY.get(cmd, [])]
+    # and a few more at a time, so that some invocations are valid and run for real
+    chosen += [o for o in draw(st.lists(st.sampled_from(sorted(opts)), max_size=3, unique=True))
+               if o not in chosen]
     for opt in chosen:
         if opts[opt] is None:
             argv.append(opt)
@@ -220,7 +231,7 @@ def _check(argv, files, tmp):
             assert p.is_dir(), (argv, p)
 
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 
 
@@ -234,6 +245,13 @@ def _warm_kernels():
 @given(invocations(["info", "fk", "jacobian", "legs"]))
 def test_fuzz_kinematics_commands(tmp_path_factory, inv):
     _check(*inv, tmp_path_factory.mktemp("k"))
+
+
+@FUZZ
+@given(st.sampled_from(["info", "fk", "jacobian"]), tomls, st.booleans())
+def test_fuzz_config_files(tmp_path_factory, cmd, toml, as_json):
+    argv = [cmd, "--config", "FILE:toml"] + (["--json"] if as_json else [])
+    _check(argv, {"toml": toml}, tmp_path_factory.mktemp("c"))
 
 
 @FUZZ
