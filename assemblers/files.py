@@ -213,6 +213,8 @@ def output_path(path, what: str = "") -> Path:
             raise FileError(name, f"{parent} is not a directory")
         if parent == p.parent and not os.access(parent, os.W_OK | os.X_OK):
             raise FileError(name, f"cannot write into {parent} (permission denied)")
+    except FileError:
+        raise
     except OSError as exc:
         raise FileError(name, f"cannot write ({_strerror(exc)})") from None
     except ValueError as exc:  # an embedded NUL byte
@@ -235,6 +237,8 @@ def output_dir(path, what: str = "") -> Path:
             raise FileError(name, f"{parent} is not a directory")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise FileError(name, f"cannot write into {parent} (permission denied)")
+    except FileError:
+        raise
     except OSError as exc:
         raise FileError(name, f"cannot write ({_strerror(exc)})") from None
     except ValueError as exc:

@@ -188,7 +188,7 @@ def test_out_whose_parent_is_a_file_fails_before_any_work(tmp_path, capsys):
     out = tmp_path / "afile" / "o.json"
     assert main(["trajectory", "--config", "duo", "--to", TARGET, "--duration", "0.05",
                  "--out", str(out)]) == 2
-    one_error_line(capsys, "is not a directory")
+    one_error_line(capsys, f"error: --out {out}: {out.parent} is not a directory")
 
 
 @pytest.mark.parametrize("kind", ["fifo", "directory"])
