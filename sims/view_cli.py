@@ -30,6 +30,7 @@ from assemblers.cli import (
     check_number,
     load_assembler,
     parse_numbers,
+    parse_stack_pose,
     parse_target,
 )
 from assemblers.cli.render import print_json, table
@@ -113,7 +114,7 @@ def _resolve_pose(args, asm):
     if len(given) > 1:
         raise CLIError(f"give only one of --target, --pose, --trajectory (got {', '.join(given)})")
     if args.pose is not None:
-        Q = np.array(parse_numbers(args.pose, "--pose", 6 * asm.n_platforms))
+        Q = parse_stack_pose(args.pose, asm, "--pose")
         return Q, None, None, "pose"
     if args.trajectory is not None:
         tr = _load_trajectory_for(args, asm)

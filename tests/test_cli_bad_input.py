@@ -151,6 +151,8 @@ SIZES = [
      "--samples: at most 1e+10"),
     (["robustness", "--config", "duo", "--target", TARGET, "--random-poses", "1e30"],
      "--random-poses: at most 1e+03"),
+    (["fk", "--config", "single", "--Q", "1e300 0 0 1e300 0 0", "--json"],
+     "--Q: value 0 is 1e+300; at most 1000 in size"),
 ]
 
 

@@ -18,6 +18,9 @@ __all__ = [
 
 #: Most numbers one option takes (a stack pose of the largest stack is 192).
 MAX_NUMBERS = 10_000
+#: Largest size of a pose, target or leg-length component (m or rad): beyond it, squares and
+#: products of the kinematics overflow long before anything physical happens.
+MAX_POSE = 1e3
 
 
 class CLIError(Exception):
@@ -53,9 +56,11 @@ def _float(x: str) -> float | None:
         return None
 
 
-def parse_numbers(text: str, name: str, count: int | None = None) -> list[float]:
-    """Parse ``"1 2 3"`` or ``"1,2,3"`` into floats; rejects NaN/inf, a wrong count and more
-    than :data:`MAX_NUMBERS` numbers (raises :class:`CLIError` naming the option)."""
+def parse_numbers(text: str, name: str, count: int | None = None, *,
+                  bound: float | None = None) -> list[float]:
+    """Parse ``"1 2 3"`` or ``"1,2,3"`` into floats; rejects NaN/inf, values larger than
+    ``bound`` in size, a wrong count and more than :data:`MAX_NUMBERS` numbers (raises
+    :class:`CLIError` naming the option)."""
     parts = [x for x in text.replace(",", " ").split() if x]
     if len(parts) > MAX_NUMBERS:
         raise CLIError(f"{name}: {len(parts)} numbers; at most {MAX_NUMBERS}")
@@ -68,6 +73,8 @@ def parse_numbers(text: str, name: str, count: int | None = None) -> list[float]
     for i, v in enumerate(vals):
         if not math.isfinite(v):
             raise CLIError(f"{name}: value {i} is {v}; only finite numbers are accepted")
+        if bound is not None and abs(v) > bound:
+            raise CLIError(f"{name}: value {i} is {v}; at most {bound:g} in size")
     if count is not None and len(vals) != count:
         raise CLIError(f"{name}: expected {count} numbers, got {len(vals)}")
     return vals
@@ -77,7 +84,7 @@ def parse_target(text: str, name: str = "--target"):
     """``"x y z roll pitch yaw"`` (m, rad; tool pose in the world frame) -> (4, 4) transform."""
     from ..transforms import pose_to_transform
 
-    return pose_to_transform(parse_numbers(text, name, 6))
+    return pose_to_transform(parse_numbers(text, name, 6, bound=MAX_POSE))
 
 
 def parse_stack_pose(text: str, asm, name: str = "--Q"):
@@ -85,7 +92,7 @@ def parse_stack_pose(text: str, asm, name: str = "--Q"):
     (6N,) float64 stack pose Q."""
     import numpy as np
 
-    return np.array(parse_numbers(text, name, 6 * asm.n_platforms))
+    return np.array(parse_numbers(text, name, 6 * asm.n_platforms, bound=MAX_POSE))
 
 
 def parse_count(text, name: str, lo: int = 0, hi: int | None = None) -> int:

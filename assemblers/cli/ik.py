@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import files
 from .args import (
+    MAX_POSE,
     CLIError,
     add_config_arg,
     add_json_arg,
@@ -39,14 +40,24 @@ def _target(args):
         except files.FileError as exc:
             raise CLIError(f"--target-file {path}: cannot read JSON ({exc.problem})") from None
         if isinstance(doc, dict) and "T" in doc:
-            return as_array(doc["T"], f"{path}: T", (4, 4), batch=False)
+            return _bounded(as_array(doc["T"], f"{path}: T", (4, 4), batch=False), f"{path}: T")
         if isinstance(doc, dict) and "pose" in doc:
             from ..transforms import pose_to_transform
 
-            return pose_to_transform(as_array(doc["pose"], f"{path}: pose", (6,), batch=False))
+            pose = as_array(doc["pose"], f"{path}: pose", (6,), batch=False)
+            return pose_to_transform(_bounded(pose, f"{path}: pose"))
         raise CLIError(f"--target-file {path}: expected {{\"pose\": [x, y, z, roll, "
                        "pitch, yaw]}} or {\"T\": 4x4}")
     raise CLIError("give a target: --target \"x y z roll pitch yaw\" (m, rad, world frame)")
+
+
+def _bounded(a, name: str):
+    """``a`` unless a component is larger than :data:`~assemblers.cli.args.MAX_POSE` in size."""
+    big = np.nonzero(np.abs(a) > MAX_POSE)
+    if big[0].size:
+        idx = tuple(int(i[0]) for i in big)
+        raise CLIError(f"{name}: value {a[idx]} at index {idx} is larger than {MAX_POSE:g} in size")
+    return a
 
 
 def configure_solve(p):
@@ -181,6 +192,7 @@ def read_targets(path: str):
         raise CLIError(f"--targets {path}: no targets")
     if t.shape[0] > MAX_STEPS:
         raise CLIError(f"--targets {path}: {t.shape[0]} targets; at most {MAX_STEPS}")
+    _bounded(poses, f"--targets {path}: poses")
     if np.any(np.diff(t) <= 0):
         k = int(np.nonzero(np.diff(t) <= 0)[0][0]) + 1
         raise CLIError(f"--targets {path}: times must increase strictly (target {k}: "

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 from .args import (
+    MAX_POSE,
     CLIError,
     add_config_arg,
     add_json_arg,
@@ -195,7 +196,8 @@ def run_legs(args) -> int:
     from ..errors import ConvergenceError
 
     asm = load_assembler(args)
-    L = np.array(parse_numbers(args.legs, "--legs", 6 * asm.n_platforms)).reshape(-1, 6)
+    L = np.array(parse_numbers(args.legs, "--legs", 6 * asm.n_platforms,
+                               bound=MAX_POSE)).reshape(-1, 6)
     try:
         Q = A.from_legs(asm, L)
     except ConvergenceError as exc:
