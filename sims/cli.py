@@ -174,7 +174,7 @@ def _write(study, out, no_figures: bool):
     try:
         return write_report(study, out, figures=not no_figures)
     except files.FileError as exc:
-        raise CLIError(f"--out {out}: cannot write the report ({exc.problem})") from None
+        raise CLIError(f"--out {out}: cannot write the report ({exc})") from None
 
 
 def _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progress) -> int:
