@@ -2,7 +2,7 @@
 
 Kinematics in JAX (float64) with autodiff-checked Jacobians, least-sensitive inverse kinematics,
 and the entry points of the Monte Carlo, visualization and hardware layers (``sims``,
-``hardware``).  The API follows SPEC (docs/conventions.md)::
+``hardware``).  The API follows docs/conventions.md::
 
     import assemblers
     asm = assemblers.load_config("configs/assembler.toml")
@@ -12,11 +12,7 @@ and the entry points of the Monte Carlo, visualization and hardware layers (``si
 """
 
 from . import _runtime  # noqa: F401  (environment for float64 JAX and the caches; first)
-from .config import ConfigError, config_from_dict, load_config, shipped_configs
 from .errors import ConvergenceError, InputError
-from .io import Trajectory, load_trajectory, save_trajectory
-from .model import Assembler, PlatformType, Sensitivity
-from .transforms import pose_to_transform, transform_to_pose
 
 __version__ = "0.1.0"
 
@@ -29,21 +25,28 @@ __all__ = [
 ]
 
 # Loaded on first use, so ``import assemblers`` (the CLI, configs, the hardware layer) does not
-# import JAX or SciPy's optimizers: name -> submodule.
-_LAZY = {name: "kinematics.api" for name in (
+# import NumPy, JAX or SciPy's optimizers (``assemblers --help`` stays fast): name -> submodule.
+_LAZY = {name: "model.config" for name in ("ConfigError", "config_from_dict", "load_config",
+                                           "shipped_configs")}
+_LAZY.update({name: "model.io" for name in ("Trajectory", "load_trajectory", "save_trajectory")})
+_LAZY.update({name: "model" for name in ("Assembler", "PlatformType", "Sensitivity")})
+_LAZY.update({name: "geometry.api" for name in ("pose_to_transform", "transform_to_pose")})
+_LAZY.update({name: "kinematics.api" for name in (
     "forward_kinematics", "from_legs", "home_pose", "jacobian", "joint_angles", "leg_lengths",
-    "sensitivity", "stack_arrays", "tool_pose")}
+    "sensitivity", "stack_arrays", "tool_pose")})
 _LAZY.update({name: "ik" for name in ("solve_ik", "IKResult", "solve_trajectory",
                                       "TrajectoryResult", "sample_solutions")})
-_SUBMODULES = ("api", "cli", "commands", "commands_ik", "fastkin", "geometry", "ik", "kinematics",
-               "lie", "optim")
+_SUBMODULES = ("api", "cli", "commands", "commands_ik", "config", "fastkin", "files", "geometry",
+               "ik", "io", "kinematics", "lie", "model", "optim", "transforms")
 
 
 def __getattr__(name):
     import importlib
 
     if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'assemblers' has no attribute {name!r}")

@@ -14,63 +14,25 @@ written to ``--out``).
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 
-from assemblers.cli import CLIError, add_config_arg, add_json_arg
+from assemblers import files
+from assemblers.cli import (
+    CLIError,
+    add_config_arg,
+    add_json_arg,
+    parse_count,
+    parse_sigma,
+    parse_target,
+)
+from assemblers.cli.render import print_json
 
 NOISE_KINDS = ("pose", "legs", "joints")
-
-
-def _parse_target(text: str):
-    try:
-        from assemblers.cli import parse_target
-    except ImportError:  # older core: a local parser with the same rules
-        parse_target = None
-    if parse_target is not None:
-        return parse_target(text, "--target")
-    from assemblers.transforms import pose_to_transform
-
-    parts = text.replace(",", " ").split()
-    try:
-        vals = [float(x) for x in parts]
-    except ValueError:
-        raise CLIError(f"--target: not a number in {text!r}") from None
-    if len(vals) != 6:
-        raise CLIError(f"--target: expected 6 numbers (x y z roll pitch yaw), got {len(vals)}")
-    if not all(math.isfinite(v) for v in vals):
-        raise CLIError("--target: only finite numbers are accepted")
-    return pose_to_transform(vals)
-
-
-def _count(text: str, name: str, lo: int) -> int:
-    try:
-        v = float(text)
-    except ValueError:
-        raise CLIError(f"{name}: {text!r} is not a number") from None
-    if not (math.isfinite(v) and v == int(v) and v >= lo):
-        raise CLIError(f"{name}: must be an integer >= {lo}, got {text!r}")
-    return int(v)
-
-
-def _sigma(text: str | None, name: str, n: int | None = None):
-    if text is None:
-        return None
-    parts = text.replace(",", " ").split()
-    try:
-        vals = [float(x) for x in parts]
-    except ValueError:
-        raise CLIError(f"{name}: {text!r} is not a number") from None
-    if n is not None and len(vals) == 1:
-        vals = vals * n
-    if n is not None and len(vals) != n:
-        raise CLIError(f"{name}: give 1 or {n} numbers, got {len(vals)}")
-    if n is None and len(vals) != 1:
-        raise CLIError(f"{name}: give one number, got {len(vals)}")
-    if not all(math.isfinite(v) and v > 0 for v in vals):
-        raise CLIError(f"{name}: standard deviations must be finite and > 0, got {text!r}")
-    return vals if n is not None else vals[0]
+#: Most Monte Carlo samples per pose: memory does not grow with it, time does (~1e7 samples/s
+#: on 2 cores: 1e10 is about 20 minutes per pose).
+MAX_SAMPLES = 10**10
+#: Most random feasible poses compared (each is an IK solve and a full Monte Carlo run).
+MAX_RANDOM_POSES = 1000
 
 
 def configure_robustness(p):
@@ -79,7 +41,8 @@ def configure_robustness(p):
                    help="tool pose target in the world frame (m, rad); repeat it for several "
                         "targets (reports in DIR/target-1, DIR/target-2, ... and DIR/index.md)")
     p.add_argument("--samples", default="1e6", metavar="N",
-                   help="Monte Carlo samples per pose (default 1e6; memory does not grow with N)")
+                   help="Monte Carlo samples per pose (default 1e6, at most 1e10; memory does not "
+                        "grow with N)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write report.md, stats.json and PNG figures into DIR")
     p.add_argument("--noise", default=None, metavar="KINDS",
@@ -100,7 +63,8 @@ def configure_robustness(p):
                         "(default 1e-4)")
     p.add_argument("--seed", default="0", metavar="N", help="random seed (default 0)")
     p.add_argument("--random-poses", default="5", metavar="K",
-                   help="random feasible poses reaching the target to compare (default 5)")
+                   help="random feasible poses reaching the target to compare (default 5, at "
+                        "most 1000)")
     p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"),
                    help="criterion of the optimal pose (default: fn for pose noise, fn_legs for "
                         "actuator noise, else the config's)")
@@ -123,10 +87,10 @@ def _disturbance(args, asm):
         if not kinds or bad:
             raise CLIError(f"--noise: {', '.join(bad) or repr(args.noise)} is not one of "
                            f"{', '.join(NOISE_KINDS)} (comma-separated)")
-    sxyz = _sigma(args.sigma_xyz, "--sigma-xyz", 3)
-    srpy = _sigma(args.sigma_rpy, "--sigma-rpy", 3)
-    sleg = _sigma(args.sigma_leg, "--sigma-leg")
-    sjoint = _sigma(args.sigma_joint, "--sigma-joint")
+    sxyz = parse_sigma(args.sigma_xyz, "--sigma-xyz", 3)
+    srpy = parse_sigma(args.sigma_rpy, "--sigma-rpy", 3)
+    sleg = parse_sigma(args.sigma_leg, "--sigma-leg")
+    sjoint = parse_sigma(args.sigma_joint, "--sigma-joint")
     for opt, val, kind in (("--sigma-xyz", sxyz, "pose"), ("--sigma-rpy", srpy, "pose"),
                            ("--sigma-leg", sleg, "legs"), ("--sigma-joint", sjoint, "joints")):
         if val is not None and kind not in kinds:
@@ -151,20 +115,18 @@ def run_robustness(args) -> int:
     from assemblers.cli import load_assembler
 
     # validate everything before any work or any file
-    targets = [_parse_target(t) for t in args.target]
-    n_samples = _count(args.samples, "--samples", 1)
-    seed = _count(args.seed, "--seed", 0)
+    targets = [parse_target(t, "--target") for t in args.target]
+    n_samples = parse_count(args.samples, "--samples", 1, MAX_SAMPLES)
+    seed = parse_count(args.seed, "--seed", 0)
     if seed >= 2**63:
         raise CLIError("--seed: must be below 2^63")
-    n_random = _count(args.random_poses, "--random-poses", 0)
+    n_random = parse_count(args.random_poses, "--random-poses", 0, MAX_RANDOM_POSES)
     if args.out is not None:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise CLIError(f"--out {args.out}: exists and is not a directory")
+        files.output_dir(args.out, "--out")
     if args.threads is not None:
         import numba
 
-        threads = _count(args.threads, "--threads", 1)
+        threads = parse_count(args.threads, "--threads", 1)
         if threads > numba.config.NUMBA_NUM_THREADS:
             raise CLIError(f"--threads: at most {numba.config.NUMBA_NUM_THREADS} on this machine")
         numba.set_num_threads(threads)
@@ -182,7 +144,7 @@ def run_robustness(args) -> int:
     except TargetUnreachable as exc:
         r = exc.ik_result
         if args.json:
-            print(json.dumps(_unreachable_doc(r), indent=2))
+            print_json(_unreachable_doc(r))
         print(f"assemblers robustness: target not reached: {r.message}", file=sys.stderr)
         return 1
     if args.out is not None:
@@ -191,7 +153,7 @@ def run_robustness(args) -> int:
         doc = study.to_dict(histograms=False)
         if args.out is not None:
             doc["files"] = [str(p) for p in paths]
-        print(json.dumps(doc, indent=2, allow_nan=False))
+        print_json(doc)
     else:
         from sims.report import terminal_summary
 
@@ -211,7 +173,7 @@ def _write(study, out, no_figures: bool):
 
     try:
         return write_report(study, out, figures=not no_figures)
-    except OSError as exc:
+    except files.FileError as exc:
         raise CLIError(f"--out {out}: cannot write the report ({exc})") from None
 
 
@@ -255,16 +217,15 @@ def _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progre
             print(f"== {name}\n{terminal_summary(study)}\n")
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         head = ["# Robustness studies", "",
                 f"{asm.name} (N = {asm.n_platforms}), {disturbance.describe()}, "
                 f"{n_samples} samples per pose, seed {seed}.", "",
                 "| study | target (x y z m, roll pitch yaw rad) | optimal RMS position [mm] | "
                 "optimal p99 position [mm] | reduction vs even: RMS weighted | p99 position |",
                 "|---|---|---|---|---|---|"]
-        (out / "index.md").write_text("\n".join(head + rows) + "\n")
+        files.write_text(out / "index.md", "\n".join(head + rows) + "\n", "--out")
     if args.json:
-        print(json.dumps({"studies": docs}, indent=2, allow_nan=False))
+        print_json({"studies": docs})
     elif args.out:
         print(f"reports: {Path(args.out) / 'index.md'} ({len(targets)} targets)")
     return 1 if failed else 0

@@ -14,11 +14,9 @@ steps still run where they can), 2 bad input.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-from pathlib import Path
-
-from assemblers.cli import COMMANDS, CLIError, add_config_arg
+from assemblers import files
+from assemblers.cli import add_config_arg, parse_count, parse_numbers
+from assemblers.cli.registry import find
 
 DEFAULT_TARGET = "0.02 0.01 1.07 0.05 0.0 0.1"  # reachable by the default Assembler
 
@@ -37,19 +35,15 @@ def configure_demo(p):
 
 def _command(name: str, argv: list[str]) -> int:
     """Run ``assemblers NAME ARGV`` in this process (errors propagate to the CLI's handler)."""
-    module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"assemblers {name}")
-    getattr(module, f"configure_{name}")(parser)
-    return int(getattr(module, f"run_{name}")(parser.parse_args(argv)) or 0)
+    return find(name).run(argv)
 
 
 def run_demo(args) -> int:
-    from assemblers.cli import parse_numbers
-
-    parse_numbers(args.target, "--target", 6)  # bad input fails before any work or file
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out {args.out}: exists and is not a directory")
+    # bad input fails before any work or file
+    parse_numbers(args.target, "--target", 6)
+    parse_count(args.samples, "--samples", 1)
+    parse_count(args.seed, "--seed", 0)
+    out = files.output_dir(args.out, "--out")
     config = ["--config", args.config] if args.config else []
 
     # (`assemblers solve` loads or compiles its kernels before it times the solve)

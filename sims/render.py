@@ -53,11 +53,14 @@ def save_image(img: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an (H, W, 3) uint8 image; the format follows the suffix (PNG, JPEG...)."""
     from PIL import Image
 
+    from assemblers import files
+
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        Image.fromarray(np.asarray(img, dtype=np.uint8)).save(path)
+        with files.atomic_path(path) as tmp:  # same suffix: Pillow picks the format from it
+            Image.fromarray(np.asarray(img, dtype=np.uint8)).save(tmp)
+    except InputError:  # the path cannot be written (assemblers.files says why)
+        raise
     except (ValueError, KeyError) as exc:  # unknown suffix
         raise InputError(f"{path}: cannot write this image format ({exc}); use .png") from None
     except OSError as exc:
@@ -248,14 +251,16 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
         fps_eff = float(fps)
     style = style or Style()
     cam = trajectory_camera(asm, Q, T_target, camera, style, width / height)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    from assemblers import files
+
     workers = default_workers(len(idx)) if workers is None else workers
-    frames = render_frames(asm, Q, T_target, t, width, height, cam, style, show_caption, workers)
-    if out.suffix.lower() == ".gif":
-        write_gif(list(frames), out, durations)
-    else:
-        write_mp4(frames, out, fps_eff, width, height)
+    with files.atomic_path(out) as tmp:  # a whole animation or none (same suffix as out)
+        frames = render_frames(asm, Q, T_target, t, width, height, cam, style, show_caption,
+                               workers)
+        if out.suffix.lower() == ".gif":
+            write_gif(list(frames), tmp, durations)
+        else:
+            write_mp4(frames, tmp, fps_eff, width, height)
     return {"out": str(out), "frames": int(len(idx)), "duration_s": float(np.sum(durations) / 1e3),
             "fps": fps_eff, "stride": int(stride), "render_s": time.perf_counter() - t0,
             "workers": int(workers),

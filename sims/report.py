@@ -1,17 +1,14 @@
 """Robustness report: ``report.md``, ``stats.json`` and PNG figures for a :class:`StudyResult`.
 
 :func:`write_report` writes everything into a fresh temporary directory beside ``out_dir`` and
-moves the files into place only when all of them were written, so a failure never leaves a
-half-written report.  matplotlib (Agg backend) is imported only here, when figures are drawn.
+moves the files into place only when all of them were written (:mod:`assemblers.files`), so a
+failure never leaves a half-written report.  matplotlib (Agg backend) is imported only here,
+when figures are drawn.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -375,33 +372,18 @@ def markdown(study: StudyResult, figures: bool = True) -> str:
 def write_report(study: StudyResult, out_dir, *, figures: bool = True) -> list[Path]:
     """Write ``report.md``, ``stats.json`` and (with ``figures``) the PNGs into ``out_dir``
     (created if needed; existing files of the same names are replaced).  All files are written
-    to a temporary directory first and moved into place only when every one succeeded.
-    Returns the paths written."""
+    to a temporary directory first and moved into place only when every one succeeded
+    (:func:`assemblers.files.staged_dir`; nothing but a regular file is replaced).
+    Returns the paths written; raises :class:`assemblers.files.FileError`."""
+    from assemblers import files
+
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: exists and is not a directory")
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    try:
+    with files.staged_dir(out) as tmp:
         names = []
-        (tmp / "stats.json").write_text(json.dumps(study.to_dict(histograms=True), indent=1,
-                                                   allow_nan=False))
+        (tmp / "stats.json").write_text(files.dumps_json(study.to_dict(histograms=True), 1))
         names.append("stats.json")
         if figures:
             names += [p.name for p in draw_figures(study, tmp)]
         (tmp / "report.md").write_text(markdown(study, figures))
         names.append("report.md")
-        if not out.exists():
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
-            os.replace(tmp, out)
-            tmp = None
-        else:
-            for n in names:
-                os.replace(tmp / n, out / n)
-        return [out / n for n in names]
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return [out / n for n in names]

@@ -14,7 +14,6 @@ Exit status: 0 success; 1 the job ran but failed (unreachable target, physics ou
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -23,7 +22,19 @@ import time
 
 import numpy as np
 
-from assemblers.cli import CLIError, add_config_arg, add_json_arg, load_assembler, parse_numbers
+from assemblers import files
+from assemblers.cli import (
+    CLIError,
+    add_config_arg,
+    add_json_arg,
+    check_number,
+    load_assembler,
+    parse_numbers,
+    parse_stack_pose,
+    parse_target,
+)
+from assemblers.cli.render import print_json, table
+from assemblers.errors import InputError
 
 # ----------------------------------------------------------------------------- shared options
 
@@ -86,7 +97,7 @@ def _style(args):
 
 
 def _load_trajectory_for(args, asm):
-    from assemblers.io import load_trajectory
+    from assemblers.model.io import load_trajectory
 
     tr = load_trajectory(args.trajectory)
     if tr.n_platforms != asm.n_platforms:
@@ -103,7 +114,7 @@ def _resolve_pose(args, asm):
     if len(given) > 1:
         raise CLIError(f"give only one of --target, --pose, --trajectory (got {', '.join(given)})")
     if args.pose is not None:
-        Q = np.array(parse_numbers(args.pose, "--pose", 6 * asm.n_platforms))
+        Q = parse_stack_pose(args.pose, asm, "--pose")
         return Q, None, None, "pose"
     if args.trajectory is not None:
         tr = _load_trajectory_for(args, asm)
@@ -113,16 +124,10 @@ def _resolve_pose(args, asm):
         T_t = None if tr.T_target is None else tr.T_target[k]
         return tr.Q[k], T_t, None, f"trajectory frame {k % tr.n_steps}"
     if args.target is not None:
-        from assemblers.cli import parse_target
-
         T = parse_target(args.target)
         r = A.solve_ik(asm, T, criterion=args.criterion)
         return r.Q, T, r, "target"
     return A.home_pose(asm), None, None, "home"
-
-
-def _print_json(doc) -> None:
-    print(json.dumps(doc, indent=2, allow_nan=False))
 
 
 # ----------------------------------------------------------------------------- show
@@ -146,10 +151,13 @@ def run_show(args) -> int:
         raise CLIError("give --out (headless image) or --gui (window), not both")
     if not args.gui and not args.out:
         raise CLIError("give --out FILE.png to render an image, or --gui to open a window")
+    check_number(args.gui_seconds, "--gui-seconds", 0.0)
     if args.gui:
         ok, why = display_available()
         if not ok:
             raise CLIError(f"--gui needs a display: {why}; render headless with --out FILE.png")
+    else:
+        files.output_path(args.out, "--out")  # before any work
     asm = load_assembler(args)
     cam, style = _camera(args), _style(args)
     Q, T_target, ik, source = _resolve_pose(args, asm)
@@ -171,7 +179,7 @@ def run_show(args) -> int:
                      "cost": ik.cost, "max_violation": ik.max_violation,
                      "tool_error_m": ik.tool_error[0], "tool_error_rad": ik.tool_error[1]}
     if args.json:
-        _print_json(doc)
+        print_json(doc)
     else:
         print(f"wrote {path} ({args.width}x{args.height}, {source}, {render_s * 1e3:.0f} ms)")
         print("tool pose: x={:+.4f} y={:+.4f} z={:+.4f} m  roll={:+.4f} pitch={:+.4f} "
@@ -332,27 +340,32 @@ def configure_animate(p):
 
 
 def run_animate(args) -> int:
-    from assemblers.config import load_config
-    from assemblers.io import load_trajectory
+    from assemblers.model.config import load_config
+    from assemblers.model.io import load_trajectory
 
     from .render import animate
 
     if args.workers is not None and not 1 <= args.workers <= 64:
         raise CLIError(f"--workers: must be in 1..64, got {args.workers}")
+    check_number(args.fps, "--fps", 0.0, 1000.0, lo_open=True)
+    if args.stride is not None and not 1 <= args.stride <= 1_000_000:
+        raise CLIError(f"--stride: must be in 1..1000000, got {args.stride}")
+    camera = _camera(args)
+    files.output_path(args.out, "--out")
     tr = load_trajectory(args.trajectory)
     if args.config is None and tr.config:  # the trajectory names the config it was solved for
         try:
             asm = load_config(tr.config)
-        except Exception:  # noqa: BLE001 - fall back to the default, checked below
+        except InputError:  # not found here: fall back to the default, checked below
             asm = load_assembler(args)
     else:
         asm = load_assembler(args)
     info = animate(asm, tr, args.out, fps=args.fps, stride=args.stride, width=args.width,
-                   height=args.height, camera=_camera(args), style=_style(args),
+                   height=args.height, camera=camera, style=_style(args),
                    show_target=not args.no_target, show_caption=not args.no_caption,
                    workers=args.workers)
     if args.json:
-        _print_json(info)
+        print_json(info)
     else:
         print(f"wrote {info['out']}: {info['frames']} frames (stride {info['stride']}), "
               f"{info['duration_s']:.2f} s at {info['fps']:.1f} fps ({info['render_s']:.1f} s to "
@@ -399,6 +412,10 @@ def _physics_params(args):
             raise CLIError(f"{name}: must be in [{lo:g}, {hi:g}], got {v}")
     if not 1 <= args.iterations <= 100000:
         raise CLIError(f"--iterations: must be in 1..100000, got {args.iterations}")
+    if not 0 <= args.seed < 2**63:
+        raise CLIError(f"--seed: must be in 0..2^63-1, got {args.seed}")
+    check_number(args.tol_position, "--tol-position", 0.0, lo_open=True)
+    check_number(args.tol_rotation, "--tol-rotation", 0.0, lo_open=True)
     return PhysicsParams(payload_kg=args.payload, solver=args.solver,
                          solver_iterations=args.iterations, timestep_s=args.timestep,
                          start=args.start)
@@ -421,14 +438,13 @@ def run_physics(args) -> int:
         doc = rep.to_dict()
         doc.update({"source": source, "pass": ok, "tol_position_m": args.tol_position,
                     "tol_rotation_rad": args.tol_rotation})
-        _print_json(doc)
+        print_json(doc)
         return 0 if ok else 1
     _print_physics(asm, rep, source, ok, args)
     return 0 if ok else 1
 
 
 def _print_physics(asm, rep, source, ok, args) -> None:
-    from assemblers.commands import table
     from assemblers.transforms import transform_to_pose
 
     prm = rep.params
@@ -457,7 +473,8 @@ def _print_physics(asm, rep, source, ok, args) -> None:
     le = rep.leg_error
     if le is not None:
         e = float(np.max(np.abs(le["dL"])))
-        print(f"\nleg errors of +-{e * 1e3:g} mm on every leg: tool twist (SPEC) [mm | mrad]")
+        print(f"\nleg errors of +-{e * 1e3:g} mm on every leg: tool twist (world frame) "
+              "[mm | mrad]")
         rows = [[name, f"{s * 1e3:+.4f}", f"{p * 1e3:+.4f}", f"{x * 1e3:+.4f}"]
                 for name, s, p, x in zip(("dx", "dy", "dz", "dthx", "dthy", "dthz"),
                                          le["twist_sim"], le["twist_pred"], le["twist_exact"])]

@@ -76,6 +76,67 @@ def test_top_level_help(capsys):
         assert f"  {cmd}" in out
 
 
+def test_help_lists_the_registered_commands_without_loading_them():
+    """``assemblers --help`` lists every entry point of ``assemblers.commands`` (the core's, sims'
+    and hardware's) importing no command module, NumPy or JAX; ``python -m assemblers`` and
+    ``--version`` work."""
+    import subprocess
+    import sys
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="assemblers.commands")}
+    assert {"info", "solve", "robustness", "show", "stream", "emulate", "sweep", "bench",
+            "demo"} <= names
+    code = ("import sys\n"
+            "from assemblers.cli import main\n"
+            "assert main(['--help']) == 0\n"
+            "heavy = [m for m in ('numpy', 'jax', 'scipy', 'numba', 'serial', 'pybullet',\n"
+            "         'sims.cli', 'hardware.cli', 'assemblers.cli.kinematics') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    for n in names:
+        assert f"\n  {n} " in r.stdout
+    r = subprocess.run([sys.executable, "-m", "assemblers", "--version"], capture_output=True,
+                       text=True, check=True)
+    assert r.stdout.strip() == A.__version__
+    r = subprocess.run([sys.executable, "-m", "assemblers", "info", "--config", "duo", "--json"],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout)["n_platforms"] == 2
+
+
+def test_old_module_paths_keep_their_names():
+    """Shims: the modules that moved keep every public name at the old path."""
+    import assemblers.cli as cli
+    import assemblers.commands as commands
+    import assemblers.commands_ik as commands_ik
+    import assemblers.config as config
+    import assemblers.io as io
+    import assemblers.model as model
+
+    for name in ("CLIError", "add_config_arg", "add_json_arg", "parse_numbers", "parse_target",
+                 "load_assembler", "main"):
+        assert callable(getattr(cli, name))
+    assert cli.COMMANDS["info"] == ("assemblers.cli.kinematics",
+                                    "summary of an Assembler: platforms, strokes, home pose, legs")
+    assert list(cli.COMMANDS)[:2] == ["demo", "info"] and list(cli.COMMANDS)[-1] == "bench"
+    for name in ("ConfigError", "config_from_dict", "load_config", "shipped_configs",
+                 "resolve_config_path", "parametric_layout", "default_home_height",
+                 "transform_from_xyz_rpy", "CONFIG_DIR", "_Table", "_hardware", "_calibration"):
+        assert hasattr(config, name), name
+    assert config.CONFIG_DIR.is_dir() and (config.CONFIG_DIR / "duo.toml").is_file()
+    for name in ("Trajectory", "load_trajectory", "save_trajectory", "validate_trajectory",
+                 "write_json_atomic", "FileFormatError", "FORMAT", "VERSION"):
+        assert hasattr(io, name), name
+    for name in ("Assembler", "PlatformType", "Sensitivity", "ActuatorCalibration",
+                 "HardwareConfig", "PlatformLink", "_frozen", "StackArrays"):
+        assert hasattr(model, name), name
+    for mod, names in ((commands, ("table", "run_info", "configure_fk", "run_bench")),
+                       (commands_ik, ("run_solve", "read_targets", "result_doc"))):
+        for name in names:
+            assert hasattr(mod, name), name
+    assert A.ConfigError is config.ConfigError and A.Trajectory is io.Trajectory
+
+
 def test_import_and_cli_help_do_not_load_jax():
     """``import assemblers`` and the CLI's dispatch stay light (JAX loads on first use), and the
     first use still gets float64 and the persistent cache."""
@@ -110,7 +171,7 @@ def test_numba_cache_is_per_version_of_the_kernel_sources(tmp_path):
     s0 = _runtime.kernel_stamp(tmp_path)
     assert s0 == _runtime.kernel_stamp(here)
     assert os.environ["NUMBA_CACHE_DIR"].endswith(os.path.join("numba", s0))
-    with open(tmp_path / "assemblers" / "cli.py", "a") as f:
+    with open(tmp_path / "assemblers" / "cli" / "main.py", "a") as f:
         f.write("# no kernels here\n")
     assert _runtime.kernel_stamp(tmp_path) == s0
     with open(tmp_path / "assemblers" / "ik" / "evaluate.py", "a") as f:

@@ -36,7 +36,7 @@ def test_shipped_configs_load():
     assert {"assembler", "single", "duo", "trio"} <= set(names)
     asm = A.load_config("assembler")
     assert asm.n_platforms == 4
-    # SPEC: default home puts every leg at mid-stroke for a symmetric layout
+    # docs/config.md: the default home puts every leg at mid-stroke for a symmetric layout
     np.testing.assert_allclose(A.leg_lengths(asm, A.home_pose(asm)), 0.26, rtol=1e-14)
     # tool 0.10 m above the top plate, 2 cm spacers
     z = A.forward_kinematics(asm, A.home_pose(asm))[2, 3]

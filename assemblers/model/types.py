@@ -1,6 +1,6 @@
 """Frozen dataclasses describing an Assembler: platform types, the stack, weights, hardware.
 
-Pure data (NumPy arrays, read-only).  :mod:`assemblers.config` builds them from TOML;
+Pure data (NumPy arrays, read-only).  :mod:`assemblers.model.config` builds them from TOML;
 :mod:`assemblers.kinematics` turns them into JAX arrays once per Assembler.
 """
 
@@ -52,7 +52,7 @@ class PlatformType:
 
 @dataclass(frozen=True, eq=False)
 class Sensitivity:
-    """Weights of the sensitivity cost ``|| W_out J W_in ||_F`` (SPEC).
+    """Weights of the sensitivity cost ``|| W_out J W_in ||_F`` (docs/conventions.md).
 
     ``wrt``: "pose" (J_Q) or "legs" (J_L); ``length_scale``: m, the l in
     ``W_out = diag(1, 1, 1, l, l, l)``; sigmas: standard deviations of the disturbance per input

@@ -1,0 +1,7 @@
+"""``python -m assemblers`` (the same as the ``assemblers`` console script)."""
+
+import sys
+
+from assemblers.cli.main import main
+
+sys.exit(main())
