@@ -160,10 +160,11 @@ class Identifiability:
         return self.columns[self.order[self.rank:]]
 
 
-def identify(A: np.ndarray, columns: np.ndarray, rcond: float = RCOND) -> Identifiability:
+def identify(A: np.ndarray, columns: np.ndarray, rcond: float = RCOND,
+             spectrum: bool = True) -> Identifiability:
     """Column-pivoted QR of the scaled Jacobian ``A`` (m, p): the leading pivots above
     ``rcond`` times the first are the estimable parameters, the rest are combinations of them
-    (fixed at nominal).  Also the singular values of ``A``."""
+    (fixed at nominal).  Also the singular values of ``A`` (with ``spectrum``)."""
     if A.shape[0] == 0:
         return Identifiability(columns, 0, np.arange(A.shape[1]), np.zeros(0), np.zeros(0),
                                np.zeros((0, A.shape[1])), rcond)
@@ -173,7 +174,7 @@ def identify(A: np.ndarray, columns: np.ndarray, rcond: float = RCOND) -> Identi
     rank = int(below[0]) if below.size else d.size
     R11, R12 = R[:rank, :rank], R[:rank, rank:]
     regroup = scipy.linalg.solve_triangular(R11, R12) if rank else np.zeros((0, A.shape[1]))
-    sv = np.linalg.svd(A, compute_uv=False)
+    sv = np.linalg.svd(A, compute_uv=False) if spectrum else np.zeros(0)
     return Identifiability(np.asarray(columns), rank, order, d, sv, regroup, rcond)
 
 

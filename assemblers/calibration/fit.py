@@ -169,7 +169,7 @@ def generic_rank(asm: Assembler, columns: np.ndarray, prior: np.ndarray, mask=No
     rows = model_rows(asm, Q, mask)
     _, J = evaluator(asm).evaluate(P.nominal_vector(asm), rows.L, rows.q0, rows.T_meas)
     A = rows.whiten_jacobian(J)[:, columns] * prior[columns]
-    return identify(A, columns, rcond).rank
+    return identify(A, columns, rcond, spectrum=False).rank
 
 
 def _unidentifiable(ident: Identifiability, names, prior, top: int = 3) -> list:
