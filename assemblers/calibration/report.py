@@ -21,7 +21,7 @@ def markdown(res: CalibrationResult, holdout: dict | None = None) -> str:
     s = res.summary()
     b, a = s["before"], s["after"]
     ident = res.identifiability
-    lines = [f"# Calibration of {res.assembler.name}", "",
+    lines = [f"# Calibration: {res.assembler.name}", "",
              f"Measurements: `{res.options['source']}`, {s['n_rows']} poses, "
              f"{s['n_equations']} equations. Fitted families: {', '.join(res.options['families'])}; "
              f"loss `{res.options['loss']}`, method `{res.options['method']}`. "
@@ -96,7 +96,8 @@ def _figures(res: CalibrationResult, folder) -> None:
                 elinewidth=0.8)
     ax.axhline(0.0, color="k", lw=0.5)
     ax.set_xlabel("estimated parameter (order of the QR)")
-    ax.set_ylabel("change from nominal [mm, mrad; scales x1]  (bars: 3 std)")
+    ax.set_ylabel("change from nominal [mm, mrad]")
+    ax.set_title("estimates with 3-std error bars (scales unitless)")
     fig.tight_layout()
     fig.savefig(folder / "parameters.png", dpi=100)
     plt.close(fig)
@@ -105,7 +106,7 @@ def _figures(res: CalibrationResult, folder) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     if sv.size:
         ax.semilogy(np.arange(sv.size), np.maximum(sv / sv[0], 1e-18), ".")
-        ax.axhline(res.identifiability.rcond, color="r", lw=0.8, label="threshold")
+        ax.axhline(res.identifiability.rcond, color="r", lw=0.8, label="threshold (QR pivots)")
         ax.axvline(res.identifiability.rank - 0.5, color="k", lw=0.5, ls=":",
                    label=f"rank {res.identifiability.rank}")
         ax.legend()
