@@ -1,10 +1,12 @@
 """The measurement model in JAX: commanded legs and a parameter vector -> the frames a lab
 measures, and its identification Jacobian by forward-mode autodiff.
 
-Each platform's pose follows from its geometric legs by Newton's method
-(:func:`assemblers.kinematics.reference.from_legs_platform`); its derivative is not the
-derivative of the Newton iterations but the implicit one (:func:`platform_pose`'s rule): at the
-solution ``legs(b, t, q) = L``, so ``dL/dq dq + dlegs/d(b, t) d(b, t) = dL``.
+Each platform's pose follows from its geometric legs by Newton's method (a fixed number of
+steps from the nominal model's pose, millimetres away: quadratic convergence reaches round-off
+in four; a pose whose legs still miss by more than :data:`NEWTON_TOL` is NaN, and the fit's
+trust region steps back).  Its derivative is not the derivative of the Newton iterations but
+the implicit one (:func:`platform_pose`'s ``custom_jvp`` rule): at the solution
+``legs(b, t, q) = L``, so ``dL/dq dq + dlegs/d(b, t) d(b, t) = dL``, one 6 x 6 solve.
 
 Shapes (one pose; :class:`Evaluator` maps them over rows in fixed-size chunks, so each stack
 compiles once): ``p`` (48N + 12,) the full parameter vector (:mod:`.params`); ``L`` (N, 6)
@@ -35,8 +37,9 @@ CHUNK = 32  # rows per compiled call: one compilation per stack, whatever the ro
 @jax.custom_jvp
 def platform_pose(b, t, L, q0):
     """Pose (6,) of one platform with joints ``b``, ``t`` (6, 3) m and geometric legs ``L``
-    (6,) m, by Newton from ``q0`` (6,); NaN where Newton does not converge.  Differentiated
-    implicitly (the start ``q0`` carries no derivative)."""
+    (6,) m, by :data:`NEWTON_ITER` Newton steps from ``q0`` (6,); NaN where the legs then miss
+    by more than :data:`NEWTON_TOL`.  Differentiated implicitly (the start ``q0`` carries no
+    derivative)."""
     def step(_, q):
         return q - jnp.linalg.solve(K.platform_leg_jacobian(b, t, q), K.platform_legs(b, t, q) - L)
 
