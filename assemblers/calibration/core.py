@@ -16,7 +16,7 @@ import scipy.linalg
 
 from ..errors import ConvergenceError, InputError
 from ..geometry.api import pose_to_transform
-from ..kinematics.api import from_legs, stack_frames
+from ..kinematics.api import from_legs, leg_lengths, stack_frames
 from ..model import Assembler
 from . import params as P
 from .jaxmodel import Evaluator
@@ -120,8 +120,6 @@ def model_rows(asm: Assembler, Q: np.ndarray, mask=None, sigma_position=SIGMA_PO
     """Rows for stack poses ``Q`` (M, 6N) of ``asm`` whose "measurements" are the model's own
     frames (zero residuals): for Jacobians of candidate poses."""
     n, M = asm.n_platforms, Q.shape[0]
-    from ..kinematics.api import leg_lengths
-
     L = leg_lengths(asm, Q)
     _, tops, T_tool = stack_frames(asm, Q)
     T_meas = np.concatenate([T_tool[:, None], tops], axis=1)

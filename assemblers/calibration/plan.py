@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..kinematics.api import tool_pose
+from ..kinematics.api import leg_lengths, tool_pose
 from ..model import Assembler
 from . import params as P
 from .core import (
@@ -221,8 +221,6 @@ def plan(asm: Assembler, n_poses: int = 40, *, n_candidates: int = 2000,
         pred = predict(Ac[sel], Jv, est, prior_v, P.n_params(n))
         pred_rand = predict(Ac[rand], Jv, est, prior_v, P.n_params(n))
     Q = Qc[sel]
-    from ..kinematics.api import leg_lengths
-
     return Plan(Q, leg_lengths(asm, Q), tool_pose(asm, Q), pred, pred_rand, logdet,
                 n_candidates, {"families": list(families), "seed": seed,
                                "sigma_position": sigma_position,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..geometry.api import so3_exp, transform_to_pose
-from ..kinematics.api import from_legs, leg_lengths, stack_frames
+from ..geometry.api import so3_exp, transform_to_pose, twist_between
+from ..kinematics.api import forward_kinematics, from_legs, stack_frames
 from ..model import Assembler
 from . import params as P
 from .measurements import Measurements
@@ -66,9 +66,6 @@ def measure(true: Assembler, legs: np.ndarray, rng: np.random.Generator,
 def tool_errors(model: Assembler, true: Assembler, legs: np.ndarray) -> np.ndarray:
     """Tool-pose errors of ``model`` against ``true`` at commanded ``legs`` (M, N, 6):
     (M, 2) position error m and rotation error rad (norms of the error twist), noise-free."""
-    from ..geometry.api import twist_between
-    from ..kinematics.api import forward_kinematics
-
     T_model = forward_kinematics(model, from_legs(model, legs))
     T_true = forward_kinematics(true, from_legs(true, legs))
     tw = twist_between(T_model, T_true)
@@ -96,8 +93,3 @@ def simulate(asm: Assembler, legs: np.ndarray, seed: int = 0, errors: dict | Non
     true, cfg, p = perturb(asm, rng, errors)
     meas = measure(true, legs, rng, sigma_position, sigma_rotation, plates)
     return Campaign(true, cfg, p, meas)
-
-
-def commanded_legs(asm: Assembler, Q: np.ndarray) -> np.ndarray:
-    """The commanded legs (M, N, 6) of stack poses ``Q`` (M, 6N) of ``asm``."""
-    return leg_lengths(asm, Q)
