@@ -15,3 +15,5 @@ trajectory = {"help": "IK along a timed path (straight line + SLERP)",
               "module": "assemblers.cli.ik", "order": 70}
 bench = {"help": "run a benchmark from benchmarks/", "module": "assemblers.cli.bench",
          "order": 150}
+calibrate = {"help": "kinematic calibration: plan measurement poses, simulate a campaign, fit "
+                     "a calibrated config", "module": "assemblers.cli.calibrate", "order": 75}
