@@ -17,8 +17,12 @@ Twins (the only lane copies of the kinematics; each is checked against the JAX r
 
 Lanes outside a twin's range are flagged (``big``, ``fb``) and the caller recomputes them with
 the scalar kernels of :mod:`assemblers.kinematics.kernels` / :mod:`assemblers.geometry.kernels`.
-Why the twins exist at all (measured, ``benchmarks/montecarlo.py`` conditions, trio, one
-thread, CPU time): LANES_MEASURED
+Why the twins exist at all, measured (``python benchmarks/montecarlo.py --twins``: random
+numbers, FK, twist and statistics of 256 000 pose-noise samples on trio, CPU time of one thread,
+best of 7 interleaved repeats): 16 ms with the twins, 85 ms with the shared scalar kernels
+(``kinematics.kernels.forward`` + ``geometry.kernels.twist_between``) lane by lane, 5.3 times
+as much: the scalar kernels' per-sample libm calls (sin, cos, atan2) and their row-by-row loops
+do not vectorize over samples.
 """
 
 from __future__ import annotations
