@@ -15,7 +15,7 @@ Names are loaded on first use (so the command module parses its arguments withou
 
 from __future__ import annotations
 
-import importlib
+from sims._lazy import lazy_exports
 
 _LAZY = {
     "montecarlo": ("Disturbance", "MAX_RETURN_SAMPLES", "POSE_DISTS", "Samples",
@@ -27,19 +27,4 @@ _LAZY = {
     "report": ("FIGURES", "draw_figures", "markdown", "summary_rows", "terminal_summary",
                "write_report"),
 }
-_WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sims.robustness' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -33,6 +33,16 @@ NOISE_KINDS = ("pose", "legs", "joints")
 MAX_SAMPLES = 10**10
 #: Most random feasible poses compared (each is an IK solve and a full Monte Carlo run).
 MAX_RANDOM_POSES = 1000
+#: the standard deviations of the disturbance models: (option, metavar, help)
+SIGMA_OPTIONS = (
+    ("--sigma-xyz", "M", "pose noise: std of x, y, z of every platform, m (1 or 3 numbers; "
+                         "default from the config's weights, scaled to 1e-4)"),
+    ("--sigma-rpy", "RAD", "pose noise: std of roll, pitch, yaw of every platform, rad (1 or 3)"),
+    ("--sigma-leg", "M", "actuator noise: std of every leg length, m (default: the config's "
+                         "sigma_leg when <= 0.01, else 1e-4)"),
+    ("--sigma-joint", "M", "joint-position errors: std of every joint coordinate, m "
+                           "(default 1e-4)"),
+)
 
 
 def configure_robustness(p):
@@ -48,19 +58,12 @@ def configure_robustness(p):
     p.add_argument("--noise", default=None, metavar="KINDS",
                    help="disturbance: pose, legs or joints, or a comma-separated combination "
                         "(default: pose, or legs when the config's [sensitivity] wrt = legs)")
-    p.add_argument("--sigma-xyz", default=None, metavar="M",
-                   help="pose noise: std of x, y, z of every platform, m (1 or 3 numbers; "
-                        "default from the config's weights, scaled to 1e-4)")
-    p.add_argument("--sigma-rpy", default=None, metavar="RAD",
-                   help="pose noise: std of roll, pitch, yaw of every platform, rad (1 or 3)")
+    for flag, metavar, text in SIGMA_OPTIONS[:2]:
+        p.add_argument(flag, default=None, metavar=metavar, help=text)
     p.add_argument("--pose-dist", default="gaussian", choices=("gaussian", "uniform"),
                    help="pose noise distribution (uniform on +-sqrt(3) sigma: same std)")
-    p.add_argument("--sigma-leg", default=None, metavar="M",
-                   help="actuator noise: std of every leg length, m (default: the config's "
-                        "sigma_leg when <= 0.01, else 1e-4)")
-    p.add_argument("--sigma-joint", default=None, metavar="M",
-                   help="joint-position errors: std of every joint coordinate, m "
-                        "(default 1e-4)")
+    for flag, metavar, text in SIGMA_OPTIONS[2:]:
+        p.add_argument(flag, default=None, metavar=metavar, help=text)
     p.add_argument("--seed", default="0", metavar="N", help="random seed (default 0)")
     p.add_argument("--random-poses", default="5", metavar="K",
                    help="random feasible poses reaching the target to compare (default 5, at "

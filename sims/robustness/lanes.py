@@ -73,6 +73,14 @@ def rpy_to_matrix_near(cr0, sr0, cp0, sp0, cy0, sy0, dr, dp, dy):
             -sp, cp * sr, cp * cr)
 
 
+@njit(cache=True, inline="always")
+def lane_3x4(A, k):
+    """Lane ``k`` of rows (12 KB,): the top 3 x 4 of a transform, row-major 12-tuple."""
+    return (A[k], A[KB + k], A[2 * KB + k], A[3 * KB + k],
+            A[4 * KB + k], A[5 * KB + k], A[6 * KB + k], A[7 * KB + k],
+            A[8 * KB + k], A[9 * KB + k], A[10 * KB + k], A[11 * KB + k])
+
+
 @njit(cache=True, error_model="numpy")
 def forward_lanes(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
     """Exact forward kinematics of ``Q + pose_sig * z`` for KB lanes: ``A[r * KB + k]`` gets
@@ -88,19 +96,11 @@ def forward_lanes(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
     pose change of lane ``k`` is ``pose_sig * Zf[(zoff + j) * KB + k]``); ``A`` (12 KB,);
     ``big`` (KB,) uint8.  ``Q`` (6N,) the nominal pose; ``trig`` (N, 6) its angles' (cos, sin).
     """
+    for r in range(12):
+        v = T_mount[r // 4, r % 4]
+        for k in range(KB):
+            A[r * KB + k] = v
     for k in range(KB):
-        A[0 * KB + k] = T_mount[0, 0]
-        A[1 * KB + k] = T_mount[0, 1]
-        A[2 * KB + k] = T_mount[0, 2]
-        A[3 * KB + k] = T_mount[0, 3]
-        A[4 * KB + k] = T_mount[1, 0]
-        A[5 * KB + k] = T_mount[1, 1]
-        A[6 * KB + k] = T_mount[1, 2]
-        A[7 * KB + k] = T_mount[1, 3]
-        A[8 * KB + k] = T_mount[2, 0]
-        A[9 * KB + k] = T_mount[2, 1]
-        A[10 * KB + k] = T_mount[2, 2]
-        A[11 * KB + k] = T_mount[2, 3]
         big[k] = 0
     for i in range(T_after.shape[0]):
         o = 6 * i
@@ -126,9 +126,8 @@ def forward_lanes(T_mount, T_after, Q, trig, pose_sig, Zf, zoff, A, big):
             b03 = q0 + g0 * Zf[zb + k]
             b13 = q1 + g1 * Zf[zb + KB + k]
             b23 = q2 + g2 * Zf[zb + 2 * KB + k]
-            a00, a01, a02, a03 = A[k], A[KB + k], A[2 * KB + k], A[3 * KB + k]
-            a10, a11, a12, a13 = A[4 * KB + k], A[5 * KB + k], A[6 * KB + k], A[7 * KB + k]
-            a20, a21, a22, a23 = A[8 * KB + k], A[9 * KB + k], A[10 * KB + k], A[11 * KB + k]
+            (a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22,
+             a23) = lane_3x4(A, k)
             # C = A B
             c00 = a00 * b00 + a01 * b10 + a02 * b20
             c01 = a00 * b01 + a01 * b11 + a02 * b21
@@ -171,9 +170,8 @@ def twist_between_lanes(A, T_nom, E, big):
     n10, n11, n12, n13 = T_nom[1, 0], T_nom[1, 1], T_nom[1, 2], T_nom[1, 3]
     n20, n21, n22, n23 = T_nom[2, 0], T_nom[2, 1], T_nom[2, 2], T_nom[2, 3]
     for k in range(KB):
-        a00, a01, a02, a03 = A[k], A[KB + k], A[2 * KB + k], A[3 * KB + k]
-        a10, a11, a12, a13 = A[4 * KB + k], A[5 * KB + k], A[6 * KB + k], A[7 * KB + k]
-        a20, a21, a22, a23 = A[8 * KB + k], A[9 * KB + k], A[10 * KB + k], A[11 * KB + k]
+        (a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22,
+         a23) = lane_3x4(A, k)
         # R = R_A R_nom^T
         r00 = a00 * n00 + a01 * n01 + a02 * n02
         r11 = a10 * n10 + a11 * n11 + a12 * n12

@@ -13,7 +13,7 @@ Names are loaded on first use (PyBullet is imported only when a scene or model i
 
 from __future__ import annotations
 
-import importlib
+from sims._lazy import lazy_exports
 
 _LAZY = {
     "camera": ("Camera", "frame_points"),
@@ -24,19 +24,4 @@ _LAZY = {
     "dynamics": ("PhysicsModel", "PhysicsParams"),
     "physics": ("PhysicsReport", "leg_error_study", "physics_check"),
 }
-_WHERE = {name: mod for mod, names in _LAZY.items() for name in names}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sims.viz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)
