@@ -108,3 +108,12 @@ def test_mp4_uses_bundled_ffmpeg_without_one_on_path(tmp_path, monkeypatch):
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg here
     assert R.ffmpeg_path() == imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def test_mp4_when_ffmpeg_fails(tmp_path, default_asm, monkeypatch, trajectory):
+    """An ffmpeg that dies is bad input with one clear message, and leaves no file behind."""
+    monkeypatch.setattr("sims.viz.render.ffmpeg_path", lambda: "/bin/false")
+    with pytest.raises(A.InputError, match="ffmpeg failed"):
+        animate(default_asm, trajectory(n=3), tmp_path / "x.mp4", fps=10, width=48, height=36,
+                workers=1)
+    assert not list(tmp_path.iterdir())
