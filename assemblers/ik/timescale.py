@@ -1,16 +1,16 @@
 """Time-optimal time scaling of a solved path to the actuators' velocity and acceleration limits.
 
 A path is solved first (IK at samples along it, :func:`~.trajectory.solve_trajectory`); its leg
-lengths become a cubic spline in leg space, parameterized by chord length (the distance the 6N
-legs travel together, so dwells and near-duplicate samples cost nothing), and TOPP-RA
-(``toppra``: time-optimal path parameterization by reachability analysis) finds the fastest
-``s(t)`` along it, from rest to rest, with every leg's ``|dL/dt| <= SAFETY * max_velocity`` and
-``|d2L/dt2| <= SAFETY * max_acceleration`` (per leg, from
-``asm.hardware.links[i].calibration``).  The result is sampled at the stream rate, its duration
-rounded up to whole ticks (a uniform slow-down, so no limit can be exceeded by it), and then
-checked the way the host's plan check does it (:func:`limit_report`: finite differences at the
-rate, at rest before the first and after the last sample); a profile that peaks above
-:data:`CHECK_MAX` of a limit there is slowed down uniformly until it does not.
+lengths become a curve in leg space (PCHIP: no leg overshoots its samples, so the stroke is
+kept), parameterized by chord length (the distance the 6N legs travel together, so dwells and
+near-duplicate samples cost nothing), and TOPP-RA (``toppra``: time-optimal path
+parameterization by reachability analysis) finds the fastest ``s(t)`` along it, from rest to
+rest, with every leg's ``|dL/dt| <= SAFETY * max_velocity`` and ``|d2L/dt2| <= SAFETY *
+max_acceleration`` (per leg, from ``asm.hardware.links[i].calibration``).  The result is
+sampled on the stream grid (plus its end time when that falls between two ticks) and checked
+the way the host's plan check does it (:func:`stream_report`: resampled as the streamer does,
+finite differences at the rate, at rest before the first and after the last sample); a profile
+that peaks above :data:`CHECK_MAX` of a limit there is slowed down uniformly until it does not.
 
 Why a safety factor (``docs/hardware.md``, "Streaming a planned move"): TOPP-RA enforces the
 limits at its grid points, and between them the profile can exceed them by about a percent; the
@@ -53,9 +53,6 @@ GRIDPOINTS = 1001
 STROKE_TOL_M = 1e-9
 """A leg may lie this far past its soft stroke (the optimizer's round-off; the same tolerance
 as the host's plan check, ``hardware.safety.STROKE_TOL_M``)."""
-SPLINE_CLIP_M = 1e-6
-"""A spline overshoot past the soft stroke up to this size (m) is clipped back onto it; a path
-whose own samples leave the stroke by more than :data:`STROKE_TOL_M` is reported instead."""
 _REL = 1e-9  # the plan check's relative tolerance on the velocity and acceleration limits
 
 
@@ -186,12 +183,13 @@ def resample(t, legs, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True, eq=False)
 class TimeScaled:
-    """A path's time-optimal timing, sampled at ``rate_hz``: ``t`` (K,) s (``k / rate``),
-    ``u`` (K,) path parameter of each sample (0 at the start, 1 at the end; chord length in leg
-    space, normalized), ``legs`` (K, N, 6) m; ``duration_s`` (whole ticks), ``optimal_s``
-    (TOPP-RA's duration at ``safety`` of the limits, before rounding up), ``stretch`` (the
-    uniform slow-down applied after TOPP-RA, >= 1), ``report`` (:func:`limit_report` of
-    ``legs``)."""
+    """A path's time-optimal timing, sampled for streaming at ``rate_hz``: ``t`` (K,) s, the
+    stream grid ``k / rate`` and the end ``duration_s`` (the last sample, less than a tick after
+    the one before when the move is not whole ticks long), ``u`` (K,) path parameter of each
+    sample (0 at the start, 1 at the end; chord length in leg space, normalized), ``legs``
+    (K, N, 6) m; ``optimal_s`` (TOPP-RA's duration at ``safety`` of the limits), ``stretch``
+    (``duration_s / optimal_s``: a uniform slow-down after TOPP-RA, 1 unless the check asked
+    for one), ``report`` (:func:`stream_report` of the samples at ``rate_hz``)."""
 
     t: np.ndarray
     u: np.ndarray
@@ -303,33 +301,35 @@ def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = 
     T_opt = float(t_grid[-1])
 
     def sample(T_out):
-        K = max(2, round(T_out * rate_hz) + 1)
-        t_out = np.arange(K) / rate_hz
-        tau_all = t_out * (T_opt / t_out[-1])  # uniform slow-down onto whole ticks
+        # the stream grid k / rate up to T_out, and T_out itself when it falls between ticks
+        # (the streamer then holds the end for the rest of that tick: at rest, within limits)
+        n = math.floor(T_out * rate_hz + 1e-6)
+        t_out = np.arange(n + 1) / rate_hz
+        if T_out - t_out[-1] > 1e-6 / rate_hz:
+            t_out = np.append(t_out, T_out)
+        else:
+            t_out[-1] = T_out
+        tau_all = t_out * (T_opt / T_out)  # a uniform slow-down when T_out > T_opt
         i = np.clip(np.searchsorted(t_grid, tau_all, side="right") - 1, 0, seg.shape[0] - 1)
         tau = tau_all - t_grid[i]
         u = np.clip(grid[i] + sd[i] * tau + 0.5 * sdd[i] * tau**2, 0.0, 1.0)
         u[0], u[-1] = 0.0, 1.0
-        L = path(u).reshape(K, N, 6)
-        # a spline overshoot past the soft stroke (sub-micrometre, next to an active stroke
-        # limit) is clipped back onto it; anything larger is the path's own and is reported
-        lo, hi = limits.soft_min[None], limits.soft_max[None]
-        L = np.where((L < lo) & (L > lo - SPLINE_CLIP_M), lo, L)
-        L = np.where((L > hi) & (L < hi + SPLINE_CLIP_M), hi, L)
-        return t_out, u, L
+        L = path(u).reshape(t_out.shape[0], N, 6)
+        # PCHIP keeps the legs between their samples; this only guards against round-off
+        return t_out, u, np.clip(L, limits.soft_min[None], limits.soft_max[None])
 
-    T_out = math.ceil(T_opt * rate_hz - 1e-9) / rate_hz
+    T_out = T_opt
     for _ in range(20):
         t_out, u, L = sample(T_out)
-        rep = limit_report(L, rate_hz, limits)
+        rep = stream_report(t_out, L, limits, rate_hz)
         need = max(rep.velocity.fraction, math.sqrt(rep.acceleration.fraction)) / CHECK_MAX
         if need <= 1.0:
             break
-        T_out = math.ceil(T_out * need * 1.001 * rate_hz) / rate_hz
+        T_out *= need * 1.001
     else:  # pragma: no cover - the slow-down converges in one or two rounds
         raise InputError("time scaling failed to meet the limits")
-    return TimeScaled(t_out, u, L, float(rate_hz), float(t_out[-1]), T_opt,
-                      float(t_out[-1]) / T_opt if T_opt > 0 else 1.0, safety, rep)
+    return TimeScaled(t_out, u, L, float(rate_hz), float(T_out), T_opt, float(T_out / T_opt),
+                      safety, rep)
 
 
 def path_targets(u_keys, T_keys, u) -> np.ndarray:
