@@ -312,6 +312,7 @@ def run_trajectory(args) -> int:
         out_t, out_Q, out_legs, out_T = mv.t, mv.Q, mv.legs, mv.T_target
         rep, tool_dev = mv.report, mv.tool_error
         doc["safety_factor"] = mv.scaling.safety
+        doc["sample_rate_hz"] = mv.scaling.sample_rate_hz
         doc["time_optimal_s"] = mv.duration_s
     else:
         out_t, out_Q, out_legs, out_T = res.t, res.Q, res.legs, res.T_target
@@ -351,6 +352,7 @@ def run_trajectory(args) -> int:
             "binding": _peak_doc(rep.binding)}
     if timing == "time-optimal":
         meta["safety_factor"] = doc["safety_factor"]
+        meta["sample_rate_hz"] = doc["sample_rate_hz"]
     save_trajectory(args.out, Trajectory(t=out_t, Q=out_Q, legs=out_legs, config=asm.source,
                                          T_target=out_T, meta=meta))
     if problem is not None:
@@ -361,8 +363,9 @@ def run_trajectory(args) -> int:
         return 0
     solvers = ", ".join(f"{v} {k}" for k, v in res.solvers.items())
     if timing == "time-optimal":
-        print(f"OK: time-optimal move of {duration:.3f} s, {len(out_t)} samples at {rate:g} Hz "
-              f"(planned to {doc['safety_factor'] * 100:g} % of the limits)")
+        print(f"OK: time-optimal move of {duration:.3f} s for streaming at {rate:g} Hz, "
+              f"planned to {doc['safety_factor'] * 100:g} % of the limits ({len(out_t)} "
+              f"samples, {doc['sample_rate_hz']:g} a second)")
     else:
         print(f"OK: {len(out_t)} samples, {duration:.3f} s"
               + (f" at {rate:g} Hz" if timing == "quintic" else ""))

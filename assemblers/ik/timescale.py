@@ -7,21 +7,26 @@ near-duplicate samples cost nothing), and TOPP-RA (``toppra``: time-optimal path
 parameterization by reachability analysis) finds the fastest ``s(t)`` along it, from rest to
 rest, with every leg's ``|dL/dt| <= SAFETY * max_velocity`` and ``|d2L/dt2| <= SAFETY *
 max_acceleration`` (per leg, from ``asm.hardware.links[i].calibration``).  The result is
-sampled on the stream grid (plus its end time when that falls between two ticks) and checked
-the way the host's plan check does it (:func:`stream_report`: resampled as the streamer does,
-finite differences at the rate, at rest before the first and after the last sample); a profile
-that peaks above :data:`CHECK_MAX` of a limit there is slowed down uniformly until it does not.
+sampled at :data:`OVERSAMPLE` times the stream rate (plus its end time when that falls between
+two samples) and checked the way the host's plan check does it (:func:`stream_report`:
+resampled as the streamer does, finite differences at the stream rate, at rest before the
+first and after the last sample), at the stream rate and at lower ones
+(:data:`CHECK_FRACTIONS`); a profile that peaks above :data:`CHECK_MAX` of a limit there is
+slowed down uniformly until it does not.
 
 Why a safety factor (``docs/hardware.md``, "Streaming a planned move"): TOPP-RA enforces the
-limits at its grid points, and between them the profile can exceed them by about a percent; the
+limits at its grid points (both sides of every knot of the path included: PCHIP's curvature
+jumps there), and between them the profile can exceed them by a fraction of a percent; the
 streamer checks finite differences, not derivatives, and rounds to whole counts (which its gate
-allows for, one count); and a plan streamed at a lower rate than it was sampled at is resampled
-(PCHIP).  Planning to 97 % of each limit and checking to 99 % leaves room for all of that, so a
-time-scaled plan passes ``hardware.plan.check_trajectory`` and the gate at its own rate and
-any lower one (tests/test_timescale.py checks it on random moves), while the binding limit is
+allows for, one count); a plan streamed at a lower rate than it was made for is resampled by
+PCHIP between its samples, which adds up to 7 % to a peak of a bang-bang profile at one sample
+per tick, and under 0.5 % at four (:data:`OVERSAMPLE`).  Planning to 97 % of each limit and
+checking to 99 % leaves room for all of that, so a time-scaled plan passes
+``hardware.plan.check_trajectory`` and the gate at its own rate and any lower one
+(tests/test_timescale.py checks it on random moves and limits), while the binding limit is
 still reached to within about 3 %: time-optimal, not just feasible.  Streaming *faster* than
-the plan's rate is not covered: PCHIP interpolation between its samples can double the
-acceleration of a bang-bang profile; plan at the rate you stream (``--rate``).
+the plan was made for is not covered (the interpolation can double an acceleration): plan at
+the rate you stream (``assemblers trajectory --rate``).
 
 The math core: no I/O, nothing printed; ``toppra`` is imported on first use.
 """
@@ -48,6 +53,13 @@ fraction of each limit (slowed down uniformly if TOPP-RA's grid let them rise ab
 PATH_SAMPLES = 201
 """IK samples along a straight-line move (the tool's largest deviation from the line between
 them, where the legs are interpolated, is reported: a few micrometres for these platforms)."""
+OVERSAMPLE = 4
+"""A time-scaled move is sampled at this many times its stream rate: the streamer's grid falls
+on every OVERSAMPLE-th sample (exact), and streamed at a lower rate, its PCHIP resampling
+between samples this close adds well under 1 % to a peak (at 1x it can add 7 %: a bang-bang
+profile's acceleration jumps between two samples)."""
+CHECK_FRACTIONS = (1.0, 0.98, 0.95, 0.9, 0.8, 0.6)
+"""The stream rates (fractions of the planned one) a time-scaled move is checked at."""
 GRIDPOINTS = 1001
 """TOPP-RA grid points along the path (more for long moves: at least 500 per second)."""
 STROKE_TOL_M = 1e-9
@@ -183,18 +195,21 @@ def resample(t, legs, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True, eq=False)
 class TimeScaled:
-    """A path's time-optimal timing, sampled for streaming at ``rate_hz``: ``t`` (K,) s, the
-    stream grid ``k / rate`` and the end ``duration_s`` (the last sample, less than a tick after
-    the one before when the move is not whole ticks long), ``u`` (K,) path parameter of each
+    """A path's time-optimal timing, for streaming at ``rate_hz`` (or slower): ``t`` (K,) s,
+    the grid ``k / sample_rate_hz`` (``OVERSAMPLE`` times the stream rate) and the end
+    ``duration_s`` (the last sample, less than a sample after the one before when the move is
+    not whole samples long), ``u`` (K,) path parameter of each
     sample (0 at the start, 1 at the end; chord length in leg space, normalized), ``legs``
     (K, N, 6) m; ``optimal_s`` (TOPP-RA's duration at ``safety`` of the limits), ``stretch``
     (``duration_s / optimal_s``: a uniform slow-down after TOPP-RA, 1 unless the check asked
-    for one), ``report`` (:func:`stream_report` of the samples at ``rate_hz``)."""
+    for one), ``report`` (:func:`stream_report` at ``rate_hz``; the move was also checked at
+    the lower rates of :data:`CHECK_FRACTIONS`)."""
 
     t: np.ndarray
     u: np.ndarray
     legs: np.ndarray
     rate_hz: float
+    sample_rate_hz: float
     duration_s: float
     optimal_s: float
     stretch: float
@@ -255,11 +270,12 @@ def _leg_path(u_knots, knots):
     return LegPath()
 
 
-def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = SAFETY
-               ) -> TimeScaled:
+def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = SAFETY,
+               oversample: int = OVERSAMPLE) -> TimeScaled:
     """The fastest timing of the path through ``legs`` (M, N, 6) m (its samples in order), from
-    rest to rest, within ``safety`` of every velocity and acceleration limit, sampled at
-    ``rate_hz`` (see the module's docstring)."""
+    rest to rest, within ``safety`` of every velocity and acceleration limit, for streaming at
+    ``rate_hz`` or slower, sampled at ``oversample`` times that (see the module's
+    docstring)."""
     import logging
 
     import toppra.algorithm
@@ -270,21 +286,31 @@ def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = 
         raise InputError(f"safety: must be in (0, 1], got {safety}")
     if not (math.isfinite(rate_hz) and rate_hz > 0):
         raise InputError(f"rate_hz: must be a positive number, got {rate_hz}")
+    if not (isinstance(oversample, int) and oversample >= 1):
+        raise InputError(f"oversample: must be a whole number >= 1, got {oversample}")
+    fs = rate_hz * oversample
     legs = np.asarray(legs, dtype=np.float64)
     M, N, _ = legs.shape
     keep, u_knots = _chord(legs)
     if keep.shape[0] == 1:  # nothing moves: one sample, at rest
         one = legs[:1].copy()
-        return TimeScaled(np.zeros(1), np.zeros(1), one, float(rate_hz), 0.0, 0.0, 1.0, safety,
-                          limit_report(one, rate_hz, limits))
+        return TimeScaled(np.zeros(1), np.zeros(1), one, float(rate_hz), float(fs), 0.0, 0.0,
+                          1.0, safety, limit_report(one, rate_hz, limits))
     path = _leg_path(u_knots, legs[keep].reshape(keep.shape[0], -1))
     vmax = safety * limits.max_velocity.reshape(-1)
     amax = safety * limits.max_acceleration.reshape(-1)
     constraints = [toppra.constraint.JointVelocityConstraint(np.stack([-vmax, vmax], axis=1)),
                    toppra.constraint.JointAccelerationConstraint(np.stack([-amax, amax], axis=1))]
 
+    # the path's second derivative jumps at its knots (PCHIP is C1): the grid holds both sides
+    # of every knot, so each side's curvature is a constraint (between grid points the
+    # constraints hold only approximately, and the jumps are where it would matter most)
+    inner = u_knots[1:-1]
+    gap = np.diff(u_knots).min() * 1e-6
+
     def solve(n_grid):
-        grid = np.linspace(0.0, 1.0, n_grid)
+        grid = np.unique(np.concatenate([np.linspace(0.0, 1.0, n_grid), inner - gap,
+                                         inner + gap]))
         algo = toppra.algorithm.TOPPRA(constraints, path, gridpoints=grid,
                                        parametrizer="ParametrizeConstAccel")
         sdd, sd, _ = algo.compute_parameterization(0.0, 0.0)
@@ -303,9 +329,9 @@ def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = 
     def sample(T_out):
         # the stream grid k / rate up to T_out, and T_out itself when it falls between ticks
         # (the streamer then holds the end for the rest of that tick: at rest, within limits)
-        n = math.floor(T_out * rate_hz + 1e-6)
-        t_out = np.arange(n + 1) / rate_hz
-        if T_out - t_out[-1] > 1e-6 / rate_hz:
+        n = math.floor(T_out * fs + 1e-6)
+        t_out = np.arange(n + 1) / fs
+        if T_out - t_out[-1] > 1e-6 / fs:
             t_out = np.append(t_out, T_out)
         else:
             t_out[-1] = T_out
@@ -321,15 +347,17 @@ def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = 
     T_out = T_opt
     for _ in range(20):
         t_out, u, L = sample(T_out)
-        rep = stream_report(t_out, L, limits, rate_hz)
-        need = max(rep.velocity.fraction, math.sqrt(rep.acceleration.fraction)) / CHECK_MAX
+        reps = [stream_report(t_out, L, limits, rate_hz * f) for f in CHECK_FRACTIONS]
+        need = max(max(r.velocity.fraction, math.sqrt(r.acceleration.fraction))
+                   for r in reps) / CHECK_MAX
+        rep = reps[0]
         if need <= 1.0:
             break
         T_out *= need * 1.001
     else:  # pragma: no cover - the slow-down converges in one or two rounds
         raise InputError("time scaling failed to meet the limits")
-    return TimeScaled(t_out, u, L, float(rate_hz), float(T_out), T_opt, float(T_out / T_opt),
-                      safety, rep)
+    return TimeScaled(t_out, u, L, float(rate_hz), float(fs), float(T_out), T_opt,
+                      float(T_out / T_opt), safety, rep)
 
 
 def path_targets(u_keys, T_keys, u) -> np.ndarray:
