@@ -133,3 +133,36 @@ def test_emulate_options_are_checked_per_device(capsys, argv, fragment):
     assert code == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+def test_stream_benchmark_rate_search_and_table(monkeypatch):
+    """benchmarks/stream.py --device firmware: the walk up, the bisection, the README table
+    (the streaming itself is faked here: sustained up to 130 Hz)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_stream", ROOT / "benchmarks/stream.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tried = []
+
+    def fake(asm, ports, rate, seconds):
+        tried.append(rate)
+        return {"rate_hz": rate, "sustained": rate <= 130, "latency_p50_ms": 1.0,
+                "latency_p99_ms": 2.0}
+
+    monkeypatch.setattr(bench, "trial", fake)
+    found = bench.rate_search(None, [], [50, 100, 200, 400], 1.0, refine=3)
+    assert tried == [50, 100, 200, 150, 125, 138]
+    assert found["highest_sustained_hz"] == 125 and found["first_not_sustained_hz"] == 200
+    assert bench.rate_search(None, [], [300, 400], 1.0, 2)["highest_sustained_hz"] is None
+    table = bench.markdown({
+        "platforms": 2, "config": "duo", "trial_seconds": 1.0, "overrun_limit": 0.01,
+        "cpu_count": 2, "load_avg_1min": [0.1, 0.2], "rates": [50, 100, 200],
+        "latency_rate_hz": 50, "devices": [
+            {"device": "firmware", "link": "115200 baud", "highest_sustained_hz": 125,
+             "first_not_sustained_hz": 200, "at_highest": fake(None, [], 125, 1),
+             "at_latency_rate": fake(None, [], 50, 1)}]})
+    rows = table.splitlines()
+    assert rows[2].startswith("| device | link | highest sustained rate")
+    assert rows[-1] == ("| firmware | 115200 baud | 125 Hz | 1.00 / 2.00 ms | 1.00 / 2.00 ms "
+                        "| 200 Hz |")
