@@ -45,13 +45,14 @@ if str(ROOT) not in sys.path:
 JITTER_TARGET_MS = 2.0
 
 
-def trajectory(asm, seconds: float, amplitude: float = 0.004):
+def trajectory(asm, seconds: float, amplitude: float = 0.004, knots: int | None = None):
     """``t`` (T,) s and ``legs`` (T, N, 6) m: every leg moves out by up to ``amplitude`` m and
-    back, (1 - cos) in time, two cycles, phase-shifted per actuator; at rest at both ends."""
+    back, (1 - cos) in time, two cycles, phase-shifted per actuator; at rest at both ends;
+    ``knots`` samples (default 50 a second)."""
     from hardware.plan import home_legs
 
     H = home_legs(asm)
-    t = np.linspace(0.0, seconds, max(2, int(seconds * 50) + 1))
+    t = np.linspace(0.0, seconds, knots or max(2, int(seconds * 50) + 1))
     n = asm.n_platforms
     phase = np.linspace(0, 1, 6 * n, endpoint=False).reshape(n, 6)
     u = t[:, None, None] / seconds
@@ -108,17 +109,19 @@ DEFAULT_RATES = (25, 50, 75, 100, 150, 200, 300, 400, 500, 700, 1000)
 
 
 def safe_amplitude(seconds: float) -> float:
-    """The excursion (m) of :func:`trajectory` that keeps half the default limits (0.05 m/s,
-    0.5 m/s^2) over ``seconds``: peak speed 2 pi A / T, acceleration 8 pi^2 A / T^2."""
-    return min(0.004, 0.5 * 0.05 * seconds / (2 * np.pi),
-               0.5 * 0.5 * seconds**2 / (8 * np.pi**2))
+    """The excursion (m) of :func:`trajectory` that keeps a quarter of the default limits
+    (0.05 m/s, 0.5 m/s^2) over ``seconds``: peak speed 2 pi A / T, acceleration
+    8 pi^2 A / T^2 (a quarter: the streamer's PCHIP resampling adds to the peaks)."""
+    return min(0.004, 0.25 * 0.05 * seconds / (2 * np.pi),
+               0.25 * 0.5 * seconds**2 / (8 * np.pi**2))
 
 
 def trial(asm, ports, rate: float, seconds: float) -> dict:
     """Stream :func:`trajectory` (``seconds`` long) at ``rate`` to ``ports``; the numbers."""
     from hardware.streamer import Streamer
 
-    t, legs = trajectory(asm, seconds, safe_amplitude(seconds))
+    t, legs = trajectory(asm, seconds, safe_amplitude(seconds),
+                         knots=max(201, int(seconds * 50) + 1))
     with Streamer(asm, ports, rate_hz=rate) as s:
         start = s.prepare()
         plan = s.plan(t, legs, start, source="benchmark")

@@ -336,7 +336,7 @@ def run_trajectory(args) -> int:
             parts.append(f"--duration {shortest:g} or longer passes")
         if opt is not None:
             how = "omit --duration" if args.to is not None else "--time-optimal"
-            parts.append(f"the time-optimal move ({how}) takes {opt.duration_s:g} s")
+            parts.append(f"the time-optimal move ({how}) takes {opt.duration_s:.3f} s")
         hint = "; ".join(parts)
     max_step = float(np.abs(np.diff(out_legs, axis=0)).max()) if len(out_t) > 1 else 0.0
     doc.update({"steps": int(len(out_t)), "duration_s": duration, "max_leg_step_m": max_step,
