@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         from hardware.timing import set_realtime
 
         sched = set_realtime()  # before the emulator process starts: it inherits the policy
-    t, legs = trajectory(asm, args.seconds)
+    t, legs = trajectory(asm, args.seconds, safe_amplitude(args.seconds),
+                         knots=max(201, int(args.seconds * 50) + 1))
     probe = pacing_probe(args.probe_seconds, args.rate) if args.probe_seconds > 0 else {}
     group = proc = None
     if args.in_process:
