@@ -35,13 +35,14 @@ MOVE = "0.03 0.02 0.62 0.1 -0.05 0.2"  # 2.3 cm up, 3.6 cm sideways, 0.23 rad: a
 SMALL = "0.01 0 0.63 0.02 0 0.05"
 
 
-def duo_with_limits(vmax, amax) -> A.Assembler:
-    """The duo config with per-actuator limits ``vmax`` (2, 6) m/s and ``amax`` (2, 6) m/s^2."""
+def duo_with_limits(vmax, amax, **extra) -> A.Assembler:
+    """The duo config with per-actuator limits ``vmax`` (2, 6) m/s and ``amax`` (2, 6) m/s^2
+    (and ``extra`` keys for every [[hardware.platform]])."""
     with open(DUO.source, "rb") as f:
         data = tomllib.load(f)
     data["hardware"] = {"platform": [
         {"max_velocity": [float(x) for x in vmax[i]],
-         "max_acceleration": [float(x) for x in amax[i]]} for i in range(2)]}
+         "max_acceleration": [float(x) for x in amax[i]], **extra} for i in range(2)]}
     return A.config_from_dict(data, "duo-limits")
 
 
@@ -164,6 +165,20 @@ def test_resample_is_the_streamers():
         a, b = ts.resample(t, legs, rate), resample(t, legs, rate)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_a_path_past_tighter_soft_limits_is_reported_not_clipped():
+    # the IK keeps the platform's stroke [0.20, 0.32]; soft limits inside it are the hardware's
+    asm = duo_with_limits(np.full((2, 6), 0.05), np.full((2, 6), 0.5), soft_min=0.205,
+                          soft_max=0.315)
+    mv = ts.time_optimal_move(asm, HOME_T, A.pose_to_transform([float(x) for x in
+                                                                MOVE.split()]), 100.0)
+    st = mv.report.stroke
+    assert st is not None and not mv.report.feasible
+    assert st.limit == "stroke" and (st.value < 0.205 - 1e-6 or st.value > 0.315 + 1e-6)
+    assert "past its soft stroke limit" in st.describe()
+    with pytest.raises(LimitViolation, match="soft stroke"):
+        plan_trajectory(mv.t, mv.legs, calibrations(asm), 100.0)
 
 
 def test_a_path_that_does_not_move_is_one_sample_at_rest():

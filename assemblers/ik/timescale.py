@@ -341,8 +341,11 @@ def time_scale(legs, limits: ActuatorLimits, rate_hz: float, *, safety: float = 
         u = np.clip(grid[i] + sd[i] * tau + 0.5 * sdd[i] * tau**2, 0.0, 1.0)
         u[0], u[-1] = 0.0, 1.0
         L = path(u).reshape(t_out.shape[0], N, 6)
-        # PCHIP keeps the legs between their samples; this only guards against round-off
-        return t_out, u, np.clip(L, limits.soft_min[None], limits.soft_max[None])
+        # PCHIP keeps the legs between their samples: this only undoes round-off (a path whose
+        # own samples leave the soft stroke is left as it is, and reported)
+        lo, hi = limits.soft_min[None], limits.soft_max[None]
+        L = np.where((L < lo) & (L >= lo - STROKE_TOL_M), lo, L)
+        return t_out, u, np.where((L > hi) & (L <= hi + STROKE_TOL_M), hi, L)
 
     T_out = T_opt
     for _ in range(20):
