@@ -44,8 +44,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 """The firmware sources (``firmware/Makefile``)."""
 DEFAULT_BUILD_DIR = FIRMWARE_DIR / "build"
@@ -151,6 +149,8 @@ def max_step_for(cal, rate_hz: float, factor: float = 2.0) -> int:
     """A device-side step limit (counts per set-point) for streaming at ``rate_hz`` or faster:
     ``factor`` times the largest step the host's gate admits per tick (``max_velocity * |scale|
     / rate`` plus one count of rounding), over the six actuators."""
+    import numpy as np  # here: the command line's parsers import this module
+
     v = float(np.max(np.asarray(cal.max_velocity) * np.abs(np.asarray(cal.scale))))
     return int(math.ceil(factor * (v / rate_hz + 1.0)))
 
@@ -164,6 +164,8 @@ def board_configs(asm, *, n: int | None = None, baud: int | None = None,
     ``initial_legs`` (N, 6) m at power-up (default: the home pose), a distinct device id, and
     ``max_step`` ("auto": :func:`max_step_for` at ``rate_hz``, default the config's rate; 0:
     off)."""
+    import numpy as np
+
     from .plan import home_legs
     from .safety import count_range
 
