@@ -1,6 +1,8 @@
 """Where a solve starts, and where it ends when the target is out of reach.
 
 * the ``even`` split (the baseline, and the first start) and its repair to feasibility;
+* the other splits of the tool motion that the global layer of :func:`~.solve.solve_ik`
+  starts from (:func:`alternate_splits`);
 * random feasible solutions (further starts, robustness studies);
 * the closest-pose search (the tool pose error minimized within every limit) that tells an
   unreachable target from a hard one and gives the pose an unreachable result reports.
@@ -20,7 +22,17 @@ from . import sqp
 from .criteria import CODES, SPECS
 from .driver import SQP_TOL, ReducedProblem
 from .problem import CONVERGED, closest_problem, limits, n_constraints, problem
-from .report import FEAS_TOL, IKResult, as_target, at_pose, reason, report_at, violation
+from .report import (
+    FEAS_TOL,
+    IKResult,
+    as_target,
+    at_pose,
+    criterion_cost,
+    full_pose,
+    reason,
+    report_at,
+    violation,
+)
 
 
 def even_split(asm: Assembler, T_target) -> np.ndarray:
@@ -44,6 +56,35 @@ def even(asm: Assembler, T_target, criterion: str):
     ev.even_split(P, home_pose(asm), Q)
     cost, g = at_pose(P, crit, Q)
     return Q, g, cost
+
+
+def even_baseline(asm: Assembler, T_target, criterion: str, method: str = "auto"):
+    """The ``even`` baseline's cost for ``criterion`` (its reported criterion, as ``cost``):
+    at the even split when that is feasible, else at the split repaired to feasibility (the
+    feasible pose nearest to it: a solve of its own); None when the repair fails."""
+    Q_even, g_even, c_even = even(asm, T_target, criterion)
+    if violation(np.asarray(g_even)) == 0.0:
+        return float(c_even)
+    z, ok, _ = repair(asm, T_target, np.asarray(Q_even), method=method,
+                      rescue=Rescue(asm, T_target))
+    return criterion_cost(asm, full_pose(asm, T_target, z), criterion) if ok else None
+
+
+# The splits the global layer starts from after the even split, best first: fractions (a, c)
+# of the tool's translation and rotation vector that platforms 1..N-1 each apply (the last
+# platform closes the chain; the even split is (1/N, 1/N)).  Why these: the distinct local
+# minima of the shallow pose-mode landscape differ mostly in how the rotation is shared
+# between neighbouring platforms (one turns one way, the next the other, each at a vertex of
+# its limits); platforms that turn against the motion, with the last one taking the rest,
+# start on the other side of those exchanges.  Order and count measured on random reachable
+# targets against IPOPT (docs/ik.md).
+_ALTERNATES = ((1.0, -1.0), (-1.0, -1.0), (1.0, 0.0), (0.0, -1.0))
+
+
+def alternate_splits(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The global layer's starts for N = ``n`` platforms, best first: ``(a (N,), c (N,))``
+    fractions for :func:`assemblers.ik.evaluate.split`."""
+    return [(np.full(n, ta / n), np.full(n, ra / n)) for ta, ra in _ALTERNATES]
 
 
 def repair(asm, T_target, Q_ref, max_iter=200, method="auto", rescue=None):
@@ -173,5 +214,5 @@ def unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls, rescue=N
                     extra={"jax_calls": calls, "solver": solver})
 
 
-__all__ = ["Rescue", "closest", "even", "even_split", "repair",
-           "sample_solutions", "unreachable"]
+__all__ = ["Rescue", "alternate_splits", "closest", "even", "even_baseline", "even_split",
+           "repair", "sample_solutions", "unreachable"]
