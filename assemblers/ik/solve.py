@@ -46,7 +46,7 @@ from .starts import (
     unreachable,
 )
 
-RESTARTS = 2  # the global layer's further starts by default (measured: docs/ik.md)
+RESTARTS = 1  # the global layer's further starts by default (measured: docs/ik.md)
 START_HESSIAN = True  # the first BFGS matrix: cold.start_hessian (else the identity)
 
 __all__ = ["IKResult", "solve_ik", "warmup"]
