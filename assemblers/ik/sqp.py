@@ -151,11 +151,11 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         # ---- damped BFGS update of the Lagrangian Hessian (multipliers u of this step)
         for c in range(n):
             sv[c] = alpha * d[c]
-            v = grad_t[c] - grad[c]
-            for i in range(m):
-                if u[i] != 0.0:
-                    v -= (G_t[i, c] - G[i, c]) * u[i]
-            yv[c] = v
+            yv[c] = grad_t[c] - grad[c]
+        for i in range(m):  # row by row: contiguous, and only the active rows
+            if u[i] != 0.0:
+                for c in range(n):
+                    yv[c] -= (G_t[i, c] - G[i, c]) * u[i]
         for a in range(n):
             v = 0.0
             for c in range(n):
@@ -181,9 +181,10 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         n_flat = n_flat + 1 if flat and worst <= tol else 0
         if n_flat >= _N_FLAT:
             return STALLED, k + 1, err, f_raw
-        grad[:] = grad_t
-        g[:] = g_t
-        G[:, :] = G_t
+        # the trial point's values become the current ones (swapped, not copied)
+        grad, grad_t = grad_t, grad
+        g, g_t = g_t, g
+        G, G_t = G_t, G
     return MAX_ITER, max_iter, err, f_raw
 
 

@@ -25,25 +25,35 @@ QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
 _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
 
 
-@njit(cache=True)
-def qr_append(Qm, Rm, q, v):
-    """Append column ``v`` (n,) to the thin QR factors (``Qm`` (n, n) orthonormal columns
-    0..q-1, ``Rm`` upper (n, n)) by modified Gram-Schmidt; a second pass only when the first
-    removed most of the column (then round-off may have left it not orthogonal: Kahan's
-    "twice is enough")."""
+# Reassociation (and fused multiply-adds) let LLVM vectorise the short dot products; no
+# assumption about NaN or infinities (the QP tests for both).
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, fastmath=_FAST)
+def qr_append(Qt, Rm, q, v):
+    """Append ``v`` (n,) to the thin QR factors of the active constraints: ``Qt`` (n, n) holds
+    the orthonormal basis as ROWS 0..q-1 (contiguous: the products vectorise), ``Rm`` (n, n)
+    upper triangular.  Classical Gram-Schmidt, a second pass only when the first removed most
+    of the vector (then round-off may have left it not orthogonal: "twice is enough")."""
     n = v.shape[0]
     w = v.copy()
+    c = np.empty(max(q, 1))
     for j in range(q):
         Rm[j, q] = 0.0
     before = dot(w, w)
+    after = before
     for _ in range(2):
         for j in range(q):
-            c = 0.0
+            s = 0.0
             for a in range(n):
-                c += Qm[a, j] * w[a]
-            Rm[j, q] += c
+                s += Qt[j, a] * w[a]
+            c[j] = s
+        for j in range(q):
+            Rm[j, q] += c[j]
+            cj = c[j]
             for a in range(n):
-                w[a] -= c * Qm[a, j]
+                w[a] -= cj * Qt[j, a]
         after = dot(w, w)
         if after > 0.5 * before:  # |w| > 0.707 |v|: orthogonal to working precision
             break
@@ -51,14 +61,14 @@ def qr_append(Qm, Rm, q, v):
     nrm = math.sqrt(after)
     Rm[q, q] = nrm
     for a in range(n):
-        Qm[a, q] = w[a] / nrm if nrm > 0.0 else 0.0
+        Qt[q, a] = w[a] / nrm if nrm > 0.0 else 0.0
 
 
-@njit(cache=True)
-def qr_delete(Qm, Rm, q, k):
-    """Remove column ``k`` of ``q`` from the thin QR factors (Givens rotations restore the
-    triangle: O((q - k)(n + q)) where a rebuild costs O(q^2 n))."""
-    n = Qm.shape[0]
+@njit(cache=True, fastmath=_FAST)
+def qr_delete(Qt, Rm, q, k):
+    """Remove the ``k``-th of ``q`` vectors from the thin QR factors (as :func:`qr_append`'s):
+    Givens rotations restore the triangle, O((q - k)(n + q)) where a rebuild costs O(q^2 n)."""
+    n = Qt.shape[1]
     for j in range(k, q - 1):  # shift the columns left: R becomes upper Hessenberg from k
         for i in range(j + 2):
             Rm[i, j] = Rm[i, j + 1]
@@ -74,14 +84,14 @@ def qr_delete(Qm, Rm, q, k):
             Rm[j + 1, col] = -s * x1 + c * x2
         Rm[j + 1, j] = 0.0
         for a2 in range(n):
-            y1, y2 = Qm[a2, j], Qm[a2, j + 1]
-            Qm[a2, j] = c * y1 + s * y2
-            Qm[a2, j + 1] = -s * y1 + c * y2
+            y1, y2 = Qt[j, a2], Qt[j + 1, a2]
+            Qt[j, a2] = c * y1 + s * y2
+            Qt[j + 1, a2] = -s * y1 + c * y2
     for i in range(q):
         Rm[i, q - 1] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
 def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     """``min 1/2 x'Bx + a'x  s.t.  N x >= b`` for ``B = L L'`` (``L`` (n, n) lower Cholesky
     factor), by the dual active-set method of Goldfarb and Idnani.  ``N`` (m, n), ``b`` (m,).
@@ -112,7 +122,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     active = np.empty(n, dtype=np.int64)
     is_active = np.zeros(m, dtype=np.bool_)
     ua = np.zeros(n + 1)
-    Qm = np.zeros((n, n))
+    Qt = np.zeros((n, n))  # the active constraints' orthonormal basis, as rows
     Rm = np.zeros((n, n))
     z = np.empty(n)
     dx = np.empty(n)
@@ -127,7 +137,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
         if not have[i]:
             lower_solve(L, N[i], Nt[i])
             have[i] = True
-        qr_append(Qm, Rm, q, Nt[i])
+        qr_append(Qt, Rm, q, Nt[i])
         if Rm[q, q] > _DEPENDENT * math.sqrt(dot(Nt[i], Nt[i])):  # else dependent: skip it
             active[q] = i
             q += 1
@@ -149,7 +159,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
                 k_neg = j
         if k_neg < 0:
             break
-        qr_delete(Qm, Rm, q, k_neg)  # the most negative multiplier leaves
+        qr_delete(Qt, Rm, q, k_neg)  # the most negative multiplier leaves
         for j in range(k_neg, q - 1):
             active[j] = active[j + 1]
         q -= 1
@@ -194,10 +204,12 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             for j in range(q):
                 cj = 0.0
                 for c in range(n):
-                    cj += Qm[c, j] * npv[c]
+                    cj += Qt[j, c] * npv[c]
                 r[j] = cj
+            for j in range(q):
+                cj = r[j]
                 for c in range(n):
-                    z[c] -= cj * Qm[c, j]
+                    z[c] -= cj * Qt[j, c]
             upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # R r = Q' npv, in place
             zz = dot(z, z)
             t2 = math.inf
@@ -223,12 +235,12 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
                 active[q] = p
                 ua[q] = up
                 is_active[p] = True
-                qr_append(Qm, Rm, q, npv)
+                qr_append(Qt, Rm, q, npv)
                 q += 1
                 break
             # partial step: constraint k_drop leaves
             is_active[active[k_drop]] = False
-            qr_delete(Qm, Rm, q, k_drop)
+            qr_delete(Qt, Rm, q, k_drop)
             for j in range(k_drop, q - 1):
                 active[j] = active[j + 1]
                 ua[j] = ua[j + 1]

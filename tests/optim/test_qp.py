@@ -100,14 +100,14 @@ def test_qr_append_and_delete_match_the_columns(seed):
     q = int(rng.integers(2, n + 1))
     V = rng.normal(size=(q, n))
     V[-1] = V[0] + 1e-9 * rng.normal(size=n)  # nearly dependent on the first
-    Qm, Rm = np.zeros((n, n)), np.zeros((n, n))
+    Qt, Rm = np.zeros((n, n)), np.zeros((n, n))  # the basis as rows
     for j in range(q):
-        S.qr_append(Qm, Rm, j, V[j])
-    np.testing.assert_allclose(Qm[:, :q] @ Rm[:q, :q], V.T, atol=1e-12)
+        S.qr_append(Qt, Rm, j, V[j])
+    np.testing.assert_allclose(Qt[:q].T @ Rm[:q, :q], V.T, atol=1e-12)
     k = int(rng.integers(0, q))
-    S.qr_delete(Qm, Rm, q, k)
+    S.qr_delete(Qt, Rm, q, k)
     keep = np.delete(V, k, axis=0).T
-    Q1, R1 = Qm[:, : q - 1], Rm[: q - 1, : q - 1]
+    Q1, R1 = Qt[: q - 1].T, Rm[: q - 1, : q - 1]
     np.testing.assert_allclose(Q1.T @ Q1, np.eye(q - 1), atol=1e-12)
     assert np.all(np.tril(R1, -1) == 0.0)
     np.testing.assert_allclose(Q1 @ R1, keep, atol=1e-12)
