@@ -36,10 +36,12 @@ time of one call of the built solver (the start's objective value included).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -198,6 +200,20 @@ def compiled(ca, solver, log=None) -> Path:
     return lib
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence C-level stdout (qpOASES prints its licence banner whenever it is created)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class CasadiIK:
     """One stack's CasADi NLP and solver.  ``kind`` in :data:`KINDS`."""
 
@@ -210,10 +226,12 @@ class CasadiIK:
         self.asm, self.kind = asm, kind
         nlp, self.f, self.lbg, self.ubg, self.lbx, self.ubx = _problem(ca, asm)
         plugin, opts = _options(kind, tol, max_iter)
-        solver = ca.nlpsol(f"{plugin}_ik", plugin, nlp, opts)
+        with _quiet_stdout():
+            solver = ca.nlpsol(f"{plugin}_ik", plugin, nlp, opts)
         if kind.endswith("-jit"):
             lib = compiled(ca, solver, log)
-            solver = ca.nlpsol(f"{plugin}_ik_compiled", plugin, str(lib), opts)
+            with _quiet_stdout():
+                solver = ca.nlpsol(f"{plugin}_ik_compiled", plugin, str(lib), opts)
         self.solver = solver
         self.bounds = np.isfinite(self.lbx).any() or np.isfinite(self.ubx).any()
 

@@ -22,7 +22,9 @@ of the default Assembler's platform type (its spacers, tool and weights; built w
   SQP with qpOASES on compiled C (compiled once, cached), on the full 6N problem with the
   tool-pose equalities, each from our start (the even split) and from home; every solution
   re-checked here like ours (tool pose to 1e-9, limits to 1e-8, cost through the public API).
-  Per target the solvers run one after another (interleaved), so a change of load hits all.
+  The solvers take turns in blocks of 10 targets (interleaved), so a change of load hits all,
+  and each runs back to back within a block (right after another solver, on cold caches, a
+  solve takes up to twice as long).
 * Costs: ours against each baseline (at or below it within a relative 1e-8: our solutions keep
   1e-9 m inside every limit, IPOPT's lie on them), the worst gap, and the best known minimum
   (the lowest verified cost any solver found) and who reached it.
@@ -58,6 +60,7 @@ from ik_common import (
 
 REL_TOL = 1e-8  # relative cost difference still called equal (see the docstring)
 STARTS = ("even", "home")  # the baselines' starts: ours (the even split) and home
+BLOCK = 10  # targets per block of the interleaving (see bench_stack)
 
 
 def pct(a, q):
@@ -135,31 +138,45 @@ def bench_stack(asm, label, k, k_fd, rng, log, with_casadi: bool):
         ep, er = tool_errors(asm, Q, T[None])
         return bool(ep[0] <= tol and er[0] <= tol and limit_violation(asm, Q)[0] <= LIMIT_TOL)
 
-    rows = []
+    rows = [{} for _ in Ts]
     reasons = Counter()
-    for j, T in enumerate(Ts):
-        row = {}
+    starts = [{"even": even_split(asm, T), "home": home} for T in Ts]
+
+    def ours(j, T):
         r, w, c = timed(A.solve_ik, asm, T)
-        ok = bool(r.success) and verify(r.Q, T)
         if not r.success:
             reasons[r.reason or r.message] += 1
-        row["ours"] = dict(ok=ok, wall=w, cpu=c, cost=r.cost, solver=r.solver_time_s,
-                           starts=r.starts, iters=r.iterations, time_s=r.time_s)
-        w1, c1, k1 = one_sqp(asm, T, crit)
-        row["sqp1"] = dict(wall=w1, cpu=c1, iters=k1)
-        starts = {"even": even_split(asm, T), "home": home}
-        for kind, s in cas.items():
-            for st in STARTS:
-                (Q, flag, _, it), w, c = timed(s.solve, T, starts[st])
-                okb = verify(Q, T)
-                row[f"{kind}/{st}"] = dict(ok=okb, flag=flag, wall=w, cpu=c, iters=it,
-                                           cost=criterion_cost(asm, Q, crit) if okb else np.inf)
+        rows[j]["ours"] = dict(ok=bool(r.success) and verify(r.Q, T), wall=w, cpu=c, cost=r.cost,
+                               solver=r.solver_time_s, starts=r.starts, iters=r.iterations,
+                               time_s=r.time_s)
+
+    def sqp1(j, T):
+        w, c, k1 = one_sqp(asm, T, crit)
+        rows[j]["sqp1"] = dict(wall=w, cpu=c, iters=k1)
+
+    def baseline(kind, st):
+        def run(j, T):
+            (Q, flag, _, it), w, c = timed(cas[kind].solve, T, starts[j][st])
+            ok = verify(Q, T)
+            rows[j][f"{kind}/{st}"] = dict(ok=ok, flag=flag, wall=w, cpu=c, iters=it,
+                                           cost=criterion_cost(asm, Q, crit) if ok else np.inf)
+        return run
+
+    def slsqp_fd(j, T):
         if j < k_fd:
             (Qb, res), w, c = timed(slsqp_baseline, asm, T, home)
-            okb = verify(Qb, T, TOOL_TOL_FD)
-            row["slsqp-fd/home"] = dict(ok=okb, wall=w, cpu=c, iters=res.nit,
-                                        cost=criterion_cost(asm, Qb, crit) if okb else np.inf)
-        rows.append(row)
+            ok = verify(Qb, T, TOOL_TOL_FD)
+            rows[j]["slsqp-fd/home"] = dict(ok=ok, wall=w, cpu=c, iters=res.nit,
+                                            cost=criterion_cost(asm, Qb, crit) if ok else np.inf)
+
+    # interleaved in blocks of BLOCK targets: each solver runs a block back to back (a solve
+    # right after another solver's runs on cold caches: ours took twice as long after an IPOPT
+    # call), and every solver sees the same drift of the machine's load
+    solvers = [ours, sqp1] + [baseline(kind, st) for kind in cas for st in STARTS] + [slsqp_fd]
+    for b0 in range(0, len(Ts), BLOCK):
+        for run in solvers:
+            for j in range(b0, min(b0 + BLOCK, len(Ts))):
+                run(j, Ts[j])
     log(f"  {label}: {k} targets done")
     return dict(label=label, N=N, crit=crit, rows=rows, reasons=dict(reasons))
 
