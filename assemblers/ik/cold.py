@@ -48,15 +48,16 @@ def start_hessian(asm, criterion: str) -> np.ndarray:
 
 
 @njit(cache=True)
-def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, x, lam, B, Q,
-          legs, twist, g):
+def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, x_ref, r_ref, x,
+          lam, B, Q, legs, twist, g):
     """One cold SQP solve of the reduced problem ``P`` for criterion ``crit``, and its report.
 
     Start: ``z_start`` (n,) (START_GIVEN) or the split of the tool motion from ``Q_home``
     (6N,) with fractions ``a``, ``c`` (N,) (START_SPLIT, :func:`~.evaluate.split`).  First BFGS
     matrix: ``H0`` (n, n) for the unscaled objective (:func:`start_hessian`), or the identity
     when ``H0`` has no rows.  The objective is scaled by ``1 / |f(start)|`` (the tolerance
-    ``tol`` on the KKT error is relative).
+    ``tol`` on the KKT error is relative).  ``x_ref`` (n,), ``r_ref`` > 0: a minimum found
+    before; the solve stops (status JOINED) once it is within ``r_ref`` of it (:func:`~.sqp.sqp`).
 
     Fills ``x`` (n,), ``lam`` (m,) (multipliers of the scaled objective), ``B`` (n, n) (the last
     BFGS matrix), and at ``Q`` (6N,) = the full pose of ``x``: ``legs`` (N, 6) m, ``twist`` (6,)
@@ -74,7 +75,8 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
     if H0.shape[0] == n:
         B[:, :] = H0
         b_init = B_UNSCALED
-    status, k, err, f_raw = sqp(P, crit, z0, tol, max_iter, 0.0, x, lam, B, f_tol, b_init)
+    status, k, err, f_raw = sqp(P, crit, z0, tol, max_iter, 0.0, x, lam, B, f_tol, b_init, x_ref,
+                                r_ref)
     scale = 1.0 / abs(f_raw) if abs(f_raw) > 1e-12 else 1.0  # the scale sqp used
 
     eliminate(P, x, Q)

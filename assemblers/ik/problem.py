@@ -23,6 +23,7 @@ from .criteria import SPECS
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3
 QP_FAILED = 4  # sqp: no useful subproblem step (inconsistent linearisation, no elastic progress)
 STALLED = 5  # sqp with f_tol: feasible, the objective no longer moves, the KKT error not small
+JOINED = 6  # sqp with x_ref: the iterate came within r_ref of a known minimum (same basin)
 
 NO_ANGLE_LIMIT = 4.0  # rad: the joint-angle limit of a platform without one (beyond any angle)
 

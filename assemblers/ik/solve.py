@@ -23,7 +23,7 @@ from ..model import Assembler
 from . import cold
 from .criteria import CODES, CRITERIA, SPECS
 from .driver import IPM_TOL, SQP_TOL, ReducedProblem, run_ipm
-from .problem import CONVERGED, STALLED, n_constraints, problem
+from .problem import CONVERGED, JOINED, STALLED, n_constraints, problem
 from .report import (
     FEAS_TOL,
     IKResult,
@@ -37,7 +37,6 @@ from .report import (
 )
 from .starts import (
     Rescue,
-    alternate_splits,
     even,
     even_baseline,
     even_split,
@@ -46,7 +45,9 @@ from .starts import (
     unreachable,
 )
 
-RESTARTS = 1  # the global layer's further starts by default (measured: docs/ik.md)
+RESTARTS = 4  # the global layer's further starts by default (measured: docs/ik.md)
+BASIN_STEP_RAD = 0.1  # rad: the basin steps' standard deviation in each rotation (see _basin_step)
+JOIN_RADIUS = 1e-3  # m / rad: a further start this close to the best minimum has joined it
 START_HESSIAN = True  # the first BFGS matrix: cold.start_hessian (else the identity)
 
 __all__ = ["IKResult", "solve_ik", "warmup"]
@@ -75,7 +76,7 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             platforms are used, and the solve stays in its basin (no global layer).  Default:
             the even split (outside the limits or not: the SQP starts from either).
         n_starts: more starts on request: the nearest pose to home, then random feasible
-            solutions (``seed``), after the even split and the global layer's.
+            solutions, after the even split and the global layer's.
         max_iter: iteration limit of each solve; ftol: SLSQP's (the fallback).
         baseline: report the ``even`` baseline's cost (``baseline_cost``, ``reduction``;
             computed when first read, outside ``time_s``); False: None.
@@ -85,9 +86,11 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             for comparison); "ipm": the interior point (:mod:`assemblers.ik.ipm`; each
             Newton step needs a Hessian, n extra gradients, so from a cold start it is slower;
             trajectories use it warm, see :func:`solve_trajectory`).
-        restarts: the global layer: after the first solve, up to this many further starts at
-            other splits of the tool motion (:func:`~.starts.alternate_splits`), the best
-            minimum kept.  Default :data:`RESTARTS` (measured, docs/ik.md); 0: one start.
+        restarts: the global layer: after the first solve, this many basin steps, each a start
+            at a random step (``seed``) from the best minimum so far (a quarter of each
+            platform's stroke, 0.1 rad), the lowest minimum kept; a start that comes back to
+            the best one stops there.  Default :data:`RESTARTS` (measured, docs/ik.md); 0: one
+            start.
         budget_s: a wall-clock budget of the call: no further start of the global layer (or of
             ``n_starts``) begins once it is spent (the first solve always runs).  None: no
             limit, so the result does not depend on the machine's speed.
@@ -128,13 +131,15 @@ class _ColdSolves:
         self.H0 = cold.start_hessian(asm, criterion) if START_HESSIAN else np.empty((0, 0))
         self.even = _even_fractions(n_pl)
         self.no_z = np.empty(self.n)
-        self.best = None  # (cost, x, lam, Q, legs, tool error, violation, scale)
-        self.starts = self.iters = 0
+        self.best = None  # (cost, x, lam, Q, legs, tool error, violation, scale, last B)
+        self.starts = self.iters = self.joined = 0
         self.time = 0.0
 
-    def run(self, z=None, split=None) -> bool:
+    def run(self, z=None, split=None, join=0.0) -> bool:
         """One start: ``z`` (n,), or ``split`` = (a, c) fractions (None: the even split).
-        Returns whether it converged inside every limit."""
+        ``join`` > 0: stop as soon as the iterate is within ``join`` (m, rad) of the best
+        minimum so far (the same basin; ``joined`` counts them).  Returns whether it converged
+        inside every limit (or joined)."""
         n, m, n_pl = self.n, self.m, self.n_pl
         x, lam, B = np.empty(n), np.empty(m), np.empty((n, n))
         Q, legs, tw, g = np.empty(6 * n_pl), np.empty((n_pl, 6)), np.empty(6), np.empty(m)
@@ -144,21 +149,25 @@ class _ColdSolves:
         else:
             kind, (a, c) = cold.START_GIVEN, self.even
             z = np.array(z[:n], dtype=np.float64)
+        x_ref, r_ref = (self.best[1], join) if join > 0.0 and self.best else (self.no_z, 0.0)
         t = time.perf_counter()
         st, k, _, scale, cost, viol, ep, er = cold.solve(
             self.P, self.code, self.P.Q_ref, a, c, z, kind, self.H0, SQP_TOL, self.max_iter,
-            self.f_tol, x, lam, B, Q, legs, tw, g)
+            self.f_tol, x_ref, r_ref, x, lam, B, Q, legs, tw, g)
         self.time += time.perf_counter() - t
         self.starts += 1
         self.iters += int(k)
+        if st == JOINED:
+            self.joined += 1
+            return True
         ok = (st == CONVERGED or st == STALLED) and viol <= FEAS_TOL and np.isfinite(cost)
         if ok and (self.best is None or cost < self.best[0]):
-            self.best = (float(cost), x, lam, Q, legs, (float(ep), float(er)), float(viol), scale)
+            self.best = (float(cost), x, lam, Q, legs, (float(ep), float(er)), float(viol), scale,
+                         B)
         return ok
 
 
 _EVEN: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-_ALT: dict[int, list] = {}
 
 
 def _even_fractions(n: int):
@@ -169,11 +178,16 @@ def _even_fractions(n: int):
     return _EVEN[n]
 
 
-def _alternates(n: int):
-    """:func:`~.starts.alternate_splits` for N = ``n`` (built once)."""
-    if n not in _ALT:
-        _ALT[n] = alternate_splits(n)
-    return _ALT[n]
+def _basin_step(asm) -> np.ndarray:
+    """Standard deviations (6(N-1),) of the global layer's basin steps: a quarter of each
+    platform's stroke in x, y, z (m), :data:`BASIN_STEP_RAD` in roll, pitch, yaw (rad);
+    built once per Assembler."""
+    step = asm.__dict__.get("_ik_basin_step")
+    if step is None:
+        stroke = np.asarray(asm.leg_max - asm.leg_min, dtype=np.float64)[:-1]
+        step = np.concatenate([[s / 4] * 3 + [BASIN_STEP_RAD] * 3 for s in stroke])
+        asm.__dict__["_ik_basin_step"] = step
+    return step
 
 
 def _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, baseline, restarts,
@@ -194,10 +208,14 @@ def _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, bas
         return budget_s is not None and time.perf_counter() - t0 >= budget_s
 
     if initial is None and restarts > 0:
-        for split in _alternates(asm.n_platforms)[:restarts]:
+        # the global layer: basin steps, each a start at a random step from the best minimum
+        # so far (seeded: the same result every call), kept when it ends lower
+        rng = np.random.default_rng(seed)
+        step = _basin_step(asm)
+        for _ in range(restarts):
             if spent():
                 break
-            runs.run(split=split)
+            runs.run(z=runs.best[1] + rng.standard_normal(step.size) * step, join=JOIN_RADIUS)
     if initial is None and n_starts > 1:
         more = []
         if not spent():
@@ -209,7 +227,7 @@ def _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, bas
             if spent():
                 break
             runs.run(z=z)
-    cost, x, lam, Q, legs, tool_error, viol, scale = runs.best
+    cost, x, lam, Q, legs, tool_error, viol, scale, _ = runs.best
     extra = {"jax_calls": runs.iters + runs.starts, "solver": "sqp"}
     if _ipm_ok(criterion) and cost > 0:
         # the multipliers are for the objective times scale; stored per unit cost (warm starts)

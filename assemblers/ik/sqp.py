@@ -36,7 +36,7 @@ from ..optim.kkt import kkt_error
 from ..optim.linalg import cholesky, dot
 from ..optim.qp import QP_INFEASIBLE, QP_OK, elastic_qp, qp_dual
 from .evaluate import evaluate, scaled, start
-from .problem import CONVERGED, FAILED, MAX_ITER, QP_FAILED, STALLED
+from .problem import CONVERGED, FAILED, JOINED, MAX_ITER, QP_FAILED, STALLED
 
 _N_FLAT = 3  # consecutive steps below f_tol that make STALLED
 # sqp's first BFGS matrix: the identity, ``B`` as given, or ``B`` given for the unscaled
@@ -45,7 +45,8 @@ B_IDENTITY, B_GIVEN, B_UNSCALED = 0, 1, 2
 
 
 @njit(cache=True)
-def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY):
+def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY, x_ref=None,
+        r_ref=0.0):
     """SQP solve of the reduced problem ``min f(z)  s.t.  g(z) >= 0`` (:func:`assemblers.ik.evaluate
     .evaluate` with criterion ``crit``) from ``x0`` (n,), feasible or not.
 
@@ -57,10 +58,13 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
     ``b_init``: the first BFGS matrix is the identity (B_IDENTITY), ``B`` as given (B_GIVEN,
     symmetric positive definite, for the scaled objective), or ``B`` given for the objective
     itself, multiplied here by the scale (B_UNSCALED; e.g. :func:`initial_hessian`).  Fills
+    ``x_ref`` (n,), ``r_ref`` > 0: a minimum found before; the solve stops (JOINED) as soon as
+    a feasible iterate is within ``r_ref`` of it in every coordinate (the start is in its basin:
+    the global layer's further starts need not converge to a minimum it has).  Fills
     ``x`` (n,), ``lam`` (m,) (multipliers for the scaled objective) and ``B`` (n, n) (the last
     BFGS matrix) and returns ``(status, iterations, KKT error, f(x0) unscaled)``; status is
-    CONVERGED, STALLED, MAX_ITER, FAILED (the line search or the geometry broke down) or
-    QP_FAILED."""
+    CONVERGED, STALLED, JOINED, MAX_ITER, FAILED (the line search or the geometry broke down)
+    or QP_FAILED."""
     n = x0.shape[0]
     m = lam.shape[0]
     f_raw, scale, Qw, grad, g, G, grad_t, g_t, G_t = start(P, crit, x0, m, f_scale, x)
@@ -181,6 +185,12 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         n_flat = n_flat + 1 if flat and worst <= tol else 0
         if n_flat >= _N_FLAT:
             return STALLED, k + 1, err, f_raw
+        if x_ref is not None and r_ref > 0.0 and worst <= tol:
+            near = True
+            for c in range(n):
+                near = near and abs(x[c] - x_ref[c]) <= r_ref
+            if near:
+                return JOINED, k + 1, err, f_raw
         # the trial point's values become the current ones (swapped, not copied)
         grad, grad_t = grad_t, grad
         g, g_t = g_t, g

@@ -1,8 +1,6 @@
 """Where a solve starts, and where it ends when the target is out of reach.
 
 * the ``even`` split (the baseline, and the first start) and its repair to feasibility;
-* the other splits of the tool motion that the global layer of :func:`~.solve.solve_ik`
-  starts from (:func:`alternate_splits`);
 * random feasible solutions (further starts, robustness studies);
 * the closest-pose search (the tool pose error minimized within every limit) that tells an
   unreachable target from a hard one and gives the pose an unreachable result reports.
@@ -68,25 +66,6 @@ def even_baseline(asm: Assembler, T_target, criterion: str, method: str = "auto"
     z, ok, _ = repair(asm, T_target, np.asarray(Q_even), method=method,
                       rescue=Rescue(asm, T_target))
     return criterion_cost(asm, full_pose(asm, T_target, z), criterion) if ok else None
-
-
-def alternate_splits(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The global layer's starts for N = ``n`` platforms, best first: ``(a (N,), c (N,))``
-    fractions of the tool's translation and rotation vector that platforms 1..N-1 each apply
-    (:func:`assemblers.ik.evaluate.split`; the last platform closes the chain; the even split
-    is a = c = 1/N).
-
-    Why these: the distinct local minima of the shallow pose-mode landscape differ mostly in
-    how the rotation is shared between neighbouring platforms (one turns one way, the next the
-    other, each at a vertex of its limits).  The first alternate turns neighbours opposite
-    ways (c = -1/N, +1/N, -1/N, ...), the next ones turn every platform against the motion
-    (with the translation too, then twice the rotation), and the last leaves the rotation to
-    the top platform.  Order measured on 500 random reachable targets of the default Assembler
-    (seeds 1 and 2 of benchmarks/ik.py's sampling; docs/ik.md)."""
-    one = np.ones(n)
-    alt = -((-1.0) ** np.arange(n))  # -1, +1, -1, ...
-    return [(one / n, alt / n), (-one / n, -one / n), (one / n, -2.0 * one / n),
-            (one / n, 0.0 * one)]
 
 
 def repair(asm, T_target, Q_ref, max_iter=200, method="auto", rescue=None):
@@ -216,5 +195,5 @@ def unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls, rescue=N
                     extra={"jax_calls": calls, "solver": solver})
 
 
-__all__ = ["Rescue", "alternate_splits", "closest", "even", "even_baseline", "even_split",
+__all__ = ["Rescue", "closest", "even", "even_baseline", "even_split",
            "repair", "sample_solutions", "unreachable"]

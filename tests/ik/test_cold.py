@@ -190,10 +190,9 @@ def test_cold_path_falls_back_when_it_does_not_converge(monkeypatch):
 
 
 # Stack poses of the default Assembler whose tool poses are targets where one start from the
-# even split ends in a local minimum and the global layer's first further start finds a lower
-# one (IPOPT, from the even split and from home, agrees with the lower cost to 2e-10): seed 1
-# of benchmarks/ik.py's sampling (targets 9, 47 and 140 of 200), found by comparing restarts=0
-# with the default.
+# even split ends in a local minimum and the global layer finds a lower one (IPOPT, from the
+# even split and from home, agrees with the lower cost to 2e-10): seed 1 of benchmarks/ik.py's
+# sampling (targets 9, 47 and 140 of 200), found by comparing restarts=0 with the default.
 _TWO_MINIMA = [
     [0.000634925908323758, 0.020289242932039875, 0.22045338851642862, 0.023652463431006465,
      0.07787884689421731, 0.20654097516862224, 0.02196393145481848, 0.01973305806018008,
