@@ -94,6 +94,12 @@ def one_sqp(asm, T, criterion):
     return w, c, int(k)
 
 
+def _quiet_stdout():
+    from casadi_ik import _quiet_stdout as quiet
+
+    return quiet()
+
+
 def casadi_solvers(asm, log):
     """The CasADi baselines of a stack, built once: kind -> CasadiIK (kinds that cannot be
     built are left out, with a line saying why)."""
@@ -156,7 +162,8 @@ def bench_stack(asm, label, k, k_fd, rng, log, with_casadi: bool):
 
     def baseline(kind, st):
         def run(j, T):
-            (Q, flag, _, it), w, c = timed(cas[kind].solve, T, starts[j][st])
+            with _quiet_stdout():  # qpOASES prints errors whatever its print level
+                (Q, flag, _, it), w, c = timed(cas[kind].solve, T, starts[j][st])
             ok = verify(Q, T)
             rows[j][f"{kind}/{st}"] = dict(ok=ok, flag=flag, wall=w, cpu=c, iters=it,
                                            cost=criterion_cost(asm, Q, crit) if ok else np.inf)

@@ -48,6 +48,7 @@ from .starts import (
 RESTARTS = 4  # the global layer's further starts by default (measured: docs/ik.md)
 BASIN_STEP_RAD = 0.1  # rad: the basin steps' standard deviation in each rotation (see _basin_step)
 JOIN_RADIUS = 1e-3  # m / rad: a further start this close to the best minimum has joined it
+JOINS_TO_STOP = 3  # the global layer stops after this many further starts in a row joined it
 START_HESSIAN = True  # the first BFGS matrix: cold.start_hessian (else the identity)
 
 __all__ = ["IKResult", "solve_ik", "warmup"]
@@ -89,8 +90,8 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         restarts: the global layer: after the first solve, this many basin steps, each a start
             at a random step (``seed``) from the best minimum so far (a quarter of each
             platform's stroke, 0.1 rad), the lowest minimum kept; a start that comes back to
-            the best one stops there.  Default :data:`RESTARTS` (measured, docs/ik.md); 0: one
-            start.
+            the best one stops there, and after :data:`JOINS_TO_STOP` such starts in a row the
+            layer stops.  Default :data:`RESTARTS` (measured, docs/ik.md); 0: one start.
         budget_s: a wall-clock budget of the call: no further start of the global layer (or of
             ``n_starts``) begins once it is spent (the first solve always runs).  None: no
             limit, so the result does not depend on the machine's speed.
@@ -212,10 +213,13 @@ def _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, bas
         # so far (seeded: the same result every call), kept when it ends lower
         rng = np.random.default_rng(seed)
         step = _basin_step(asm)
+        joins = 0  # consecutive basin steps that came back to the best minimum
         for _ in range(restarts):
-            if spent():
+            if spent() or joins >= JOINS_TO_STOP:
                 break
+            before = runs.joined
             runs.run(z=runs.best[1] + rng.standard_normal(step.size) * step, join=JOIN_RADIUS)
+            joins = joins + 1 if runs.joined > before else 0
     if initial is None and n_starts > 1:
         more = []
         if not spent():

@@ -87,7 +87,10 @@ def test_restart_count_and_budget():
     T = target(asm, 5)
     assert A.solve_ik(asm, T, restarts=0).starts == 1
     assert A.solve_ik(asm, T, budget_s=0.0).starts == 1
-    assert A.solve_ik(asm, T).starts == 1 + solve.RESTARTS
+    # a unique minimum: every basin step comes back, and the layer stops after JOINS_TO_STOP
+    r = A.solve_ik(asm, T)
+    assert r.starts == 1 + min(solve.RESTARTS, solve.JOINS_TO_STOP)
+    assert A.solve_ik(asm, T, restarts=1).starts == 2
     assert A.solve_ik(asm, T, initial=A.solve_ik(asm, T).Q).starts == 1  # stays in its basin
     for bad in ({"restarts": -1}, {"budget_s": -1.0}, {"budget_s": float("nan")}):
         with pytest.raises(A.InputError):
@@ -192,14 +195,14 @@ def test_cold_path_falls_back_when_it_does_not_converge(monkeypatch):
 # Stack poses of the default Assembler whose tool poses are targets where one start from the
 # even split ends in a local minimum and the global layer finds a lower one (IPOPT, from the
 # even split and from home, agrees with the lower cost to 2e-10): seed 1 of benchmarks/ik.py's
-# sampling (targets 9, 47 and 140 of 200), found by comparing restarts=0 with the default.
+# sampling (targets 5, 47 and 140 of 200), found by comparing restarts=0 with the default.
 _TWO_MINIMA = [
-    [0.000634925908323758, 0.020289242932039875, 0.22045338851642862, 0.023652463431006465,
-     0.07787884689421731, 0.20654097516862224, 0.02196393145481848, 0.01973305806018008,
-     0.24868249126009195, -0.3665984288491877, 0.0502256031968924, -0.1516396974321612,
-     -0.017604566812845363, 0.01886013447989643, 0.2667057167121581, 0.19870719917202884,
-     0.08519211445377617, 0.07050516689765218, -0.01797449700917389, 0.024506040733428575,
-     0.225956810167476, -0.02269406681500663, 0.03202910026965622, -0.05960589453916665],
+    [0.004421786278411055, 0.010851487435900226, 0.2183757797952668, -0.06352712562235241,
+     0.12662012924480104, -0.2030529434236188, -0.004922970549318673, -0.020725156956588914,
+     0.2390075566787646, 0.37602251116105445, -0.05065994221541614, 0.11631463199592229,
+     -0.020942459414803105, 0.04464179899754053, 0.20233365185528293, -0.02643845005312251,
+     0.0334013988036983, -0.05782236250950534, -0.005493415195480494, -0.05644580979291612,
+     0.21290882300498012, 0.1153307433059294, 0.04834510581488827, 0.11016281403179051],
     [0.05876198603529348, -0.0345842031900811, 0.24487621927734216, 0.0277868391030891,
      0.2386545035646448, 0.07923231980798118, 0.03398709521508955, -0.01656039136055501,
      0.2356508845552866, 0.05801532497220907, -0.024236546580834073, -0.17186884479572506,
@@ -252,7 +255,7 @@ def test_global_layer_finds_the_lower_minimum(k):
     asm = A.load_config("assembler")
     T = A.forward_kinematics(asm, np.array(_TWO_MINIMA[k]))
     one, best = A.solve_ik(asm, T, restarts=0), A.solve_ik(asm, T)
-    assert one.starts == 1 and best.starts == 1 + solve.RESTARTS
+    assert one.starts == 1 and 1 < best.starts <= 1 + solve.RESTARTS
     for r in (one, best):
         assert r.success
         np.testing.assert_allclose(A.forward_kinematics(asm, r.Q), T, atol=1e-12)
