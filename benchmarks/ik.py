@@ -1,287 +1,237 @@
-"""Least-sensitive IK: solve_ik against a plain scipy SLSQP baseline (same run), and trajectory IK.
+"""Least-sensitive IK: solve_ik against CasADi (IPOPT, SQP + qpOASES) and SciPy SLSQP on the same
+targets in the same run, and trajectory IK.
 
     python benchmarks/ik.py [--targets 200] [--baseline-targets 30] [--quick] [--seed 0]
-                            [--no-family] [--duration 2.0] [--rate 1000]
+                            [--clock wall|cpu] [--markdown FILE] [--no-casadi] [--no-family]
+                            [--duration 2.0] [--rate 1000]
 
 For N = 2, 3, 4 (configs duo, trio, assembler) and, as a like-for-like family, stacks of 2 and 3
 of the default Assembler's platform type (its spacers, tool and weights; built with
-``config_from_dict`` from configs/assembler.toml):
+``config_from_dict`` from configs/assembler.toml; SLSQP baseline only):
 
-* Random reachable targets: the tool pose (FK) of random feasible stack poses.  Each platform's
-  pose is drawn uniformly over that platform's feasible set (uniform in a box of +-1.5 strokes and
-  +-1 rad around home, which contains it, kept when all six legs are within stroke and every
-  joint angle within its limit; checked with ``leg_lengths`` / ``joint_angles``).  Stroke and
-  joint limits act per platform, so the stack pose is uniform over the stack's feasible set.
-* ``solve_ik`` with the default criterion, timed per call (wall clock) after a warm-up of a few
-  solves (compilation).  Success: ``success`` True and, recomputed here, the tool pose on target
-  to 1e-9 m / 1e-9 rad and every limit held (to 1e-8 m / rad).
-* The baseline a user would write: ``scipy.optimize.minimize(method="SLSQP")`` over the full 6N
-  stack pose from home, objective ``assemblers.sensitivity`` (the config's weights; checked equal
-  to ``solve_ik``'s cost at one pose, else abort), the tool pose as 6 equality residuals (position
-  difference, rotation vector of ``R R_target^T``), legs and joint angles as inequalities, pose
-  bounds when the config has them, scipy's finite-difference gradients, objective normalised by its
-  value at the start (SLSQP's ftol is absolute), ftol 1e-10, maxiter 1000.  Run on a subset of the
-  targets.  Success: tool pose on target to 1e-6 m / 1e-6 rad and limits held (to 1e-8).
-* The criterion ``condition`` on the trio and unreachable ``duo`` targets (15-25 cm off home
-  in x and y), ``--baseline-targets`` of each: ``solve_ik`` against ``method="slsqp"`` (SciPy's
-  SLSQP on the same Numba kernel), both after a warm-up.
-* Trajectory IK (N = 3, trio): a straight-line + SLERP move between two reachable tool poses,
-  ``--duration`` s at ``--rate`` Hz, through ``solve_trajectory``; per-step times from
-  ``TrajectoryResult.step_times_s`` (the first step is a full solve; warm-started steps follow).
+* Random reachable targets: the tool pose (FK) of random feasible stack poses, each platform's
+  pose uniform over that platform's feasible set (:func:`ik_common.random_feasible_poses`).
+* ``solve_ik`` with the default criterion and options, after ``ik.warmup``.  Success:
+  ``success`` True and, recomputed here through the public API, the tool pose on target to 1e-9
+  m / 1e-9 rad and every limit held (to 1e-8 m / rad).  Timed per call; also reported: the part
+  of the call in its optimizer runs (``IKResult.solver_time_s``, every start's compiled SQP
+  call) and one run of the compiled SQP (``assemblers.ik.sqp.sqp``) alone from the same start
+  (the even split, the same first BFGS matrix), without the start's computation or the report.
+* CasADi (``benchmarks/casadi_ik.py``, the ``bench`` extra; skipped with a line saying so when
+  casadi is not installed): IPOPT with its exact Hessian, the same on compiled C, and CasADi's
+  SQP with qpOASES on compiled C (compiled once, cached), on the full 6N problem with the
+  tool-pose equalities, each from our start (the even split) and from home; every solution
+  re-checked here like ours (tool pose to 1e-9, limits to 1e-8, cost through the public API).
+  The solvers take turns in blocks of 10 targets (interleaved), so a change of load hits all,
+  and each runs back to back within a block (right after another solver, on cold caches, a
+  solve takes up to twice as long).
+* Costs: ours against each baseline (at or below it within a relative 1e-8: our solutions keep
+  1e-9 m inside every limit, IPOPT's lie on them), the worst gap, and the best known minimum
+  (the lowest verified cost any solver found) and who reached it.
+* The baseline a user would write with SciPy: ``minimize(method="SLSQP")`` over the full stack
+  pose from home, ``assemblers.sensitivity`` as the objective, finite-difference gradients, the
+  tool pose as 6 equalities, the limits as inequalities; the first ``--baseline-targets``.
+* The criterion ``condition`` (trio) and unreachable ``duo`` targets against ``method="slsqp"``;
+  trajectory IK (trio, straight line + SLERP, ``--duration`` s at ``--rate`` Hz): per-step times.
+
+``--clock cpu``: ratios from the CPU time of the process (``time.process_time``) instead of the
+wall clock, for a machine shared with other jobs; both are always measured.
+``--markdown FILE``: the comparison tables, as the README takes them.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
-import tomllib
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
+from ik_common import (
+    LIMIT_TOL,
+    TOOL_TOL,
+    TOOL_TOL_FD,
+    family_config,
+    limit_violation,
+    machine_line,
+    random_feasible_poses,
+    slsqp_baseline,
+    tool_errors,
+)
 
-TOOL_TOL_OURS = 1e-9  # m / rad, the issue's requirement
-TOOL_TOL_BASE = 1e-6  # m / rad, the baseline's success test
-LIMIT_TOL = 1e-8  # m / rad, largest limit violation still called "held"
-
-
-# ----------------------------------------------------------------------------- machine
-
-
-def machine_line() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{cpu or platform.machine()}; {os.cpu_count()} CPUs ({usable} usable); "
-            f"load average {load}; Python {platform.python_version()}")
-
-
-# ----------------------------------------------------------------------------- configs
-
-
-def family_config(n: int):
-    """The default Assembler's platform type stacked n high (its spacers, tool, weights)."""
-    import assemblers as A
-    from assemblers.config import resolve_config_path
-
-    path = resolve_config_path("assembler")
-    data = tomllib.loads(path.read_text())
-    ptype = data["stack"]["platforms"][0]
-    data["name"] = f"assembler-x{n}"
-    data["stack"]["platforms"] = [ptype] * n
-    data["stack"]["interfaces"] = data["stack"]["interfaces"][: n - 1]
-    data.pop("hardware", None)  # per-platform hardware entries are not needed here
-    return A.config_from_dict(data, source=f"{path} (first {n} platforms)")
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def limit_violation(asm, Q) -> np.ndarray:
-    """Largest limit violation (m or rad, 0 if none) of (B, 6N) poses, recomputed via the API."""
-    import assemblers as A
-
-    Q = np.atleast_2d(Q)
-    L = A.leg_lengths(asm, Q)
-    ang = A.joint_angles(asm, Q)
-    v = np.maximum(asm.leg_min[:, None] - L, L - asm.leg_max[:, None]).max(axis=(1, 2))
-    v = np.maximum(v, (ang - asm.max_joint_angle[:, None, None]).max(axis=(1, 2, 3)))
-    v = np.maximum(v, (asm.pose_lower - Q).max(axis=1))
-    v = np.maximum(v, (Q - asm.pose_upper).max(axis=1))
-    return np.maximum(v, 0.0)
-
-
-def tool_errors(asm, Q, T_targets):
-    """(position m, rotation rad) between FK(Q) and the targets, (B,) each."""
-    from scipy.spatial.transform import Rotation
-
-    import assemblers as A
-
-    T = A.forward_kinematics(asm, np.atleast_2d(Q)).reshape(-1, 4, 4)
-    Tt = np.asarray(T_targets).reshape(-1, 4, 4)
-    ep = np.linalg.norm(T[:, :3, 3] - Tt[:, :3, 3], axis=1)
-    R = T[:, :3, :3] @ np.transpose(Tt[:, :3, :3], (0, 2, 1))
-    er = np.linalg.norm(Rotation.from_matrix(R).as_rotvec(), axis=1)
-    return ep, er
-
-
-# ----------------------------------------------------------------------------- targets
-
-
-def random_feasible_poses(asm, k: int, rng: np.random.Generator, batch: int = 100_000):
-    """(k, 6N) stack poses, each platform uniform over its own feasible set."""
-    import assemblers as A
-
-    N = asm.n_platforms
-    home = A.home_pose(asm)
-    stroke = np.repeat(asm.leg_max - asm.leg_min, 6).reshape(N, 6)
-    half = np.concatenate([1.5 * stroke[:, :3], np.ones((N, 3))], axis=1).reshape(-1)
-    lo = np.maximum(home - half, asm.pose_lower)
-    hi = np.minimum(home + half, asm.pose_upper)
-    found = [[] for _ in range(N)]
-    reach = np.zeros(6 * N)
-    for _ in range(1000):
-        Q = rng.uniform(lo, hi, size=(batch, 6 * N))
-        L = A.leg_lengths(asm, Q)
-        ang = A.joint_angles(asm, Q)
-        ok = ((L >= asm.leg_min[:, None]) & (L <= asm.leg_max[:, None])).all(axis=2)
-        ok &= (ang <= asm.max_joint_angle[:, None, None]).all(axis=(2, 3))
-        for i in range(N):
-            q = Q[ok[:, i], 6 * i: 6 * i + 6]
-            found[i].extend(q)
-            if len(q):
-                reach[6 * i: 6 * i + 6] = np.maximum(reach[6 * i: 6 * i + 6],
-                                                     np.abs(q - home[6 * i: 6 * i + 6]).max(0))
-        if min(len(f) for f in found) >= k:
-            break
-    else:
-        raise RuntimeError(f"{asm.name}: too few feasible poses found")
-    # the sampling box must contain each feasible set: nothing accepted near its edge
-    frac = float((reach / half).max())
-    if frac > 0.95:
-        raise RuntimeError(f"{asm.name}: feasible poses reach {frac:.0%} of the sampling box")
-    Q = np.concatenate([np.asarray(f[:k]) for f in found], axis=1)
-    assert limit_violation(asm, Q).max() == 0.0
-    return Q
-
-
-# ----------------------------------------------------------------------------- the baseline
-
-
-def slsqp_baseline(asm, T_target, Q0, maxiter: int = 1000, ftol: float = 1e-10):
-    """A plain scipy SLSQP on the full stack pose, finite-difference gradients (what a user
-    would write with the public NumPy API).  Returns (Q, scipy result)."""
-    from scipy.optimize import minimize
-    from scipy.spatial.transform import Rotation
-
-    import assemblers as A
-
-    p_t, R_t = T_target[:3, 3], T_target[:3, :3]
-    has_angle = np.isfinite(asm.max_joint_angle)
-    f0 = A.sensitivity(asm, Q0)
-
-    def cost(Q):
-        return A.sensitivity(asm, Q) / f0
-
-    def tool_residual(Q):
-        T = A.forward_kinematics(asm, Q)
-        return np.concatenate([T[:3, 3] - p_t, Rotation.from_matrix(T[:3, :3] @ R_t.T).as_rotvec()])
-
-    def limits(Q):
-        L = A.leg_lengths(asm, Q)
-        parts = [(L - asm.leg_min[:, None]).ravel(), (asm.leg_max[:, None] - L).ravel()]
-        if has_angle.any():
-            ang = A.joint_angles(asm, Q)[has_angle]
-            parts.append((asm.max_joint_angle[has_angle][:, None, None] - ang).ravel())
-        return np.concatenate(parts)
-
-    bounds = None
-    if np.isfinite(asm.pose_lower).any() or np.isfinite(asm.pose_upper).any():
-        bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None)
-                  for lo, hi in zip(asm.pose_lower, asm.pose_upper, strict=True)]
-    res = minimize(cost, Q0, method="SLSQP", bounds=bounds,
-                   constraints=[{"type": "eq", "fun": tool_residual},
-                                {"type": "ineq", "fun": limits}],
-                   options={"maxiter": maxiter, "ftol": ftol})
-    return res.x, res
-
-
-# ----------------------------------------------------------------------------- one stack
+REL_TOL = 1e-8  # relative cost difference still called equal (see the docstring)
+STARTS = ("even", "home")  # the baselines' starts: ours (the even split) and home
+BLOCK = 10  # targets per block of the interleaving (see bench_stack)
 
 
 def pct(a, q):
     return float(np.percentile(a, q)) if len(a) else float("nan")
 
 
-def bench_stack(asm, label, k, k_base, rng, log):
+def timed(fn, *args, **kw):
+    """``(fn(*args, **kw), wall s, CPU s)``."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def one_sqp(asm, T, criterion):
+    """One run of the compiled SQP from the even split with the first BFGS matrix solve_ik
+    uses, timed alone: ``(wall s, CPU s, iterations)``."""
+    from assemblers.ik import cold, sqp
+    from assemblers.ik.criteria import CODES, SPECS
+    from assemblers.ik.driver import SQP_TOL
+    from assemblers.ik.evaluate import even_split
+    from assemblers.ik.problem import n_constraints, problem
+
+    P = problem(asm, T, criterion)
+    n, m = 6 * (asm.n_platforms - 1), n_constraints(P)
+    Q = np.empty(6 * asm.n_platforms)
+    even_split(P, P.Q_ref, Q)
+    z0, x, lam = Q[:n].copy(), np.empty(n), np.empty(m)
+    B = cold.start_hessian(asm, criterion).copy()
+    (_, k, _, _), w, c = timed(sqp.sqp, P, CODES[criterion], z0, SQP_TOL, 200, 0.0, x, lam, B,
+                               SPECS[criterion].f_tol, sqp.B_UNSCALED)
+    return w, c, int(k)
+
+
+def _quiet_stdout():
+    from casadi_ik import _quiet_stdout as quiet
+
+    return quiet()
+
+
+def casadi_solvers(asm, log):
+    """The CasADi baselines of a stack, built once: kind -> CasadiIK (kinds that cannot be
+    built are left out, with a line saying why)."""
+    from casadi_ik import KINDS, CasadiIK
+
+    out = {}
+    for kind in KINDS:
+        t0 = time.perf_counter()
+        try:
+            out[kind] = CasadiIK(asm, kind, log=log)
+        except Exception as e:  # noqa: BLE001 (a baseline that cannot be built is reported)
+            log(f"    CasADi {kind}: not built ({type(e).__name__}: {e})")
+            continue
+        log(f"    CasADi {kind}: built in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
+def bench_stack(asm, label, k, k_fd, rng, log, with_casadi: bool):
     import assemblers as A
+    from assemblers.ik import criterion_cost, even_split, warmup
 
     N = asm.n_platforms
+    crit = A.ik.default_criterion(asm)
     Qs = random_feasible_poses(asm, k, rng)
     Ts = A.forward_kinematics(asm, Qs).reshape(-1, 4, 4)
-
-    # warm-up: compile (or load from the persistent cache) every path a solve can take
-    # (main solve, even-split repair, closest pose), then a few real solves
-    from assemblers.ik import warmup
-
     warmup(asm)
     for T in Ts[:3]:
         A.solve_ik(asm, T)
-    # the baseline's objective is the solver's cost: check it at one solved pose
+        one_sqp(asm, T, crit)
     r = A.solve_ik(asm, Ts[0])
     c_api = A.sensitivity(asm, r.Q)
     if not np.isclose(c_api, r.cost, rtol=1e-9, atol=0.0):
         raise SystemExit(f"{label}: assemblers.sensitivity = {c_api!r} but solve_ik cost = "
-                         f"{r.cost!r} at the same pose: the baseline would optimise another "
+                         f"{r.cost!r} at the same pose: the baselines would optimise another "
                          "objective; aborting")
-    log(f"  {label}: objective check OK (sensitivity {c_api:.12g} = solve_ik cost {r.cost:.12g})")
+    cas = casadi_solvers(asm, log) if with_casadi else {}
+    home = A.home_pose(asm)
+    for s in cas.values():  # warm-up (first calls allocate)
+        s.solve(Ts[0], home)
 
-    times, ok, costs, reasons, iters = np.empty(k), np.zeros(k, bool), np.empty(k), Counter(), []
-    cpu = np.empty(k)
-    Q_ours = np.empty((k, 6 * N))
-    for j, T in enumerate(Ts):
-        t0, c0 = time.perf_counter(), time.process_time()
-        r = A.solve_ik(asm, T)
-        times[j], cpu[j] = time.perf_counter() - t0, time.process_time() - c0
-        Q_ours[j], costs[j], ok[j] = r.Q, r.cost, r.success
-        iters.append(r.iterations)
+    def verify(Q, T, tol=TOOL_TOL):
+        ep, er = tool_errors(asm, Q, T[None])
+        return bool(ep[0] <= tol and er[0] <= tol and limit_violation(asm, Q)[0] <= LIMIT_TOL)
+
+    rows = [{} for _ in Ts]
+    reasons = Counter()
+    starts = [{"even": even_split(asm, T), "home": home} for T in Ts]
+
+    def ours(j, T):
+        r, w, c = timed(A.solve_ik, asm, T)
         if not r.success:
             reasons[r.reason or r.message] += 1
-    ep, er = tool_errors(asm, Q_ours, Ts)
-    viol = limit_violation(asm, Q_ours)
-    verified = ok & (ep <= TOOL_TOL_OURS) & (er <= TOOL_TOL_OURS) & (viol <= LIMIT_TOL)
-    claimed_but_not = int((ok & ~verified).sum())
+        rows[j]["ours"] = dict(ok=bool(r.success) and verify(r.Q, T), wall=w, cpu=c, cost=r.cost,
+                               solver=r.solver_time_s, starts=r.starts, iters=r.iterations,
+                               time_s=r.time_s)
 
-    # baseline on a subset (it is slow), from home
-    kb = min(k_base, k)
-    home = A.home_pose(asm)
-    slsqp_baseline(asm, Ts[0], home, maxiter=3)  # warm-up of the API calls it makes
-    b_times, b_ok, b_costs, b_nit = np.empty(kb), np.zeros(kb, bool), np.empty(kb), []
-    b_cpu = np.empty(kb)
-    for j in range(kb):
-        t0, c0 = time.perf_counter(), time.process_time()
-        Qb, res = slsqp_baseline(asm, Ts[j], home)
-        b_times[j], b_cpu[j] = time.perf_counter() - t0, time.process_time() - c0
-        b_nit.append(res.nit)
-        bep, ber = tool_errors(asm, Qb, Ts[j][None])
-        b_ok[j] = (bep[0] <= TOOL_TOL_BASE and ber[0] <= TOOL_TOL_BASE
-                   and limit_violation(asm, Qb)[0] <= LIMIT_TOL)
-        b_costs[j] = A.sensitivity(asm, Qb)
-    common = verified[:kb] & b_ok
-    ratio = b_costs[common] / costs[:kb][common]
+    def sqp1(j, T):
+        w, c, k1 = one_sqp(asm, T, crit)
+        rows[j]["sqp1"] = dict(wall=w, cpu=c, iters=k1)
 
-    out = dict(
-        label=label, N=N, k=k, kb=kb, wrt=asm.sensitivity.wrt,
-        ok=100 * verified.mean(), med=1e3 * np.median(times), p95=1e3 * pct(times, 95),
-        mx=1e3 * times.max(), iters=float(np.median(iters)), reasons=dict(reasons),
-        claimed_but_not=claimed_but_not,
-        ours_sub_med=1e3 * np.median(times[:kb]),
-        b_ok=100 * b_ok.mean(), b_med=1e3 * np.median(b_times), b_p95=1e3 * pct(b_times, 95),
-        b_iters=float(np.median(b_nit)),
-        cpu_med=1e3 * np.median(cpu), b_cpu_med=1e3 * np.median(b_cpu),
-        n_common=int(common.sum()),
-        cost_ratio=float(ratio.mean()) if ratio.size else float("nan"),
-        cost_ratio_min=float(ratio.min()) if ratio.size else float("nan"),
-        base_worse=int((ratio > 1 + 1e-6).sum()), base_better=int((ratio < 1 - 1e-6).sum()),
-    )
-    out["speed"] = out["b_med"] / out["med"]
-    log(f"  {label:14s} N={N} ours {out['ok']:6.2f}% med {out['med']:7.2f} ms "
-        f"p95 {out['p95']:7.2f} ms | SLSQP-FD {out['b_ok']:6.1f}% med {out['b_med']:8.1f} ms "
-        f"| x{out['speed']:.0f} | cost ratio {out['cost_ratio']:.4f}")
+    def baseline(kind, st):
+        def run(j, T):
+            with _quiet_stdout():  # qpOASES prints errors whatever its print level
+                (Q, flag, _, it), w, c = timed(cas[kind].solve, T, starts[j][st])
+            ok = verify(Q, T)
+            rows[j][f"{kind}/{st}"] = dict(ok=ok, flag=flag, wall=w, cpu=c, iters=it,
+                                           cost=criterion_cost(asm, Q, crit) if ok else np.inf)
+        return run
+
+    def slsqp_fd(j, T):
+        if j < k_fd:
+            (Qb, res), w, c = timed(slsqp_baseline, asm, T, home)
+            ok = verify(Qb, T, TOOL_TOL_FD)
+            rows[j]["slsqp-fd/home"] = dict(ok=ok, wall=w, cpu=c, iters=res.nit,
+                                            cost=criterion_cost(asm, Qb, crit) if ok else np.inf)
+
+    # interleaved in blocks of BLOCK targets: each solver runs a block back to back (a solve
+    # right after another solver's runs on cold caches: ours took twice as long after an IPOPT
+    # call), and every solver sees the same drift of the machine's load
+    solvers = [ours, sqp1] + [baseline(kind, st) for kind in cas for st in STARTS] + [slsqp_fd]
+    for b0 in range(0, len(Ts), BLOCK):
+        for run in solvers:
+            for j in range(b0, min(b0 + BLOCK, len(Ts))):
+                run(j, Ts[j])
+    log(f"  {label}: {k} targets done")
+    return dict(label=label, N=N, crit=crit, rows=rows, reasons=dict(reasons))
+
+
+def summarize(st, clock):
+    """Medians, ratios and the cost comparison of one stack's rows."""
+    rows = st["rows"]
+    ours = [r["ours"] for r in rows]
+    t = np.array([o[clock] for o in ours])
+    out = dict(label=st["label"], N=st["N"], crit=st["crit"], k=len(rows),
+               ok=100 * np.mean([o["ok"] for o in ours]), med=np.median(t), p95=pct(t, 95),
+               # the optimizer runs on this clock: the call's time times their share of it
+               solver=np.median([o[clock] * o["solver"] / o["time_s"] for o in ours]),
+               # the call against its own optimizer runs, both by the wall clock (time_s)
+               whole_vs_runs=np.median([o["time_s"] / o["solver"] for o in ours]),
+               sqp1=np.median([r["sqp1"][clock] for r in rows]),
+               starts=np.median([o["starts"] for o in ours]), reasons=st["reasons"])
+    out["whole_vs_one"] = out["med"] / out["sqp1"]
+    c_ours = np.array([o["cost"] if o["ok"] else np.inf for o in ours])
+    names = sorted({key for r in rows for key in r if "/" in key})
+    best = c_ours.copy()
+    for key in names:
+        cb = np.array([r[key]["cost"] if key in r else np.inf for r in rows])
+        best = np.minimum(best, cb)
+    out["best_ours"] = 100 * np.mean(c_ours <= best * (1 + REL_TOL))
+    worst_ours = (c_ours - best) / best
+    out["gap_best"] = float(np.max(worst_ours[np.isfinite(worst_ours)], initial=0.0))
+    out["missed"] = [j for j in range(len(rows)) if not c_ours[j] <= best[j] * (1 + REL_TOL)]
+    out["base"] = {}
+    for key in names:
+        sub = [j for j, r in enumerate(rows) if key in r]
+        b = [rows[j][key] for j in sub]
+        cb = np.array([x["cost"] for x in b])
+        co = c_ours[sub]
+        both = np.isfinite(cb) & np.isfinite(co)
+        gap = (co[both] - cb[both]) / cb[both]
+        tb = np.array([x[clock] for x in b])
+        out["base"][key] = dict(
+            n=len(sub), ok=100 * np.mean([x["ok"] for x in b]), med=np.median(tb),
+            speed=np.median(tb) / np.median(t[sub]), iters=np.median([x["iters"] for x in b]),
+            at_or_below=100 * np.mean(co[both] <= cb[both] * (1 + REL_TOL)) if both.any()
+            else float("nan"),
+            lower=int(np.sum(cb < co * (1 - REL_TOL))), worst=float(np.max(gap, initial=-np.inf)),
+            best=100 * np.mean(cb <= best[sub] * (1 + REL_TOL)))
     return out
 
+
+# ----------------------------------------------------------------------------- trajectory
 
 # ----------------------------------------------------------------------------- trajectory
 
@@ -379,17 +329,78 @@ def bench_other(n: int, rng, log) -> dict:
 # ----------------------------------------------------------------------------- main
 
 
+
+# ----------------------------------------------------------------------------- tables
+
+
+def f_ms(s):
+    return f"{s * 1e3:.2f} ms" if s < 0.1 else f"{s * 1e3:.0f} ms"
+
+
+def f_gap(g):
+    return "-" if not np.isfinite(g) else f"{g:+.1e}"
+
+
+_KIND = {"ipopt": "IPOPT (exact Hessian)", "ipopt-jit": "IPOPT, compiled",
+         "sqp-jit": "CasADi SQP + qpOASES, compiled", "slsqp-fd": "SciPy SLSQP, FD gradients"}
+
+
+def tables(sums, args, clock) -> str:
+    """The comparison as markdown (what the README shows)."""
+    kinds = [k for k in ("ipopt", "ipopt-jit", "sqp-jit") if any(f"{k}/even" in s["base"]
+                                                                 for s in sums)]
+    out = [f"`python benchmarks/ik.py` ({args.targets} random reachable targets per stack, "
+           f"default criterion and options; {clock} clock; {machine_line()}):", ""]
+    hdr = ["stack", "N", "solve_ik success", "solve_ik median", "its optimizer runs",
+           "whole / runs", "one SQP run", "whole / one SQP"]
+    hdr += [f"{_KIND[k]} from our start" for k in kinds]
+    out += ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for s in sums:
+        cells = [s["label"], str(s["N"]), f"{s['ok']:.1f} %", f_ms(s["med"]), f_ms(s["solver"]),
+                 f"{s['whole_vs_runs']:.2f}x", f_ms(s["sqp1"]), f"{s['whole_vs_one']:.2f}x"]
+        for k in kinds:
+            b = s["base"].get(f"{k}/even")
+            cells.append("-" if b is None else f"{f_ms(b['med'])} = **{b['speed']:.1f}x**, "
+                         f"{b['ok']:.0f} % ok")
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "Costs (relative; equal within 1e-8: our poses keep 1e-9 m inside every limit, "
+            "IPOPT's lie on them): how often ours is at or below each baseline's, the worst gap "
+            "(positive: ours higher), and how often each reached the best known minimum (the "
+            "lowest verified cost any solver found):", ""]
+    keys = [f"{k}/{st}" for k in kinds for st in STARTS] + ["slsqp-fd/home"]
+    keys = [k for k in keys if any(k in s["base"] for s in sums)]
+    hdr = ["stack", "ours: best known"] + [f"vs {_KIND[k.split('/')[0]]} from {k.split('/')[1]}"
+                                           for k in keys]
+    out += ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for s in sums:
+        cells = [s["label"], f"{s['best_ours']:.1f} % (worst {f_gap(s['gap_best'])})"]
+        for k in keys:
+            b = s["base"].get(k)
+            cells.append("-" if b is None else
+                         f"ours <= on {b['at_or_below']:.1f} %, worst {f_gap(b['worst'])}; "
+                         f"it: best {b['best']:.0f} %, {b['ok']:.0f} % ok (n={b['n']})")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- main
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", type=int, default=200, help="random targets per stack (200)")
     ap.add_argument("--baseline-targets", type=int, default=30,
-                    help="of those, how many the slow SLSQP baseline solves (30)")
+                    help="of those, how many the slow SciPy SLSQP-FD baseline solves (30)")
     ap.add_argument("--duration", type=float, default=2.0, help="trajectory duration, s (2)")
     ap.add_argument("--rate", type=float, default=1000.0, help="trajectory rate, Hz (1000)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 20 targets, 5 for the baseline, 0.2 s trajectory")
+                    help="smoke run: 20 targets, 5 for SLSQP-FD, 0.2 s trajectory")
     ap.add_argument("--no-family", action="store_true",
                     help="skip the like-for-like stacks of the default platform (N = 2, 3)")
+    ap.add_argument("--no-casadi", action="store_true", help="skip the CasADi baselines")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="the clock of the medians and ratios (both are measured)")
+    ap.add_argument("--markdown", metavar="FILE", help="write the comparison tables here")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.quick:
@@ -400,91 +411,70 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
+    with_casadi = not args.no_casadi
+    if with_casadi:
+        try:
+            import casadi
+        except ImportError:
+            with_casadi = False
+            log("CasADi baselines skipped: casadi is not installed (pip install -e \".[bench]\")")
+        else:
+            log(f"CasADi {casadi.__version__}")
     print(f"Machine: {machine_line()}")
-    print(f"IK benchmark: {args.targets} random reachable targets per stack, SLSQP baseline on "
-          f"the first {args.baseline_targets}; seed {args.seed}\n", flush=True)
+    print(f"IK benchmark: {args.targets} random reachable targets per stack, SLSQP-FD on the "
+          f"first {args.baseline_targets}; seed {args.seed}; {args.clock} clock\n", flush=True)
     rng = np.random.default_rng(args.seed)
-    stacks = [(A.load_config("duo"), "duo"), (A.load_config("trio"), "trio"),
-              (A.load_config("assembler"), "assembler")]
+    stacks = [(A.load_config("duo"), "duo", True), (A.load_config("trio"), "trio", True),
+              (A.load_config("assembler"), "assembler", True)]
     if not args.no_family:
-        stacks += [(family_config(2), "assembler-x2"), (family_config(3), "assembler-x3")]
-    assert [a.n_platforms for a, _ in stacks[:3]] == [2, 3, 4], "shipped configs changed"
+        stacks += [(family_config(2), "assembler-x2", False),
+                   (family_config(3), "assembler-x3", False)]
+    assert [a.n_platforms for a, _, _ in stacks[:3]] == [2, 3, 4], "shipped configs changed"
 
     t_all = time.perf_counter()
-    rows = [bench_stack(asm, label, args.targets, args.baseline_targets, rng, log)
-            for asm, label in stacks]
+    clock = args.clock
+    sums = [summarize(bench_stack(asm, label, args.targets, args.baseline_targets, rng, log,
+                                  with_casadi and cas), clock)
+            for asm, label, cas in stacks]
     traj = bench_trajectory(args.duration, args.rate, rng, log)
     other = bench_other(args.baseline_targets, rng, log)
     t_all = time.perf_counter() - t_all
 
-    print(f"\nsolve_ik (default criterion) vs plain SLSQP with finite differences "
-          f"(ours: {args.targets} targets; baseline: first {args.baseline_targets}):")
-    hdr = (f"  {'stack':14s} {'N':>2s} {'cost':>4s} | {'ours ok':>8s} {'median':>8s} {'p95':>8s} "
-           f"{'iters':>5s} | {'SLSQP ok':>8s} {'median':>9s} {'p95':>9s} {'iters':>5s} | "
-           f"{'speed':>6s} | {'cost base/ours':>15s}")
-    print(hdr)
-    print("  " + "-" * (len(hdr) - 2))
-    for r in rows:
-        print(f"  {r['label']:14s} {r['N']:2d} {'J_L' if r['wrt'] == 'legs' else 'J_Q':>4s} | "
-              f"{r['ok']:7.2f}% {r['med']:6.2f}ms {r['p95']:6.2f}ms {r['iters']:5.0f} | "
-              f"{r['b_ok']:7.1f}% {r['b_med']:7.1f}ms {r['b_p95']:7.1f}ms {r['b_iters']:5.0f} | "
-              f"x{r['speed']:5.0f} | {r['cost_ratio']:8.5f} (n={r['n_common']})")
-    print("  (speed = SLSQP median / ours median; cost base/ours = mean over targets both solved, "
-          ">1 means ours is lower)")
-    for r in rows:
-        notes = []
-        if r["reasons"]:
-            notes.append("failures: " + ", ".join(f"{v} x {k}" for k, v in r["reasons"].items()))
-        if r["claimed_but_not"]:
-            notes.append(f"{r['claimed_but_not']} reported success but failed the recheck")
-        notes.append(f"ours max {r['mx']:.1f} ms; ours median on the baseline's subset "
-                     f"{r['ours_sub_med']:.2f} ms")
-        notes.append(f"median process CPU time ours {r['cpu_med']:.2f} ms, SLSQP-FD "
-                     f"{r['b_cpu_med']:.1f} ms (x{r['b_cpu_med'] / r['cpu_med']:.0f})")
-        notes.append(f"baseline lower cost on {r['base_better']}, higher on {r['base_worse']}, "
-                     f"lowest ratio {r['cost_ratio_min']:.4f}")
-        print(f"  {r['label']}: " + "; ".join(notes))
-
+    print()
+    for s in sums:
+        notes = [f"{s['label']} ({s['crit']}): ours {s['ok']:.1f} % ok, median {f_ms(s['med'])}, "
+                 f"p95 {f_ms(s['p95'])}, {s['starts']:.0f} starts"]
+        if s["reasons"]:
+            notes.append("failures: " + ", ".join(f"{v} x {k}" for k, v in s["reasons"].items()))
+        if s["missed"]:
+            notes.append(f"best known missed on targets {s['missed'][:20]}")
+        for key, b in s["base"].items():
+            notes.append(f"{key}: {b['ok']:.0f} % ok, median {f_ms(b['med'])} ({b['speed']:.1f}x), "
+                         f"{b['iters']:.0f} iterations, lower than ours on {b['lower']}")
+        print("\n  ".join(notes))
     tj = traj
     print(f"\nTrajectory IK (trio, N = 3): straight line + SLERP, {tj['dpos'] * 1e3:.1f} mm and "
           f"{np.degrees(tj['drot']):.1f} deg in {tj['duration']:g} s at {tj['rate']:g} Hz "
-          f"({tj['n']} steps);\n  endpoints: FK of random feasible poses, draw {tj['attempts']} "
-          "the first whose whole move is reachable")
-    print(f"  solved steps          {tj['ok']} / {tj['n']}"
-          + (f"  ({tj['messages']} failed)" if tj["messages"] else ""))
-    print(f"  per-step time         median {tj['med']:.3f} ms, p95 {tj['p95']:.3f} ms, "
-          f"max {tj['mx']:.3f} ms (warm-started steps, step_times_s)")
-    print(f"  first step (full)     {tj['first']:.2f} ms; wall / steps {tj['per_step_wall']:.3f} ms")
-    print(f"  largest leg step      {tj['max_leg_step'] * 1e6:.2f} um")
-    print(f"  limits held           {'yes' if tj['held'] else 'NO'} (max violation "
-          f"{tj['viol']:.1e}); worst tool error {tj['tool']:.1e} m/rad")
+          f"({tj['n']} steps), endpoints: draw {tj['attempts']}")
+    print(f"  solved steps {tj['ok']} / {tj['n']}; per warm-started step median {tj['med']:.3f} ms"
+          f", p95 {tj['p95']:.3f} ms, max {tj['mx']:.3f} ms; first step {tj['first']:.2f} ms; "
+          f"largest leg step {tj['max_leg_step'] * 1e6:.2f} um; limits held "
+          f"{'yes' if tj['held'] else 'NO'}; worst tool error {tj['tool']:.1e}")
     oc, ou = other["cond"], other["unreach"]
-    print(f"\nCriterion condition (trio, {oc['n']} targets): median {oc['med']:.2f} ms; "
+    print(f"Criterion condition (trio, {oc['n']} targets): median {oc['med']:.2f} ms; "
           f"method='slsqp' {oc['b_med']:.2f} ms; worse than it or failed: {oc['worse']}")
     print(f"Unreachable targets (duo, {ou['n']}, 15-25 cm off home): median {ou['med']:.2f} ms "
-          f"(closest feasible pose included; limits held: {'yes' if ou['held'] else 'NO'}); "
-          f"method='slsqp' {ou['b_med']:.2f} ms")
-    print(f"\nTotal benchmark time {t_all:.0f} s")
-
-    print("\nSummary (README-ready):")
-    print(f"  Machine: {machine_line()}")
-    print(f"  `python benchmarks/ik.py` ({args.targets} random reachable targets per stack, "
-          f"default criterion; SLSQP baseline = scipy SLSQP on all 6N variables with "
-          f"finite-difference gradients, first {args.baseline_targets} targets):")
-    print("  | stack | N | success | median | p95 | SLSQP-FD success | SLSQP-FD median | "
-          "speed-up | SLSQP cost / ours |")
-    print("  |---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"  | {r['label']} | {r['N']} | {r['ok']:.1f} % | {r['med']:.1f} ms | "
-              f"{r['p95']:.1f} ms | {r['b_ok']:.0f} % | {r['b_med']:.0f} ms | "
-              f"{r['speed']:.0f}x | {r['cost_ratio']:.4f} |")
-    print(f"  Trajectory IK (trio, N = 3, {tj['n']} steps at {tj['rate']:g} Hz): median "
-          f"{tj['med']:.2f} ms, p95 {tj['p95']:.2f} ms per warm-started step; largest leg step "
-          f"{tj['max_leg_step'] * 1e6:.1f} um; limits held: {'yes' if tj['held'] else 'no'}; "
-          f"{tj['ok']}/{tj['n']} steps solved.")
-    print(f"  `condition` (trio): median {oc['med']:.1f} ms (method='slsqp' {oc['b_med']:.1f} ms); "
-          f"unreachable duo target: median {ou['med']:.1f} ms (method='slsqp' "
-          f"{ou['b_med']:.1f} ms).")
+          f"(limits held: {'yes' if ou['held'] else 'NO'}); method='slsqp' {ou['b_med']:.2f} ms")
+    print(f"\nTotal benchmark time {t_all:.0f} s\n")
+    md = tables(sums, args, clock)
+    md += (f"\nTrajectory IK (trio, {tj['n']} steps at {tj['rate']:g} Hz): median "
+           f"{tj['med']:.2f} ms, p95 {tj['p95']:.2f} ms per warm-started step; "
+           f"{tj['ok']}/{tj['n']} solved; limits held: {'yes' if tj['held'] else 'no'}.\n")
+    print(md)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(md)
+        print(f"written: {args.markdown}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 def _fk(asm, Q):
     """T_world_tool of ``Q`` (6N,) by a NumPy product of the chain: the targets must not depend
     on the kinematics backend under test (its last bits may change with it)."""
-    from assemblers.transforms import pose_to_transform
+    from assemblers.geometry.api import pose_to_transform
 
     T = np.array(asm.T_mount)
     for i in range(asm.n_platforms):

@@ -179,7 +179,8 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
             for r in range(6):
                 s += D[r, c] * gQ[n6 + r]
             grad[c] = s
-    constraints.jacobian(P, V, L, N_top, Es, Rt, Jl, D, n_put, n_free, G)
+    if G.shape[0] > 0:  # (a G of no rows: the objective's gradient alone, e.g. for differences)
+        constraints.jacobian(P, V, L, N_top, Es, Rt, Jl, D, n_put, n_free, G)
     return f
 
 
@@ -225,6 +226,18 @@ def even_split(P, Q_home, Q):
     the tool motion from home (``Q_home`` (6N,)) to the target, in the home tool frame, split
     into N equal parts (translation / N, rotation vector / N) applied by platforms 1..N-1; the
     last platform closes the chain."""
+    n = P.T_after.shape[0]
+    w = np.full(n, 1.0 / n)
+    split(P, Q_home, w, w, Q)
+
+
+@njit(cache=True)
+def split(P, Q_home, a, c, Q):
+    """A split of the tool motion from home (``Q_home`` (6N,)) to the target into ``Q`` (6N,):
+    the motion, in the home tool frame, as a translation ``d`` and a rotation vector ``w`` (a
+    decoupled SE(3) logarithm); platform i of 1..N-1 applies ``(a_i d, exp(c_i w))`` to its
+    home transform (``a``, ``c`` (N,) fractions; 1/N each is the even split), and the last
+    platform closes the chain."""
     T_mount, T_after, T_target = P.T_mount, P.T_after, P.T_target
     n = T_after.shape[0]
     work = np.empty((2, 4, 4))
@@ -236,17 +249,18 @@ def even_split(P, Q_home, Q):
     compose(Ti, T_target, D)
     w = np.empty(3)
     so3_log(D[0:3, 0:3].copy(), w)
-    for a in range(3):
-        w[a] /= n
+    wi = np.empty(3)
     step = np.eye(4)
     Rs = np.empty((3, 3))
-    so3_exp(w, Rs)
-    step[0:3, 0:3] = Rs
-    for a in range(3):
-        step[a, 3] = D[a, 3] / n
     z = np.empty(6 * (n - 1))
     Tq = np.empty((4, 4))
     for i in range(n - 1):
+        for r in range(3):
+            wi[r] = w[r] * c[i]
+        so3_exp(wi, Rs)
+        step[0:3, 0:3] = Rs
+        for r in range(3):
+            step[r, 3] = D[r, 3] * a[i]
         pose_to_transform(Q_home, 6 * i, Tq)
         compose(Tq, step, Ti)
         transform_to_pose(Ti, z, 6 * i)

@@ -17,11 +17,13 @@ from ..kinematics.api import home_pose, kernel_arrays
 from ..model import Assembler
 from .constraints import MARGIN  # noqa: F401  (the margin kept inside every limit)
 from .constraints import rows as constraint_rows
+from .criteria import SPECS
 
 # solver status codes (every solver of this package)
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3
 QP_FAILED = 4  # sqp: no useful subproblem step (inconsistent linearisation, no elastic progress)
 STALLED = 5  # sqp with f_tol: feasible, the objective no longer moves, the KKT error not small
+JOINED = 6  # sqp with x_ref: the iterate came within r_ref of a known minimum (same basin)
 
 NO_ANGLE_LIMIT = 4.0  # rad: the joint-angle limit of a platform without one (beyond any angle)
 
@@ -97,7 +99,14 @@ def limits(asm: Assembler) -> Limits:
 
 def n_constraints(P: Problem) -> int:
     """Rows of ``g`` for the problem ``P``."""
-    return constraint_rows(P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0])[-1][2]
+    key = (P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0])
+    m = _N_ROWS.get(key)
+    if m is None:
+        m = _N_ROWS[key] = constraint_rows(*key)[-1][2]
+    return m
+
+
+_N_ROWS: dict[tuple[int, int, int], int] = {}
 
 
 def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim) -> Problem:
@@ -128,8 +137,6 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
     """The :class:`Problem` of a target for a criterion (see :mod:`.criteria`; its weights);
     the geometry, weights and limits are converted once per Assembler and criterion weighting.
     ``Q_ref`` (6N,): the distance criterion's reference (default: home)."""
-    from .criteria import SPECS
-
     wrt = SPECS[criterion].wrt
     key = f"_ik_problem_{wrt}"
     base = asm.__dict__.get(key)
@@ -140,7 +147,9 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
                             home_pose(asm), limits(asm))
         asm.__dict__[key] = base
     Q_ref = base.Q_ref if Q_ref is None else np.array(Q_ref, dtype=np.float64)
-    return base._replace(T_target=np.array(T_target, dtype=np.float64), Q_ref=Q_ref)
+    # a new tuple of the cached arrays (NamedTuple._replace costs ~2 us: solves take ~50 us)
+    return Problem._make(base[:4] + (np.array(T_target, dtype=np.float64),) + base[5:7]
+                         + (Q_ref,) + base[8:])
 
 
 def closest_problem(asm: Assembler, T_target) -> Problem:

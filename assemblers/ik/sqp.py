@@ -35,14 +35,18 @@ from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache
 from ..optim.kkt import kkt_error
 from ..optim.linalg import cholesky, dot
 from ..optim.qp import QP_INFEASIBLE, QP_OK, elastic_qp, qp_dual
-from .evaluate import scaled, start
-from .problem import CONVERGED, FAILED, MAX_ITER, QP_FAILED, STALLED
+from .evaluate import evaluate, scaled, start
+from .problem import CONVERGED, FAILED, JOINED, MAX_ITER, QP_FAILED, STALLED
 
 _N_FLAT = 3  # consecutive steps below f_tol that make STALLED
+# sqp's first BFGS matrix: the identity, ``B`` as given, or ``B`` given for the unscaled
+# objective (sqp multiplies it by the objective's scale)
+B_IDENTITY, B_GIVEN, B_UNSCALED = 0, 1, 2
 
 
 @njit(cache=True)
-def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
+def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY, x_ref=None,
+        r_ref=0.0):
     """SQP solve of the reduced problem ``min f(z)  s.t.  g(z) >= 0`` (:func:`assemblers.ik.evaluate
     .evaluate` with criterion ``crit``) from ``x0`` (n,), feasible or not.
 
@@ -50,20 +54,31 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
     ``1 / |f(x0)|``, so the tolerance is relative).  ``f_tol`` > 0 adds SLSQP's kind of test
     for objectives that are not smooth at their optimum (a condition number whose extreme
     singular values cross there, where no multipliers make the KKT error small): STALLED after
-    three feasible steps in a row that change the scaled objective by at most ``f_tol``.  Fills
+    three feasible steps in a row that change the scaled objective by at most ``f_tol``.
+    ``b_init``: the first BFGS matrix is the identity (B_IDENTITY), ``B`` as given (B_GIVEN,
+    symmetric positive definite, for the scaled objective), or ``B`` given for the objective
+    itself, multiplied here by the scale (B_UNSCALED; e.g. :func:`initial_hessian`).  Fills
+    ``x_ref`` (n,), ``r_ref`` > 0: a minimum found before; the solve stops (JOINED) as soon as
+    a feasible iterate is within ``r_ref`` of it in every coordinate (the start is in its basin:
+    the global layer's further starts need not converge to a minimum it has).  Fills
     ``x`` (n,), ``lam`` (m,) (multipliers for the scaled objective) and ``B`` (n, n) (the last
     BFGS matrix) and returns ``(status, iterations, KKT error, f(x0) unscaled)``; status is
-    CONVERGED, STALLED, MAX_ITER, FAILED (the line search or the geometry broke down) or
-    QP_FAILED."""
+    CONVERGED, STALLED, JOINED, MAX_ITER, FAILED (the line search or the geometry broke down)
+    or QP_FAILED."""
     n = x0.shape[0]
     m = lam.shape[0]
     f_raw, scale, Qw, grad, g, G, grad_t, g_t, G_t = start(P, crit, x0, m, f_scale, x)
     if not np.isfinite(f_raw):
         return FAILED, 0, np.inf, f_raw
     f = f_raw * scale
-    B[:, :] = 0.0
-    for c in range(n):
-        B[c, c] = 1.0
+    if b_init == B_UNSCALED:
+        for a in range(n):
+            for c in range(n):
+                B[a, c] *= scale
+    elif b_init != B_GIVEN:
+        B[:, :] = 0.0
+        for c in range(n):
+            B[c, c] = 1.0
     L = np.empty((n, n))
     rho = np.zeros(m)
     work = np.empty(n, dtype=np.int64)  # the active set of the last subproblem
@@ -140,11 +155,11 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
         # ---- damped BFGS update of the Lagrangian Hessian (multipliers u of this step)
         for c in range(n):
             sv[c] = alpha * d[c]
-            v = grad_t[c] - grad[c]
-            for i in range(m):
-                if u[i] != 0.0:
-                    v -= (G_t[i, c] - G[i, c]) * u[i]
-            yv[c] = v
+            yv[c] = grad_t[c] - grad[c]
+        for i in range(m):  # row by row: contiguous, and only the active rows
+            if u[i] != 0.0:
+                for c in range(n):
+                    yv[c] -= (G_t[i, c] - G[i, c]) * u[i]
         for a in range(n):
             v = 0.0
             for c in range(n):
@@ -170,7 +185,77 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol):
         n_flat = n_flat + 1 if flat and worst <= tol else 0
         if n_flat >= _N_FLAT:
             return STALLED, k + 1, err, f_raw
-        grad[:] = grad_t
-        g[:] = g_t
-        G[:, :] = G_t
+        if x_ref is not None and r_ref > 0.0 and worst <= tol:
+            near = True
+            for c in range(n):
+                near = near and abs(x[c] - x_ref[c]) <= r_ref
+            if near:
+                return JOINED, k + 1, err, f_raw
+        # the trial point's values become the current ones (swapped, not copied)
+        grad, grad_t = grad_t, grad
+        g, g_t = g_t, g
+        G, G_t = G_t, G
     return MAX_ITER, max_iter, err, f_raw
+
+
+_EIG_FLOOR = 1e-3  # initial_hessian: eigenvalues at least this times the largest
+
+
+@njit(cache=True)
+def initial_hessian(P, crit, x0, H, g):
+    """The first BFGS matrix of a cold solve: ``H`` (n, n) = the objective's Hessian at ``x0``
+    (n,) by forward differences of its exact gradient (n + 1 gradients; no constraint
+    curvature: BFGS learns it), symmetrised, with its eigenvalues replaced by their absolute
+    values, at least ``_EIG_FLOOR`` times the largest (positive definite).  Unscaled (for the
+    objective itself).  ``g`` (m,): scratch for the constraint values.  Returns ``f(x0)``, or
+    NaN (``H`` the identity) where the geometry breaks down.  Why: from the identity, BFGS
+    needs ~36 iterates on the default Assembler (18 variables in m and rad, very differently
+    curved); from this matrix at the home pose, used for every target, ~13 (docs/ik.md)."""
+    n = x0.shape[0]
+    Qw = np.empty(n + 6)
+    g0 = np.empty(n)
+    g1 = np.empty(n)
+    no_rows = np.empty((0, n))
+    # the constraints are not needed: a G of no rows skips their derivatives
+    f0 = evaluate(P, crit, x0, Qw, True, g0, g, no_rows, False)
+    H[:, :] = 0.0
+    for c in range(n):
+        H[c, c] = 1.0
+    if not np.isfinite(f0):
+        return f0
+    xt = x0.copy()
+    for c in range(n):
+        h = 1.5e-8 * max(1.0, abs(x0[c]))
+        xt[c] = x0[c] + h
+        fc = evaluate(P, crit, xt, Qw, True, g1, g, no_rows, False)
+        xt[c] = x0[c]
+        if not np.isfinite(fc):
+            for a in range(n):
+                for b in range(n):
+                    H[a, b] = 1.0 if a == b else 0.0
+            return np.nan
+        for a in range(n):
+            H[a, c] = (g1[a] - g0[a]) / h
+    for a in range(n):
+        for b in range(a + 1, n):
+            v = 0.5 * (H[a, b] + H[b, a])
+            H[a, b] = v
+            H[b, a] = v
+    w, V = np.linalg.eigh(H)
+    top = 0.0
+    for a in range(n):
+        top = max(top, abs(w[a]))
+    if not top > 0.0:
+        for a in range(n):
+            for b in range(n):
+                H[a, b] = 1.0 if a == b else 0.0
+        return f0
+    for a in range(n):
+        w[a] = max(abs(w[a]), _EIG_FLOOR * top)
+    for a in range(n):
+        for b in range(n):
+            s = 0.0
+            for k in range(n):
+                s += V[a, k] * w[k] * V[b, k]
+            H[a, b] = s
+    return f0

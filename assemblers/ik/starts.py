@@ -20,7 +20,17 @@ from . import sqp
 from .criteria import CODES, SPECS
 from .driver import SQP_TOL, ReducedProblem
 from .problem import CONVERGED, closest_problem, limits, n_constraints, problem
-from .report import FEAS_TOL, IKResult, as_target, at_pose, reason, report_at, violation
+from .report import (
+    FEAS_TOL,
+    IKResult,
+    as_target,
+    at_pose,
+    criterion_cost,
+    full_pose,
+    reason,
+    report_at,
+    violation,
+)
 
 
 def even_split(asm: Assembler, T_target) -> np.ndarray:
@@ -44,6 +54,18 @@ def even(asm: Assembler, T_target, criterion: str):
     ev.even_split(P, home_pose(asm), Q)
     cost, g = at_pose(P, crit, Q)
     return Q, g, cost
+
+
+def even_baseline(asm: Assembler, T_target, criterion: str, method: str = "auto"):
+    """The ``even`` baseline's cost for ``criterion`` (its reported criterion, as ``cost``):
+    at the even split when that is feasible, else at the split repaired to feasibility (the
+    feasible pose nearest to it: a solve of its own); None when the repair fails."""
+    Q_even, g_even, c_even = even(asm, T_target, criterion)
+    if violation(np.asarray(g_even)) == 0.0:
+        return float(c_even)
+    z, ok, _ = repair(asm, T_target, np.asarray(Q_even), method=method,
+                      rescue=Rescue(asm, T_target))
+    return criterion_cost(asm, full_pose(asm, T_target, z), criterion) if ok else None
 
 
 def repair(asm, T_target, Q_ref, max_iter=200, method="auto", rescue=None):
@@ -173,5 +195,5 @@ def unreachable(asm, T_target, Q_start, criterion, baseline, t0, calls, rescue=N
                     extra={"jax_calls": calls, "solver": solver})
 
 
-__all__ = ["Rescue", "closest", "even", "even_split", "repair",
-           "sample_solutions", "unreachable"]
+__all__ = ["Rescue", "closest", "even", "even_baseline", "even_split",
+           "repair", "sample_solutions", "unreachable"]

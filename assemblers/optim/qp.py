@@ -4,8 +4,8 @@
 
 :func:`qp_dual` is the dual active-set method of Goldfarb and Idnani (Math. Programming 27,
 1983; the method of quadprog), in the variables ``y = L' x``, with the QR factors of the active
-constraints rebuilt by modified Gram-Schmidt whenever the active set changes (at most n columns
-of length n: cheaper than updating them), and an optional guess of the active set tried first.
+constraints (modified Gram-Schmidt to append a constraint, Givens rotations to remove one), and
+an optional guess of the active set it starts from.
 :func:`elastic_qp` is SLSQP's relaxation of a subproblem whose linearised constraints are
 inconsistent.  Used by :mod:`assemblers.ik.sqp`; tested against its KKT conditions and SciPy
 (tests/optim).
@@ -25,38 +25,84 @@ QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
 _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
 
 
-@njit(cache=True)
-def qr_append(Qm, Rm, q, v):
-    """Append column ``v`` (n,) to the thin QR factors (``Qm`` (n, n) orthonormal columns
-    0..q-1, ``Rm`` upper (n, n)) by modified Gram-Schmidt, twice for orthogonality."""
+# Reassociation (and fused multiply-adds) let LLVM vectorise the short dot products; no
+# assumption about NaN or infinities (the QP tests for both).
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, fastmath=_FAST)
+def qr_append(Qt, Rm, q, v):
+    """Append ``v`` (n,) to the thin QR factors of the active constraints: ``Qt`` (n, n) holds
+    the orthonormal basis as ROWS 0..q-1 (contiguous: the products vectorise), ``Rm`` (n, n)
+    upper triangular.  Classical Gram-Schmidt, a second pass only when the first removed most
+    of the vector (then round-off may have left it not orthogonal: "twice is enough")."""
     n = v.shape[0]
     w = v.copy()
+    c = np.empty(max(q, 1))
     for j in range(q):
         Rm[j, q] = 0.0
+    before = dot(w, w)
+    after = before
     for _ in range(2):
         for j in range(q):
-            c = 0.0
+            s = 0.0
             for a in range(n):
-                c += Qm[a, j] * w[a]
-            Rm[j, q] += c
+                s += Qt[j, a] * w[a]
+            c[j] = s
+        for j in range(q):
+            Rm[j, q] += c[j]
+            cj = c[j]
             for a in range(n):
-                w[a] -= c * Qm[a, j]
-    nrm = math.sqrt(dot(w, w))
+                w[a] -= cj * Qt[j, a]
+        after = dot(w, w)
+        if after > 0.5 * before:  # |w| > 0.707 |v|: orthogonal to working precision
+            break
+        before = after
+    nrm = math.sqrt(after)
     Rm[q, q] = nrm
     for a in range(n):
-        Qm[a, q] = w[a] / nrm if nrm > 0.0 else 0.0
+        Qt[q, a] = w[a] / nrm if nrm > 0.0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST)
+def qr_delete(Qt, Rm, q, k):
+    """Remove the ``k``-th of ``q`` vectors from the thin QR factors (as :func:`qr_append`'s):
+    Givens rotations restore the triangle, O((q - k)(n + q)) where a rebuild costs O(q^2 n)."""
+    n = Qt.shape[1]
+    for j in range(k, q - 1):  # shift the columns left: R becomes upper Hessenberg from k
+        for i in range(j + 2):
+            Rm[i, j] = Rm[i, j + 1]
+    for j in range(k, q - 1):
+        a, b = Rm[j, j], Rm[j + 1, j]
+        h = math.hypot(a, b)
+        if h == 0.0:
+            continue
+        c, s = a / h, b / h
+        for col in range(j, q - 1):
+            x1, x2 = Rm[j, col], Rm[j + 1, col]
+            Rm[j, col] = c * x1 + s * x2
+            Rm[j + 1, col] = -s * x1 + c * x2
+        Rm[j + 1, j] = 0.0
+        for a2 in range(n):
+            y1, y2 = Qt[j, a2], Qt[j + 1, a2]
+            Qt[j, a2] = c * y1 + s * y2
+            Qt[j + 1, a2] = -s * y1 + c * y2
+    for i in range(q):
+        Rm[i, q - 1] = 0.0
+
+
+@njit(cache=True, fastmath=_FAST)
 def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     """``min 1/2 x'Bx + a'x  s.t.  N x >= b`` for ``B = L L'`` (``L`` (n, n) lower Cholesky
     factor), by the dual active-set method of Goldfarb and Idnani.  ``N`` (m, n), ``b`` (m,).
 
     ``work`` (n,) int64 holds ``n_work`` indices of a guess of the active set (e.g. the
-    previous subproblem's).  The guess is tried first: the minimum with those constraints as
-    equalities is the solution when its multipliers are >= 0 and it satisfies the rest (one
-    small solve, where the full method adds the constraints one by one).  Otherwise the
-    method runs from the unconstrained minimum.
+    previous subproblem's).  The method starts from the minimum with those constraints as
+    equalities, after dropping (one at a time, the most negative first) those whose multiplier
+    is negative: that point is dual feasible, so the dual method continues from it, and it is
+    the solution at once when it satisfies the other constraints (one small solve, where a
+    start from the unconstrained minimum adds the constraints one by one; in an SQP the active
+    set rarely changes between subproblems).
 
     Fills ``x`` (n,), ``u`` (m,) (multipliers, >= 0, zero off the active set) and ``work``
     (the active set found) and returns ``(status, its size)``; status QP_OK, QP_INFEASIBLE (no
@@ -76,25 +122,28 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     active = np.empty(n, dtype=np.int64)
     is_active = np.zeros(m, dtype=np.bool_)
     ua = np.zeros(n + 1)
-    Qm = np.zeros((n, n))
+    Qt = np.zeros((n, n))  # the active constraints' orthonormal basis, as rows
     Rm = np.zeros((n, n))
     z = np.empty(n)
     dx = np.empty(n)
     r = np.empty(n)
-    # ---- the guess: equality-constrained minimum on work[:n_work]
+    # ---- the guess: the equality-constrained minimum on work[:n_work], with constraints of
+    # negative multiplier (and dependent ones) dropped until every multiplier is >= 0; that
+    # point is dual feasible, so the dual method continues from it (and stops at once when it
+    # satisfies every other constraint: the guess was the solution)
     q = 0
     for j in range(n_work):
         i = work[j]
         if not have[i]:
             lower_solve(L, N[i], Nt[i])
             have[i] = True
-        qr_append(Qm, Rm, j, Nt[i])
-        if not Rm[j, j] > _DEPENDENT * math.sqrt(dot(Nt[i], Nt[i])):
-            break  # dependent rows: no guess
-        q += 1
-    if q == n_work and q > 0:
+        qr_append(Qt, Rm, q, Nt[i])
+        if Rm[q, q] > _DEPENDENT * math.sqrt(dot(Nt[i], Nt[i])):  # else dependent: skip it
+            active[q] = i
+            q += 1
+    while q > 0:
         for j in range(q):  # R'R mu = b_W - N_W y0, by two triangular solves
-            v = b[work[j]] - dot(Nt[work[j]], y)
+            v = b[active[j]] - dot(Nt[active[j]], y)
             for k in range(j):
                 v -= Rm[k, j] * r[k]
             r[j] = v / Rm[j, j]
@@ -102,30 +151,26 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
         mu_max = 0.0
         for j in range(q):
             mu_max = max(mu_max, abs(r[j]))
-        ok = True
+        k_neg = -1
+        r_neg = -1e-12 * max(1.0, mu_max)
         for j in range(q):
-            ok = ok and r[j] >= -1e-12 * max(1.0, mu_max)
-        if ok:
-            for c in range(n):
-                z[c] = y[c]
-                for j in range(q):
-                    z[c] += r[j] * Nt[work[j], c]
-            upper_solve(L, z, x)
-            for j in range(q):
-                is_active[work[j]] = True
-            for i in range(m):
-                if not is_active[i] and nrm[i] > 0.0 and dot(N[i], x) - b[i] < -tol * nrm[i]:
-                    ok = False
-                    break
-            if ok:
-                for j in range(q):
-                    u[work[j]] = max(r[j], 0.0)
-                return QP_OK, q
-            for j in range(q):
-                is_active[work[j]] = False
-    # ---- the dual method from the unconstrained minimum
-    upper_solve(L, y, x)
-    q = 0
+            if r[j] < r_neg:
+                r_neg = r[j]
+                k_neg = j
+        if k_neg < 0:
+            break
+        qr_delete(Qt, Rm, q, k_neg)  # the most negative multiplier leaves
+        for j in range(k_neg, q - 1):
+            active[j] = active[j + 1]
+        q -= 1
+    for c in range(n):
+        z[c] = y[c]
+        for j in range(q):
+            z[c] += r[j] * Nt[active[j], c]
+    upper_solve(L, z, x)
+    for j in range(q):
+        is_active[active[j]] = True
+        ua[j] = max(r[j], 0.0)
     steps = 0
     while True:
         p = -1
@@ -159,10 +204,12 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             for j in range(q):
                 cj = 0.0
                 for c in range(n):
-                    cj += Qm[c, j] * npv[c]
+                    cj += Qt[j, c] * npv[c]
                 r[j] = cj
+            for j in range(q):
+                cj = r[j]
                 for c in range(n):
-                    z[c] -= cj * Qm[c, j]
+                    z[c] -= cj * Qt[j, c]
             upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # R r = Q' npv, in place
             zz = dot(z, z)
             t2 = math.inf
@@ -188,17 +235,16 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
                 active[q] = p
                 ua[q] = up
                 is_active[p] = True
-                qr_append(Qm, Rm, q, npv)
+                qr_append(Qt, Rm, q, npv)
                 q += 1
                 break
-            # partial step: constraint k_drop leaves; rebuild the factors without it
+            # partial step: constraint k_drop leaves
             is_active[active[k_drop]] = False
+            qr_delete(Qt, Rm, q, k_drop)
             for j in range(k_drop, q - 1):
                 active[j] = active[j + 1]
                 ua[j] = ua[j + 1]
             q -= 1
-            for j in range(q):
-                qr_append(Qm, Rm, j, Nt[active[j]])
     for j in range(q):
         u[active[j]] = max(ua[j], 0.0)
         work[j] = active[j]

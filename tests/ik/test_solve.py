@@ -262,9 +262,10 @@ def test_cli_trajectory_from_target_files(tmp_path, capsys):
 
 
 def test_more_starts_when_the_first_does_not_converge(monkeypatch):
-    """A first start that ends without convergence triggers a few more starts (the result
-    says how many were tried) and the answer is still a feasible optimum."""
-    from assemblers.ik import driver
+    """In the general path (the one-call cold solve forced to fail), a first start that ends
+    without convergence triggers a few more starts (the result says how many were tried) and
+    the answer is still a feasible optimum."""
+    from assemblers.ik import cold, driver
     from assemblers.ik.criteria import CODES
 
     asm = A.load_config("duo")
@@ -280,7 +281,10 @@ def test_more_starts_when_the_first_does_not_converge(monkeypatch):
         return real(self, z0, max_iter, ftol, method)
 
     monkeypatch.setattr(driver.ReducedProblem, "solve", first_fails)
+    monkeypatch.setattr(cold, "solve", lambda *a: (3, 0, np.inf, 1.0, np.inf, np.inf, np.inf,
+                                                    np.inf))
     r = A.solve_ik(asm, T, "fn")
+    assert calls["n"] > 1
     assert r.starts > 1
     check_solution(asm, T, r)
     monkeypatch.undo()

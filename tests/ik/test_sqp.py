@@ -7,7 +7,7 @@ from ik_support import feasible_poses, with_pose_bounds
 
 import assemblers as A
 from assemblers import ik
-from assemblers.ik import driver, report, starts
+from assemblers.ik import cold, driver, report, starts
 from assemblers.ik import sqp as S
 from assemblers.ik.criteria import CRIT_CLOSEST, CRIT_DIST
 from assemblers.ik.problem import FAILED, QP_FAILED
@@ -41,9 +41,14 @@ def test_sqp_reaches_the_slsqp_optimum_from_feasible_and_infeasible_starts(name)
             assert np.abs(lam * g).max() <= 1e-8 and lam.min() >= 0.0
 
 
+def _cold_fails(*args):
+    """cold.solve, failed: (status, iterations, KKT error, scale, cost, violation, errors)."""
+    return QP_FAILED, 0, np.inf, 1.0, np.inf, np.inf, np.inf, np.inf
+
+
 def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
-    """The default solve runs the compiled SQP; when it fails (forced here), SciPy's SLSQP
-    gives the same pose."""
+    """The default solve runs the compiled SQP; when it fails (forced here, in the one-call
+    cold solve and in the general path), SciPy's SLSQP gives the same pose."""
     asm = A.load_config("trio")
     T = A.forward_kinematics(asm, feasible_poses(asm, 1, 9)[0])
     r = A.solve_ik(asm, T)
@@ -52,6 +57,7 @@ def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
         x[:] = x0  # where it started
         return QP_FAILED, 0, np.inf, 1.0
 
+    monkeypatch.setattr(cold, "solve", _cold_fails)
     monkeypatch.setattr(S, "sqp", fails)
     r2 = A.solve_ik(asm, T)
     assert r2.success and r2.extra["solver"] == "slsqp"
@@ -119,7 +125,9 @@ def _no_scipy(*a, **k):
 def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
     """When the SQP cannot repair the even split (forced here, once), SLSQP is not run from
     there; the closest-pose search finds the target reachable and the repair restarts from
-    that feasible pose: the solve still succeeds, with its baseline."""
+    that feasible pose: the solve still succeeds, with its baseline.  Both where the repair
+    runs: in the general path (the cold solve forced to fail) as the start, and in the lazy
+    baseline of the cold path, when the baseline is read."""
     asm = A.load_config("trio")
     crit = ik.default_criterion(asm)
     rng = np.random.default_rng(17)
@@ -145,10 +153,15 @@ def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
     monkeypatch.setattr(S, "sqp", first_repair_fails)
     monkeypatch.setattr(driver, "minimize", _no_scipy)
     monkeypatch.setattr(starts, "minimize", _no_scipy)
-    r = A.solve_ik(asm, T)
-    assert seen["dist"] >= 2 and seen["closest"] == 1
-    assert r.success and r.baseline_cost is not None and r.max_violation == 0.0
-    assert r.cost <= r.baseline_cost and r.cost == pytest.approx(plain.cost, rel=1e-6)
+    for general in (True, False):
+        seen.update(dist=0, closest=0)
+        with monkeypatch.context() as m:
+            if general:
+                m.setattr(cold, "solve", _cold_fails)
+            r = A.solve_ik(asm, T)
+            assert r.success and r.baseline_cost is not None and r.max_violation == 0.0
+        assert seen["dist"] >= 2 and seen["closest"] == 1
+        assert r.cost <= r.baseline_cost and r.cost == pytest.approx(plain.cost, rel=1e-6)
 
 
 def test_unreachable_targets_need_no_scipy(monkeypatch):

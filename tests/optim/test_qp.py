@@ -64,7 +64,10 @@ def test_qp_meets_its_kkt_conditions_and_matches_slsqp(seed):
 @pytest.mark.parametrize("seed", range(6))
 def test_qp_guess_of_the_active_set_gives_the_same_solution(seed):
     """The active-set guess is a shortcut, never a different answer: the right set, a subset,
-    a superset with an inactive constraint and an unrelated set all give the same x."""
+    a superset with an inactive constraint and an unrelated set all give the same x, with
+    multipliers that meet the KKT conditions (checked here in NumPy); the same multipliers
+    where they are unique (the constraints tight at x linearly independent: several of these
+    QPs have more tight constraints than variables, where many multiplier vectors are right)."""
     B, a, N, b = random_qp(100 + seed)
     status, x, u, act = solve_qp(B, a, N, b)
     assert status == S.QP_OK
@@ -78,7 +81,36 @@ def test_qp_guess_of_the_active_set_gives_the_same_solution(seed):
         s2, x2, u2, _ = solve_qp(B, a, N, b, guess)
         assert s2 == S.QP_OK
         np.testing.assert_allclose(x2, x, atol=1e-9 * (1 + np.abs(x).max()))
-        np.testing.assert_allclose(u2, u, atol=1e-8 * (1 + np.abs(u).max(initial=0.0)))
+        scale = 1.0 + np.abs(u2).max(initial=0.0)
+        assert np.abs(B @ x2 + a - N.T @ u2).max() <= 1e-9 * scale * (1 + np.abs(a).max())
+        assert u2.min(initial=0.0) >= 0.0
+        assert np.abs(u2 * (N @ x2 - b)).max(initial=0.0) <= 1e-9 * scale
+        tight = np.abs(N @ x - b) <= 1e-9 * (1 + np.abs(b).max(initial=0.0))
+        if np.linalg.matrix_rank(N[tight]) == tight.sum():  # unique multipliers
+            np.testing.assert_allclose(u2, u, atol=1e-8 * (1 + np.abs(u).max(initial=0.0)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_qr_append_and_delete_match_the_columns(seed):
+    """The thin QR factors after appending columns (one of them nearly dependent, which takes
+    the second Gram-Schmidt pass) and deleting one by Givens rotations: Q orthonormal, R upper
+    triangular, Q R equal to the remaining columns (NumPy products)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 19))
+    q = int(rng.integers(2, n + 1))
+    V = rng.normal(size=(q, n))
+    V[-1] = V[0] + 1e-9 * rng.normal(size=n)  # nearly dependent on the first
+    Qt, Rm = np.zeros((n, n)), np.zeros((n, n))  # the basis as rows
+    for j in range(q):
+        S.qr_append(Qt, Rm, j, V[j])
+    np.testing.assert_allclose(Qt[:q].T @ Rm[:q, :q], V.T, atol=1e-12)
+    k = int(rng.integers(0, q))
+    S.qr_delete(Qt, Rm, q, k)
+    keep = np.delete(V, k, axis=0).T
+    Q1, R1 = Qt[: q - 1].T, Rm[: q - 1, : q - 1]
+    np.testing.assert_allclose(Q1.T @ Q1, np.eye(q - 1), atol=1e-12)
+    assert np.all(np.tril(R1, -1) == 0.0)
+    np.testing.assert_allclose(Q1 @ R1, keep, atol=1e-12)
 
 
 def test_qp_reports_inconsistent_constraints():

@@ -1,0 +1,90 @@
+"""A cold solve in one compiled call: the start, the first BFGS matrix, the SQP and the report.
+
+Why this exists: the compiled SQP takes 0.1-1 ms, and the Python around it (a second solve to
+repair the even split before starting, NumPy temporaries for the report, one kernel call per
+piece, each unboxing the :class:`~.problem.Problem`) took as long again or longer.  Here the
+start (the even split, another split of the tool motion, or a given pose; the SQP starts
+outside the limits as well as inside), the objective's Hessian for the first BFGS matrix, the
+solve and everything a result reports are one call of compiled code.  :mod:`.solve` falls back
+to its general path (repairs, SciPy's SLSQP, the closest pose) when this does not converge.
+
+Arrays: ``P`` a :class:`~.problem.Problem`; ``z`` (n,) = (6(N-1),) m and rad; ``Q`` (6N,).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
+from ..kinematics.api import forward_kinematics, home_pose
+from .constraints import MARGIN
+from .criteria import CODES
+from .evaluate import eliminate, evaluate, report, split
+from .problem import n_constraints, problem
+from .sqp import B_IDENTITY, B_UNSCALED, initial_hessian, sqp
+
+START_GIVEN, START_SPLIT = 0, 1  # solve's start: ``z_start``, or the split (a, c) of the motion
+
+
+def start_hessian(asm, criterion: str) -> np.ndarray:
+    """The first BFGS matrix of every cold solve of ``asm`` for ``criterion``: the objective's
+    Hessian at the home pose for the home tool pose (:func:`~.sqp.initial_hessian`), (n, n),
+    unscaled; computed once per Assembler and criterion.  Measured (docs/ik.md): as good a
+    start as the Hessian at each solve's own start (which costs n + 1 gradients per solve),
+    and far better than the identity (default Assembler: 13 iterates instead of 36)."""
+    key = f"_ik_start_hessian_{criterion}"
+    H = asm.__dict__.get(key)
+    if H is None:
+        Q_home = home_pose(asm)
+        P = problem(asm, forward_kinematics(asm, Q_home), criterion)
+        n = 6 * (asm.n_platforms - 1)
+        H = np.empty((n, n))
+        initial_hessian(P, CODES[criterion], Q_home[:n].copy(), H, np.empty(n_constraints(P)))
+        asm.__dict__[key] = H
+    return H
+
+
+@njit(cache=True)
+def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, x_ref, r_ref, x,
+          lam, B, Q, legs, twist, g):
+    """One cold SQP solve of the reduced problem ``P`` for criterion ``crit``, and its report.
+
+    Start: ``z_start`` (n,) (START_GIVEN) or the split of the tool motion from ``Q_home``
+    (6N,) with fractions ``a``, ``c`` (N,) (START_SPLIT, :func:`~.evaluate.split`).  First BFGS
+    matrix: ``H0`` (n, n) for the unscaled objective (:func:`start_hessian`), or the identity
+    when ``H0`` has no rows.  The objective is scaled by ``1 / |f(start)|`` (the tolerance
+    ``tol`` on the KKT error is relative).  ``x_ref`` (n,), ``r_ref`` > 0: a minimum found
+    before; the solve stops (status JOINED) once it is within ``r_ref`` of it (:func:`~.sqp.sqp`).
+
+    Fills ``x`` (n,), ``lam`` (m,) (multipliers of the scaled objective), ``B`` (n, n) (the last
+    BFGS matrix), and at ``Q`` (6N,) = the full pose of ``x``: ``legs`` (N, 6) m, ``twist`` (6,)
+    the tool's error against the target, ``g`` (m,) the constraints.  Returns ``(status,
+    iterations, KKT error, scale, cost, largest violation, tool position error m, tool
+    rotation error rad)``; the cost is the criterion at ``Q`` (unscaled), the violation as
+    :func:`~.report.violation` (0 inside every limit)."""
+    n = x.shape[0]
+    if start_kind == START_SPLIT:
+        split(P, Q_home, a, c, Q)
+        z0 = Q[:n].copy()
+    else:
+        z0 = z_start.copy()
+    b_init = B_IDENTITY
+    if H0.shape[0] == n:
+        B[:, :] = H0
+        b_init = B_UNSCALED
+    status, k, err, f_raw = sqp(P, crit, z0, tol, max_iter, 0.0, x, lam, B, f_tol, b_init, x_ref,
+                                r_ref)
+    scale = 1.0 / abs(f_raw) if abs(f_raw) > 1e-12 else 1.0  # the scale sqp used
+
+    eliminate(P, x, Q)
+    cost = evaluate(P, crit, x[:0], Q, False, x[:0], g, np.empty((0, 0)), True)
+    worst = 0.0
+    for i in range(g.shape[0]):
+        worst = max(worst, -g[i] - MARGIN)
+    report(P, Q, legs, twist)
+    ep = math.sqrt(twist[0] ** 2 + twist[1] ** 2 + twist[2] ** 2)
+    er = math.sqrt(twist[3] ** 2 + twist[4] ** 2 + twist[5] ** 2)
+    return status, k, err, scale, cost, worst, ep, er
