@@ -236,6 +236,7 @@ def _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, bas
     if _ipm_ok(criterion) and cost > 0:
         # the multipliers are for the objective times scale; stored per unit cost (warm starts)
         extra["lam"] = np.maximum(lam, 0.0) / (scale * cost)
+    legs = asm.commanded_lengths(legs)  # the kernel's are geometric; results are commanded
     return IKResult.make(Q=Q, legs=legs, cost=cost,
                          baseline_cost=Lazy(partial(even_baseline, asm, T_target, criterion))
                          if baseline else None,
