@@ -35,7 +35,9 @@ class Problem(NamedTuple):
     (6N,) (for the closest pose, ``w_out`` weighs the tool's error twist); ``Q_ref`` (6N,) the
     reference pose of the distance criterion; ``leg_min``, ``leg_max`` (N,) m; ``max_angle``
     (N,) rad; pose bounds as indices into Q and values: ``lo_idx``, ``lo_val``, ``hi_idx``,
-    ``hi_val``.
+    ``hi_val``; ``loads`` the mass model (:class:`~assemblers.statics.loads.LoadArrays`) and
+    ``terms`` what the criterion needs beyond that (:class:`~assemblers.ik.criteria.Terms`:
+    blend weights, epigraph variables, force ratings, a user criterion's key).
     """
 
     b: np.ndarray
@@ -53,6 +55,8 @@ class Problem(NamedTuple):
     lo_val: np.ndarray
     hi_idx: np.ndarray
     hi_val: np.ndarray
+    loads: object = None
+    terms: object = None
 
 
 class Limits(NamedTuple):
@@ -77,26 +81,37 @@ def limits(asm: Assembler) -> Limits:
         hi = np.nonzero(np.isfinite(asm.pose_upper))[0]
         max_angle = np.where(np.isfinite(asm.max_joint_angle), asm.max_joint_angle,
                              NO_ANGLE_LIMIT)
-        cached = Limits(np.asarray(asm.leg_min), np.asarray(asm.leg_max), max_angle, lo,
-                        asm.pose_lower[lo], hi, asm.pose_upper[hi])
+        # [ik] stroke_margin: that fraction of each stroke is kept free at both ends
+        keep = asm.ik.stroke_margin * (np.asarray(asm.leg_max) - np.asarray(asm.leg_min))
+        cached = Limits(np.asarray(asm.leg_min) + keep, np.asarray(asm.leg_max) - keep, max_angle,
+                        lo, asm.pose_lower[lo], hi, asm.pose_upper[hi])
         asm.__dict__["_ik_limits_np"] = cached
     return cached
 
 
 def n_constraints(P: Problem) -> int:
     """Rows of ``g`` for the problem ``P``."""
-    return constraint_rows(P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0])[-1][2]
+    return constraint_rows(P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0],
+                           P.terms.rated.shape[0], P.terms.epi.shape[0])[-1][2]
 
 
-def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim) -> Problem:
-    """A :class:`Problem` of writable copies (``lim``: :class:`Limits` or the same 7-tuple)."""
+def n_variables(P: Problem) -> int:
+    """Decision variables of the reduced problem ``P``: the free platforms' poses, 6(N-1), and
+    one epigraph variable per minimax term of its criterion (:mod:`.criteria`)."""
+    return 6 * (P.b.shape[0] - 1) + P.terms.epi.shape[0]
+
+
+def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim, loads,
+                 terms) -> Problem:
+    """A :class:`Problem` of writable copies (``lim``: :class:`Limits` or the same 7-tuple;
+    ``loads``, ``terms``: the mass model and the criterion's terms, see :class:`Problem`)."""
     f64 = [np.array(a, dtype=np.float64) for a in (b, t, T_mount, T_after, T_target, w_out, w_in,
                                                    Q_ref)]
     leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = (np.asarray(a) for a in lim)
     return Problem(*f64, np.asarray(leg_min, np.float64), np.asarray(leg_max, np.float64),
                    np.asarray(max_angle, np.float64), np.asarray(lo_idx, np.int64),
                    np.asarray(lo_val, np.float64), np.asarray(hi_idx, np.int64),
-                   np.asarray(hi_val, np.float64))
+                   np.asarray(hi_val, np.float64), loads, terms)
 
 
 def weights(asm: Assembler, wrt: str) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +125,9 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
     """The :class:`Problem` of a target for a criterion (see :mod:`.criteria`; its weights);
     the geometry, weights and limits are converted once per Assembler and criterion weighting.
     ``Q_ref`` (6N,): the distance criterion's reference (default: home)."""
-    from .criteria import SPECS
+    from ..statics.loads import load_arrays
+    from .criteria import CRIT_BLEND, SPECS
+    from .custom import base_terms, terms
 
     wrt = SPECS[criterion].wrt
     key = f"_ik_problem_{wrt}"
@@ -119,10 +136,14 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
         a = kernel_arrays(asm)
         w_out, w_in = weights(asm, wrt)
         base = make_problem(a.b, a.t, a.T_mount, a.T_after, np.eye(4), w_out, w_in,
-                            home_pose(asm), limits(asm))
+                            home_pose(asm), limits(asm), load_arrays(asm), base_terms(asm))
         asm.__dict__[key] = base
     Q_ref = base.Q_ref if Q_ref is None else np.array(Q_ref, dtype=np.float64)
-    return base._replace(T_target=np.array(T_target, dtype=np.float64), Q_ref=Q_ref)
+    P = base._replace(T_target=np.array(T_target, dtype=np.float64), Q_ref=Q_ref)
+    spec = SPECS[criterion]
+    if spec.code < CRIT_BLEND and not spec.epigraph:
+        return P
+    return P._replace(terms=terms(asm, P, criterion))  # blend weights, epigraph, user key
 
 
 def closest_problem(asm: Assembler, T_target) -> Problem:

@@ -19,8 +19,10 @@ import numpy as np
 from ..errors import InputError
 from ..kinematics.api import as_array, forward_kinematics, home_pose
 from ..model import Assembler
-from .criteria import CRITERIA, SPECS
+from .criteria import SPECS
+from .custom import check, resolve, start_vector
 from .driver import IPM_TOL, ReducedProblem, run_ipm
+from .problem import problem
 from .report import (
     FEAS_TOL,
     IKResult,
@@ -74,9 +76,8 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     ``extra["solver"]`` says which solver produced the pose.
     """
     t0 = time.perf_counter()
-    criterion = criterion or default_criterion(asm)
-    if criterion not in CRITERIA:
-        raise InputError(f"criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    criterion = resolve(criterion or default_criterion(asm))  # a blend or a function: a name
+    check(asm, criterion)
     if method not in ("auto", "ipm", "slsqp"):
         raise InputError(f"method: must be one of auto, ipm, slsqp, got {method!r}")
     T_target = as_target(T_target)
@@ -141,6 +142,8 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
 
     def run_from(Q0):
         z0 = np.asarray(Q0[:n6], dtype=np.float64)
+        if SPECS[criterion].epigraph:  # minimax: its variables start just above their values
+            z0 = start_vector(asm, problem(asm, T_target, criterion), Q0)
         if use_ipm:
             out = run_ipm(asm, T_target, criterion, z0)
             state["calls"] += 1
