@@ -6,8 +6,8 @@ Families, in the order of ``g`` (:func:`rows`): stroke low ``L - leg_min``, stro
 end then top end), pose lower ``Q_i - lo`` and pose upper ``hi - Q_i`` (the config's pose
 bounds), leg force ``1 - (f / max_leg_force)^2`` (each leg of each platform with a rating) and
 the epigraph rows of a minimax criterion (:mod:`.criteria`; per epigraph variable ``t``:
-``t`` and ``t^2 - h_k^2`` for each leg); every limit but the pose bounds and the epigraph
-keeps :data:`MARGIN` inside.  Adding a family means a
+``t - h_k`` for each leg, then ``t + h_k``, so ``t >= max |h_k|``: linear in ``t``, exact);
+every limit but the pose bounds and the epigraph keeps :data:`MARGIN` inside.  Adding a family means a
 row of :func:`rows`, its rows in :func:`values` and :func:`jacobian` (Numba) and in
 :func:`reference` (JAX), here alone.
 
@@ -45,7 +45,7 @@ def rows(n: int, n_lo: int, n_hi: int, n_rated: int = 0,
             ("pose lower", 4 * nq, 4 * nq + n_lo),
             ("pose upper", 4 * nq + n_lo, r),
             ("leg force", r, r + 6 * n_rated),
-            ("epigraph", r + 6 * n_rated, r + 6 * n_rated + (nq + 1) * n_epi))
+            ("epigraph", r + 6 * n_rated, r + 6 * n_rated + 2 * nq * n_epi))
 
 
 @njit(cache=True)
@@ -83,12 +83,12 @@ def values(P, Q, z, full, L, ang, F, g):
                     t = max(t, abs(epigraph_h(code, P, i, k, L, F)))
         else:
             t = z[nq - 6 + e]
-        g[r] = t
         for i in range(n):
             for k in range(6):
                 h = epigraph_h(code, P, i, k, L, F)
-                g[r + 1 + 6 * i + k] = t * t - h * h
-        r += nq + 1
+                g[r + 6 * i + k] = t - h
+                g[r + nq + 6 * i + k] = t + h
+        r += 2 * nq
 
 
 @njit(cache=True)
@@ -161,24 +161,24 @@ def jacobian(P, V, L, N_top, Es, Rt, Jl, D, n_put, n_free, z, F, dF, G):
     for e in range(P.terms.epi.shape[0]):
         code = P.terms.epi[e]
         col = n_free + e  # the variable's column, after the pose ones
-        t = z[nq - 6 + e]
-        G[r, col] = 1.0
         for i in range(n):
             for k in range(6):
-                row = r + 1 + 6 * i + k
-                h = epigraph_h(code, P, i, k, L, F)
-                G[row, col] = 2.0 * t
-                if code == CRIT_LOADS_MAX:  # h = F / scale: d(-h^2) over the whole stack pose
-                    c2 = -2.0 * h / P.terms.force_scale[i]
+                row = r + 6 * i + k
+                G[row, col] = 1.0
+                G[row + nq, col] = 1.0
+                if code == CRIT_LOADS_MAX:  # h = F / scale: over the whole stack pose
+                    s = 1.0 / P.terms.force_scale[i]
                     for c in range(nq):
-                        dfull[c] = c2 * dF[6 * i + k, c]
+                        dfull[c] = -s * dF[6 * i + k, c]
                     _put_full(G, row, n_put, n_free, dfull, D)
+                    for c in range(n_free):
+                        G[row + nq, c] = -G[row, c]
                 else:  # h = (L - mid) / half: platform i's own leg
-                    c2 = -2.0 * h / P.terms.half[i, k]
                     for j in range(6):
-                        dq[j] = c2 * Jl[i, k, j]
-                    _put(G, row, i, n_put, n_free, dq, 1.0, D)
-        r += nq + 1
+                        dq[j] = Jl[i, k, j] / P.terms.half[i, k]
+                    _put(G, row, i, n_put, n_free, dq, -1.0, D)
+                    _put(G, row + nq, i, n_put, n_free, dq, 1.0, D)
+        r += 2 * nq
 
 
 @njit(cache=True, inline="always")
@@ -250,6 +250,6 @@ def reference(arrs, Q, limits, loads=None, terms=None, z=None, epi=()):
         n6 = Q.shape[0] - 6
         for e, code in enumerate(epi):
             t = z[n6 + e]
-            he = epigraph_reference(code, m, terms)
-            parts += [t[None], (t * t - he * he).reshape(-1)]
+            he = epigraph_reference(code, m, terms).reshape(-1)
+            parts += [t - he, t + he]
     return jnp.concatenate(parts)

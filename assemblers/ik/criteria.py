@@ -12,8 +12,8 @@ Criteria of the loads (docs/statics.md): ``loads`` (sum of squared leg forces ov
 ratings), ``compliance`` (weighted tool deflection under the configured loads), and two minimax
 criteria, ``loads_max`` (largest |force| / rating) and ``margin`` (largest excursion of a leg
 from mid-stroke over half its stroke), each kept smooth by an *epigraph* variable ``t`` (one
-more decision variable, ``z[6(N-1) + e]``): minimize ``t`` subject to ``t >= 0`` and ``t^2 >=
-h_k^2`` for every leg (rows of :mod:`.constraints`).
+more decision variable, ``z[6(N-1) + e]``): minimize ``t`` subject to ``t - h_k >= 0`` and
+``t + h_k >= 0`` for every leg (rows of :mod:`.constraints`).
 
 Shared arguments of the kernels (filled by :func:`assemblers.ik.evaluate.evaluate`): ``P`` the
 :class:`~assemblers.ik.problem.Problem`; ``Q`` (6N,); ``z`` the decision variables (their

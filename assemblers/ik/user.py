@@ -16,38 +16,69 @@ Importing this module imports neither JAX nor Numba (the kernels import :func:`c
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from functools import cached_property
 
 import numpy as np
 
 
-class Quantities(NamedTuple):
-    """The model's quantities at a stack pose (JAX arrays): ``Q`` (6N,); ``T_tool`` (4, 4)
-    world_from_tool; ``J_Q``, ``J_L`` (6, 6N) (docs/conventions.md); ``legs`` (N, 6) m;
-    ``forces`` (N, 6) N leg forces, compression positive, under the configured loads;
-    ``compliance`` (6, 6) tool twist per wrench; ``deflection`` (6,) tool deflection under the
-    loads (both zero without ``leg_stiffness``)."""
+class Quantities:
+    """The model's quantities at a stack pose, JAX arrays computed when first read (so a
+    criterion traces only what it uses): ``Q`` (6N,); ``T_tool`` (4, 4) world_from_tool;
+    ``J_Q``, ``J_L`` (6, 6N) (docs/conventions.md); ``legs`` (N, 6) m; ``forces`` (N, 6) N leg
+    forces, compression positive, under the configured loads; ``compliance`` (6, 6) tool twist
+    per wrench; ``deflection`` (6,) tool deflection under the loads (both zero without
+    ``leg_stiffness``).  ``arrs``: JAX :class:`~assemblers.model.StackArrays`, ``loads``:
+    :class:`~assemblers.statics.LoadArrays`."""
 
-    Q: object
-    T_tool: object
-    J_Q: object
-    J_L: object
-    legs: object
-    forces: object
-    compliance: object
-    deflection: object
+    def __init__(self, arrs, loads, Q):
+        self.arrs, self.loads, self.Q = arrs, loads, Q
+
+    @cached_property
+    def T_tool(self):
+        from ..kinematics import reference as K
+
+        return K.forward(self.arrs, self.Q)
+
+    @cached_property
+    def J_Q(self):
+        from ..kinematics import reference as K
+
+        return K.jacobian(self.arrs, self.Q, "pose")
+
+    @cached_property
+    def J_L(self):
+        from ..kinematics import reference as K
+
+        return K.jacobian(self.arrs, self.Q, "legs")
+
+    @cached_property
+    def legs(self):
+        from ..kinematics import reference as K
+
+        return K.stack_legs(self.arrs, self.Q)
+
+    @cached_property
+    def forces(self):
+        from ..statics import reference as S
+
+        return S.leg_forces(self.arrs, self.loads, self.Q)
+
+    @cached_property
+    def compliance(self):
+        from ..statics import reference as S
+
+        return S.compliance(self.arrs, self.loads, self.Q)
+
+    @cached_property
+    def deflection(self):
+        from ..statics import reference as S
+
+        return S.deflection(self.arrs, self.loads, self.Q)
 
 
 def quantities(arrs, loads, Q) -> Quantities:
-    """The :class:`Quantities` at ``Q`` (traceable): ``arrs`` JAX
-    :class:`~assemblers.model.StackArrays`, ``loads`` :class:`~assemblers.statics.LoadArrays`."""
-    from ..kinematics import reference as K
-    from ..statics import reference as S
-
-    return Quantities(Q=Q, T_tool=K.forward(arrs, Q), J_Q=K.jacobian(arrs, Q, "pose"),
-                      J_L=K.jacobian(arrs, Q, "legs"), legs=K.stack_legs(arrs, Q),
-                      forces=S.leg_forces(arrs, loads, Q), compliance=S.compliance(arrs, loads, Q),
-                      deflection=S.deflection(arrs, loads, Q))
+    """The :class:`Quantities` at ``Q`` (traceable)."""
+    return Quantities(arrs, loads, Q)
 
 
 _FUNCTIONS: dict[str, object] = {}  # criterion name -> fn(Q, m)
