@@ -17,3 +17,5 @@ statics = {"help": "leg forces (and tool compliance, deflection) at a pose or a 
            "module": "assemblers.cli.statics", "order": 65}
 bench = {"help": "run a benchmark from benchmarks/", "module": "assemblers.cli.bench",
          "order": 150}
+calibrate = {"help": "kinematic calibration: plan measurement poses, simulate a campaign, fit "
+                     "a calibrated config", "module": "assemblers.cli.calibrate", "order": 75}

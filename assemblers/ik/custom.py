@@ -151,9 +151,10 @@ def base_terms(asm) -> Terms:
     """The criterion-independent part of :class:`Terms` for ``asm`` (built once)."""
     cached = asm.__dict__.get(_BASE)
     if cached is None:
+        from .problem import leg_bounds
+
         rating = [p.max_leg_force for p in asm.platforms]
-        lo = np.repeat(np.asarray(asm.leg_min, dtype=np.float64)[:, None], 6, axis=1)
-        hi = np.repeat(np.asarray(asm.leg_max, dtype=np.float64)[:, None], 6, axis=1)
+        lo, hi = leg_bounds(asm)  # (N, 6) geometric, as the kernels' lengths
         cached = Terms(
             codes=np.zeros(0, np.int64), weights=np.zeros(0), epi=np.zeros(0, np.int64),
             force_scale=np.array([1.0 if r is None else r for r in rating]),

@@ -58,8 +58,15 @@ def compliance(asm: Assembler, Q) -> np.ndarray:
     the legs' elastic strain (``leg_stiffness``; platforms without one are rigid).  The
     geometric stiffness of a preloaded stack is not included (docs/statics.md)."""
     c = _leg_compliance(asm)
-    JL = jacobian(asm, Q, "legs")
+    JL = _geometric_jacobian(asm, Q)
     return np.einsum("...ic,c,...jc->...ij", JL, c, JL)
+
+
+def _geometric_jacobian(asm: Assembler, Q) -> np.ndarray:
+    """``J_L`` per geometric (joint-to-joint) leg length, the springs' strain: the facade's is
+    per commanded length, ``leg_scale`` times larger for a calibrated leg."""
+    JL = jacobian(asm, Q, "legs")
+    return JL / asm.leg_scale.reshape(-1) if asm.legs_calibrated else JL
 
 
 def deflection(asm: Assembler, Q, payload=None, wrench=None) -> np.ndarray:
@@ -68,6 +75,6 @@ def deflection(asm: Assembler, Q, payload=None, wrench=None) -> np.ndarray:
     shortens by ``f / k``, so ``d = -J_L (f / k)``.  ``Q`` (6N,) -> (6,); (B, 6N) -> (B, 6)."""
     c = _leg_compliance(asm)
     f = leg_forces(asm, Q, payload, wrench)
-    JL = jacobian(asm, Q, "legs")
+    JL = _geometric_jacobian(asm, Q)
     flat = f.reshape(f.shape[:-2] + (-1,))
     return -np.einsum("...ic,c,...c->...i", JL, c, flat)
