@@ -117,3 +117,33 @@ def test_gravity_and_payload_keys(tmp_path, capsys):
     path.write_text(text.replace("gravity = [0.0, 0.0, -9.81]", "gravity = [0.0, 0.0, 0.0]"))
     asm = A.load_config(str(path))
     assert np.abs(A.leg_forces(asm, A.home_pose(asm))).max() == 0.0
+
+
+def test_sweep_maps_the_largest_leg_force(tmp_path):
+    """A sweep of a config with a mass model (with a blend) records the largest leg force (and
+    over its rating) of every solved pose, equal to leg_forces there, and draws leg_force.png; a
+    config without masses leaves them null and draws no such map."""
+    from sims import sweeps as S
+    from sims.sweeps import report
+
+    box = {"lo": (-0.02, -0.02, 0.0, 0.0, 0.0, 0.0), "hi": (0.02, 0.02, 0.0, 0.0, 0.0, 0.0),
+           "mode": "grid", "counts": (2, 2, 1, 1, 1, 1)}
+    spec = S.SweepSpec(configs=[S.read_config("assembler_loaded")], criterion="fn:1,loads:0.2",
+                       **box)
+    assert S.run_sweep(spec, tmp_path / "loaded", executor=0).complete
+    d = S.load_results(tmp_path / "loaded").to_pydict()
+    asm = A.load_config("assembler_loaded")
+    for q, f, frac, crit in zip(d["Q"], d["max_leg_force_N"], d["max_leg_force_rating"],
+                                d["criterion"]):
+        F = np.abs(A.leg_forces(asm, np.array(q)))
+        assert crit == "fn:1,loads:0.2"
+        assert f == pytest.approx(F.max(), rel=1e-12)
+        assert frac == pytest.approx(F.max() / 150.0, rel=1e-12)
+    assert any(f.endswith("leg_force.png") for f in report(tmp_path / "loaded")["files"])
+    plain = S.SweepSpec(configs=[S.read_config("duo")], **box)
+    assert S.run_sweep(plain, tmp_path / "plain", executor=0).complete
+    d = S.load_results(tmp_path / "plain").to_pydict()
+    assert set(d["max_leg_force_N"]) == {None} and set(d["max_leg_force_rating"]) == {None}
+    assert not any(f.endswith("leg_force.png") for f in report(tmp_path / "plain")["files"])
+    with pytest.raises(S.SweepError, match="--criterion"):
+        S.SweepSpec(configs=[S.read_config("duo")], criterion="fn:1,loadz:1", **box)
