@@ -180,9 +180,10 @@ def study(n_targets: int, seed: int, figure: str | None) -> None:
         at_stop += bool(np.any(L0 < lo[:, None]) or np.any(L0 > hi[:, None]))
         incr.append(r.cost / free.cost - 1)
     incr = np.asarray(incr)
-    print(f"\nstroke_margin = {m}: {solved} of {n_targets} targets solved with the margin "
-          f"(the others: a leg must come closer than 5 % to a stop); every leg 5 % inside its "
-          f"stroke on {inside} of them; without the margin fn's pose was closer on {at_stop}; "
+    print(f"\nstroke_margin = {m}: {solved} of {n_targets} targets solved with the margin"
+          + (" (the others: a leg must come closer than 5 % to a stop)" if solved < n_targets
+             else "") + f"; every leg 5 % inside its stroke on {inside} of them;"
+          f" without the margin fn's pose was closer on {at_stop}; "
           f"fn cost +{100 * np.median(incr):.2f} % median, +{100 * np.percentile(incr, 95):.2f} "
           f"% p95, +{100 * incr.max():.2f} % at most")
     if figure:
