@@ -214,10 +214,11 @@ def value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee
 
 
 @njit(cache=True)
-def gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, tmp, V, Rt, L,
-             Es, dEs, F, dF, gQ, gt):
+def gradient(crit, P, Q, z, full, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, tmp, V,
+             Rt, L, Es, dEs, F, dF, gQ, gt):
     """``gQ`` (6N,) = df/dQ and ``gt`` (E,) = df/dt of the epigraph variables, for the
-    criterion at ``Q`` (after :func:`value`, whose scratch it reads)."""
+    criterion at ``Q`` (after :func:`value`, whose scratch it reads; ``full`` False, as a
+    runtime bool: a literal would compile :func:`_value` once more)."""
     if crit != CRIT_BLEND:
         _gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, V, Rt, L,
                   Es, dEs, F, dF, gQ, gt)
@@ -232,7 +233,7 @@ def gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee
             continue
         code = P.terms.codes[a]
         # the value again: it leaves this term's scratch (J, X, SVD) for its gradient
-        fa, _ = _value(code, P, Q, z, False, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee,
+        fa, _ = _value(code, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee,
                        tmp, L, F)
         _gradient(code, P, Q, z, fa, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, V, Rt,
                   L, Es, dEs, F, dF, gq, gtt)

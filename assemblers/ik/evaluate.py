@@ -143,13 +143,16 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
     Us = np.empty((6, 6))
     Ss = np.empty(6)
     Vts = np.empty((6, nq))
+    # plain bools for the callees: a caller's literal True/False would compile one of each
+    # per literal (their specializations multiply the first run's compile time)
+    wants, is_full = want != 0, full != 0
     F = np.zeros((n, 6))
     dF = np.empty((nq, nq) if want else (0, 0))
     if criteria.needs_forces(crit, P):
-        if not criteria.forces(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
+        if not criteria.forces(P, Q, wants, J, bases, tops, T_ee, tmp, F, dF):
             return np.nan
-    constraints.values(P, Q, z, full, L, ang, F, g)
-    f, ok = criteria.value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops,
+    constraints.values(P, Q, z, is_full, L, ang, F, g)
+    f, ok = criteria.value(crit, P, Q, z, is_full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops,
                            T_ee, tmp, L, F)
     if not ok:
         return np.nan
@@ -157,8 +160,8 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
         return f
     gQ = np.empty(nq)
     gt = np.empty(P.terms.epi.shape[0])  # df/dt of the epigraph variables (after the pose)
-    criteria.gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, tmp,
-                      V, Rt, L, Es, dEs, F, dF, gQ, gt)
+    criteria.gradient(crit, P, Q, z, is_full, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops,
+                      T_ee, tmp, V, Rt, L, Es, dEs, F, dF, gQ, gt)
     # ---- d q_N / d z = -J_N^-1 J_<N
     D = np.empty((6, max(n6, 1)))
     n_put, n_free = (n + 1, nq) if closest else (n, n6)  # CRIT_CLOSEST: every column direct

@@ -49,8 +49,9 @@ def _add_pose_args(p, what: str = "render") -> None:
     g.add_argument("--frame", type=int, default=-1,
                    help="sample of --trajectory to use (default -1: the last)")
     g.add_argument("--criterion", default=None,
-                   help="IK criterion for --target (fn, fn_legs, condition, even, nearest; default: "
-                        "the config's)")
+                   help="IK criterion for --target (as `assemblers solve --criterion`: fn, fn_legs, "
+                        "condition, loads, loads_max, margin, compliance, a blend such as "
+                        "fn:1,loads:0.2, even, nearest; default: the config's)")
 
 
 def _add_camera_args(p) -> None:
