@@ -32,7 +32,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, objmode
+from numba import njit, objmode, types
+from numba.extending import overload
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..geometry.kernels import twist_between
@@ -156,11 +157,50 @@ def needs_forces(crit, P):
     return False
 
 
-@njit(cache=True)
+# The statics in the kernels exist only for a problem with a mass model: ``P.loads`` is None
+# for a config without one (``assemblers.statics.loads.kernel_loads``), and these overloads then
+# compile to stubs, so such a stack's first run does not compile the forces, their derivative
+# and the compliance gradient (seconds of LLVM time) it never uses.
+
+
+def _loaded(P) -> bool:
+    """(At typing time) whether the Problem type ``P`` carries a mass model."""
+    return not isinstance(P.types[P.fields.index("loads")], types.NoneType)
+
+
 def forces(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
     """The leg forces ``F`` (N, 6) N at ``Q`` and, when ``want``, ``dF`` (6N, 6N) = dF/dQ
     (:mod:`assemblers.statics.kernels`); fills ``J`` = J_Q and its frames.  False where a
-    platform is singular."""
+    platform is singular.  Without a mass model: zeros.  (Kernels only: see the overload.)"""
+    raise NotImplementedError("forces is compiled into the kernels only")
+
+
+@overload(forces, jit_options={"cache": True})
+def _forces_overload(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
+    if _loaded(P):
+        return _forces
+
+    def no_load(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
+        F[:, :] = 0.0
+        if want:
+            dF[:, :] = 0.0
+        return True
+    return no_load
+
+
+def inv_stiffness(P):
+    """(N,) m/N, each platform's 1 / leg_stiffness (0 without a mass model).  (Kernels only.)"""
+    raise NotImplementedError("inv_stiffness is compiled into the kernels only")
+
+
+@overload(inv_stiffness, jit_options={"cache": True})
+def _inv_stiffness_overload(P):
+    if _loaded(P):
+        return lambda P: P.loads.inv_stiffness
+    return lambda P: np.zeros(P.b.shape[0])
+
+
+def _forces(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
     n = P.b.shape[0]
     jacobian_pose(P.T_mount, P.T_after, Q, J, bases, tops, T_ee, tmp)
     Ginv = np.empty((n, 6, 6))
@@ -299,8 +339,9 @@ def _value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
         if crit == CRIT_COMPLIANCE:
             # deflection d = -J_L (f / k) = -sum_i X_i c_i F_i, into e
             e[:] = 0.0
+            c = inv_stiffness(P)
             for i in range(n):
-                c_i = P.loads.inv_stiffness[i]
+                c_i = c[i]
                 for r in range(6):
                     s = 0.0
                     for k in range(6):
@@ -401,11 +442,24 @@ def _gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
                     gQ[6 * i + j] -= acc
 
 
-@njit(cache=True)
 def _compliance_gradient(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F, dF,
                          gQ):
     """d|W d|/dQ for the deflection ``d = -J_Q y`` (in ``e``), ``y_i = Jinv_i c_i F_i``:
-    ``dd = -(dJ_Q y + J_Q dy)``, ``dy_i = -Jinv_i dJleg_i y_i + c_i Jinv_i dF_i``."""
+    ``dd = -(dJ_Q y + J_Q dy)``, ``dy_i = -Jinv_i dJleg_i y_i + c_i Jinv_i dF_i`` (0 without a
+    mass model).  (Kernels only: see the overload.)"""
+    raise NotImplementedError("_compliance_gradient is compiled into the kernels only")
+
+
+@overload(_compliance_gradient, jit_options={"cache": True})
+def _compliance_gradient_overload(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs,
+                                  F, dF, gQ):
+    if _loaded(P):
+        return _compliance_gradient_loaded
+    return lambda P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F, dF, gQ: None
+
+
+def _compliance_gradient_loaded(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F,
+                                dF, gQ):
     w_out = P.w_out
     n = P.b.shape[0]
     nq = 6 * n
@@ -415,8 +469,9 @@ def _compliance_gradient(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es
     for r in range(6):
         a[r] = w_out[r] * w_out[r] * e[r] / f
     y = np.empty(nq)
+    c = P.loads.inv_stiffness
     for i in range(n):
-        c_i = P.loads.inv_stiffness[i]
+        c_i = c[i]
         for r in range(6):
             s = 0.0
             for k in range(6):
@@ -430,7 +485,7 @@ def _compliance_gradient(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es
     gam = np.empty(6)  # X_i^T a
     drow = np.empty(6)
     for i in range(n):
-        c_i = P.loads.inv_stiffness[i]
+        c_i = c[i]
         for k in range(6):
             s = 0.0
             for r in range(6):

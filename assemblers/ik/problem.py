@@ -143,7 +143,7 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
     """The :class:`Problem` of a target for a criterion (see :mod:`.criteria`; its weights);
     the geometry, weights and limits are converted once per Assembler and criterion weighting.
     ``Q_ref`` (6N,): the distance criterion's reference (default: home)."""
-    from ..statics.loads import load_arrays
+    from ..statics.loads import kernel_loads
     from .criteria import CRIT_BLEND, SPECS
     from .custom import base_terms, terms
 
@@ -154,7 +154,7 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
         a = kernel_arrays(asm)
         w_out, w_in = weights(asm, wrt)
         base = make_problem(a.b, a.t, a.T_mount, a.T_after, np.eye(4), w_out, w_in,
-                            home_pose(asm), limits(asm), load_arrays(asm), base_terms(asm))
+                            home_pose(asm), limits(asm), kernel_loads(asm), base_terms(asm))
         asm.__dict__[key] = base
     Q_ref = base.Q_ref if Q_ref is None else np.array(Q_ref, dtype=np.float64)
     P = base._replace(T_target=np.array(T_target, dtype=np.float64), Q_ref=Q_ref)

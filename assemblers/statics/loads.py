@@ -102,6 +102,15 @@ def load_arrays(asm: Assembler, payload=None, wrench=None) -> LoadArrays:
     return out
 
 
+def kernel_loads(asm: Assembler) -> LoadArrays | None:
+    """The mass model the IK kernels take: :func:`load_arrays`, or None for a config that gives
+    no masses, payload, ratings or stiffnesses (its kernels then compile without the statics,
+    :mod:`assemblers.ik.criteria`)."""
+    loads = load_arrays(asm)
+    rated = any(p.max_leg_force is not None for p in asm.platforms)
+    return loads if (has_load(loads) or has_stiffness(loads) or rated) else None
+
+
 def has_load(loads: LoadArrays) -> bool:
     """Whether anything loads the legs: a mass under non-zero gravity, or a tool wrench."""
     g = float(np.linalg.norm(loads.gravity)) > 0.0
