@@ -18,8 +18,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Assembler", "ConfigError", "ConvergenceError", "InputError", "PlatformType", "Sensitivity",
-    "Trajectory", "config_from_dict", "forward_kinematics", "from_legs", "home_pose", "jacobian",
-    "joint_angles", "leg_lengths", "load_config", "load_trajectory", "pose_to_transform",
+    "Trajectory", "compliance", "config_from_dict", "deflection", "forward_kinematics",
+    "from_legs", "home_pose", "jacobian", "joint_angles", "leg_forces", "leg_lengths",
+    "load_config", "load_trajectory", "pose_to_transform",
     "save_trajectory", "sensitivity", "shipped_configs", "solve_ik", "solve_trajectory",
     "stack_arrays", "tool_pose", "transform_to_pose",
 ]
@@ -34,13 +35,14 @@ _LAZY.update({name: "geometry.api" for name in ("pose_to_transform", "transform_
 _LAZY.update({name: "kinematics.api" for name in (
     "forward_kinematics", "from_legs", "home_pose", "jacobian", "joint_angles", "leg_lengths",
     "sensitivity", "stack_arrays", "tool_pose")})
+_LAZY.update({name: "statics.api" for name in ("compliance", "deflection", "leg_forces")})
 _LAZY.update({name: "ik" for name in ("solve_ik", "IKResult", "solve_trajectory",
                                       "TrajectoryResult", "sample_solutions")})
 _LAZY.update({name: "calibration" for name in ("calibrate", "CalibrationResult")})
 _LAZY["write_config"] = "model.writer"
 __all__ += ["CalibrationResult", "calibrate", "write_config"]
 _SUBMODULES = ("api", "cli", "commands", "commands_ik", "config", "fastkin", "files", "geometry",
-               "ik", "io", "kinematics", "lie", "model", "optim", "transforms")
+               "ik", "io", "kinematics", "lie", "model", "optim", "statics", "transforms")
 _SUBMODULES += ("calibration",)
 
 

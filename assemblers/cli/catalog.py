@@ -13,6 +13,8 @@ solve = {"help": "least-sensitive inverse kinematics for a tool target",
          "module": "assemblers.cli.ik", "order": 60}
 trajectory = {"help": "IK along a timed path (straight line + SLERP)",
               "module": "assemblers.cli.ik", "order": 70}
+statics = {"help": "leg forces (and tool compliance, deflection) at a pose or a solved target",
+           "module": "assemblers.cli.statics", "order": 65}
 bench = {"help": "run a benchmark from benchmarks/", "module": "assemblers.cli.bench",
          "order": 150}
 calibrate = {"help": "kinematic calibration: plan measurement poses, simulate a campaign, fit "

@@ -67,18 +67,24 @@ def configure_solve(p):
                    help="tool pose target in the world frame (m, rad)")
     p.add_argument("--target-file", default=None, metavar="FILE",
                    help='JSON file: {"pose": [x, y, z, roll, pitch, yaw]} or {"T": 4x4}')
-    p.add_argument("--criterion", default=None,
-                   choices=("fn", "fn_legs", "condition", "even", "nearest"),
+    p.add_argument("--criterion", default=None, metavar="NAME|BLEND",
                    help="fn: min ||J_Q||_F (default, or fn_legs when the config's wrt = legs); "
-                        "fn_legs: ||J_L||_F; condition: cond(J); even/nearest: baselines")
+                        "fn_legs: ||J_L||_F; condition: cond(J); loads: sum of (leg force / "
+                        "rating)^2; loads_max: the largest leg force / rating; margin: the "
+                        "largest excursion from mid-stroke; compliance: the tool deflection "
+                        "under the loads; even/nearest: baselines; or a blend of them such as "
+                        '"fn:1,loads:0.2" (each term over its value at the even split)')
     p.add_argument("--starts", type=int, default=1,
                    help=f"number of starts (default 1, at most {MAX_STARTS})")
     add_json_arg(p)
 
 
 def result_doc(asm, r) -> dict:
+    from .statics import force_doc
+
     stroke = (r.legs - asm.leg_min[:, None]) / (asm.leg_max - asm.leg_min)[:, None]
-    return {"success": r.success, "message": r.message, "reason": r.reason,
+    forces = force_doc(asm, r.Q)
+    return {**(forces or {}), "success": r.success, "message": r.message, "reason": r.reason,
             "criterion": r.criterion, "cost": r.cost, "baseline_cost_even": r.baseline_cost,
             "reduction_vs_even": r.reduction, "max_violation": r.max_violation,
             "tool_error_m": r.tool_error[0], "tool_error_rad": r.tool_error[1],
@@ -89,7 +95,10 @@ def result_doc(asm, r) -> dict:
 
 
 def print_result(asm, r, load_s: float | None = None) -> None:
+    from .statics import FORCE_HEADERS, force_columns
+
     d = result_doc(asm, r)
+    loaded = "leg_forces_N" in d
     status = "SOLVED" if r.success else "NOT REACHED"
     load = "" if load_s is None else f"; kernels loaded or compiled first in {load_s:.2f} s"
     print(f"{status}: {r.message}   ({r.criterion}, {r.iterations} iterations, "
@@ -99,9 +108,9 @@ def print_result(asm, r, load_s: float | None = None) -> None:
         st = np.array(d["stroke_used_fraction"][i]) * 100
         rows.append([i + 1, f"{q[0]:+.4f}", f"{q[1]:+.4f}", f"{q[2]:.4f}", f"{q[3]:+.4f}",
                      f"{q[4]:+.4f}", f"{q[5]:+.4f}", f"{r.legs[i].min():.4f}-{r.legs[i].max():.4f}",
-                     f"{st.min():.0f}-{st.max():.0f}"])
+                     f"{st.min():.0f}-{st.max():.0f}"] + (force_columns(d, i) if loaded else []))
     print(table(["#", "x [m]", "y [m]", "z [m]", "roll", "pitch", "yaw", "legs [m]",
-                 "stroke [%]"], rows))
+                 "stroke [%]"] + (FORCE_HEADERS if loaded else []), rows))
     base = "n/a" if r.baseline_cost is None else f"{r.baseline_cost:.6g}"
     red = "" if r.reduction is None else f"  ->  {r.reduction * 100:.2f} % lower than even"
     print(f"cost ({r.criterion}) = {r.cost:.6g}   even baseline = {base}{red}")
@@ -156,7 +165,9 @@ def configure_trajectory(p):
     p.add_argument("--rate", type=float, default=None,
                    help="samples per second, and the stream rate the timing is checked at "
                         "(default: the config's hardware rate_hz)")
-    p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"))
+    p.add_argument("--criterion", default=None, metavar="NAME|BLEND",
+                   help="IK criterion of every step (as `assemblers solve --criterion`; the "
+                        "baselines even and nearest are not tracked)")
     p.add_argument("--out", required=True, help="trajectory file to write (JSON)")
     add_json_arg(p)
 

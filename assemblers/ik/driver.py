@@ -9,7 +9,7 @@ from scipy.optimize import OptimizeResult, minimize
 from . import evaluate as ev
 from . import ipm, sqp
 from .criteria import CODES, SPECS
-from .problem import CONVERGED, STALLED, n_constraints, problem
+from .problem import CONVERGED, STALLED, n_constraints, n_variables, problem
 from .report import report_at
 
 SQP_TOL = 1e-10  # scaled KKT error at which sqp.sqp stops (objective normalised to 1)
@@ -29,7 +29,7 @@ class ReducedProblem:
         self.code = CODES[criterion]
         self.P = problem(asm, T_target, criterion, Q_ref)
         self._Q = np.empty(6 * asm.n_platforms)
-        self._shape = (6 * (asm.n_platforms - 1), n_constraints(self.P))
+        self._shape = (n_variables(self.P), n_constraints(self.P))
         self._x = None
         self._key = None
         self.calls = 0

@@ -67,13 +67,14 @@ def eliminate(P, z, Q):
 
 @njit(cache=True)
 def evaluate(P, crit, z, Q, want, grad, g, G, full):
-    """The reduced problem at ``z``: returns ``f``; fills ``Q`` (6N,) and ``g`` (m,) and, when
-    ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz (exact).  With ``full``, ``Q``
-    is an input (any stack pose, e.g. one off target; ``z`` unused) and only ``f`` and ``g`` are
-    computed.  For CRIT_CLOSEST the variables are the whole stack pose: ``z`` (6N,) = ``Q``,
-    ``grad`` (6N,), ``G`` (m, 6N), and ``w_out`` weighs the tool's error twist (its three
-    rotation weights must be equal).  Returns NaN where the geometry breaks down (a singular
-    leg Jacobian for ``fn_legs``, a zero-length leg)."""
+    """The reduced problem at ``z`` (6(N-1) + E,: the free platforms' poses, then the E
+    epigraph variables of a minimax criterion, :mod:`.criteria`): returns ``f``; fills ``Q``
+    (6N,) and ``g`` (m,) and, when ``want``, ``grad`` (n,) = df/dz and ``G`` (m, n) = dg/dz
+    (exact).  With ``full``, ``Q`` is an input (any stack pose, e.g. one off target; ``z``
+    unused) and only ``f`` and ``g`` are computed.  For CRIT_CLOSEST the variables are the
+    whole stack pose: ``z`` (6N,) = ``Q``, ``grad`` (6N,), ``G`` (m, 6N), and ``w_out`` weighs
+    the tool's error twist (its three rotation weights must be equal).  Returns NaN where the
+    geometry breaks down (a singular leg Jacobian for ``fn_legs``, a zero-length leg)."""
     b, t, T_mount, T_after = P.b, P.t, P.T_mount, P.T_after
     n = b.shape[0]
     nq = 6 * n
@@ -130,8 +131,7 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
             sz = vx * ny - vy * nx
             ang[i, k, 1] = math.atan2(math.sqrt(sx * sx + sy * sy + sz * sz),
                                       vx * nx + vy * ny + vz * nz)
-    constraints.values(P, Q, L, ang, g)
-    # ---- objective
+    # ---- objective, and the leg forces where the criterion or a force limit needs them
     J = np.empty((6, nq))
     bases = np.empty((n, 4, 4))
     tops = np.empty((n, 4, 4))
@@ -143,14 +143,25 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
     Us = np.empty((6, 6))
     Ss = np.empty(6)
     Vts = np.empty((6, nq))
-    f, ok = criteria.value(crit, P, Q, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, tmp)
+    # plain bools for the callees: a caller's literal True/False would compile one of each
+    # per literal (their specializations multiply the first run's compile time)
+    wants, is_full = want != 0, full != 0
+    F = np.zeros((n, 6))
+    dF = np.empty((nq, nq) if want else (0, 0))
+    if criteria.needs_forces(crit, P):
+        if not criteria.forces(P, Q, wants, J, bases, tops, T_ee, tmp, F, dF):
+            return np.nan
+    constraints.values(P, Q, z, is_full, L, ang, F, g)
+    f, ok = criteria.value(crit, P, Q, z, is_full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops,
+                           T_ee, tmp, L, F)
     if not ok:
         return np.nan
     if not want:
         return f
     gQ = np.empty(nq)
-    criteria.gradient(crit, P, Q, f, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, V, Rt, L,
-                      Es, dEs, gQ)
+    gt = np.empty(P.terms.epi.shape[0])  # df/dt of the epigraph variables (after the pose)
+    criteria.gradient(crit, P, Q, z, is_full, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops,
+                      T_ee, tmp, V, Rt, L, Es, dEs, F, dF, gQ, gt)
     # ---- d q_N / d z = -J_N^-1 J_<N
     D = np.empty((6, max(n6, 1)))
     n_put, n_free = (n + 1, nq) if closest else (n, n6)  # CRIT_CLOSEST: every column direct
@@ -179,8 +190,10 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
             for r in range(6):
                 s += D[r, c] * gQ[n6 + r]
             grad[c] = s
+        for a in range(gt.shape[0]):
+            grad[n6 + a] = gt[a]
     if G.shape[0] > 0:  # (a G of no rows: the objective's gradient alone, e.g. for differences)
-        constraints.jacobian(P, V, L, N_top, Es, Rt, Jl, D, n_put, n_free, G)
+        constraints.jacobian(P, V, L, N_top, Es, Rt, Jl, D, n_put, n_free, z, F, dF, G)
     return f
 
 

@@ -17,7 +17,7 @@ from ..kinematics.api import home_pose, kernel_arrays
 from ..model import Assembler
 from .constraints import MARGIN  # noqa: F401  (the margin kept inside every limit)
 from .constraints import rows as constraint_rows
-from .criteria import SPECS
+from .criteria import CRIT_BLEND, SPECS
 
 # solver status codes (every solver of this package)
 RUNNING, CONVERGED, MAX_ITER, FAILED = 0, 1, 2, 3
@@ -38,7 +38,9 @@ class Problem(NamedTuple):
     reference pose of the distance criterion; ``leg_min``, ``leg_max`` (N, 6) m, each leg's
     geometric bounds (see :func:`limits`); ``max_angle``
     (N,) rad; pose bounds as indices into Q and values: ``lo_idx``, ``lo_val``, ``hi_idx``,
-    ``hi_val``.
+    ``hi_val``; ``loads`` the mass model (:class:`~assemblers.statics.loads.LoadArrays`) and
+    ``terms`` what the criterion needs beyond that (:class:`~assemblers.ik.criteria.Terms`:
+    blend weights, epigraph variables, force ratings, a user criterion's key).
     """
 
     b: np.ndarray
@@ -56,6 +58,8 @@ class Problem(NamedTuple):
     lo_val: np.ndarray
     hi_idx: np.ndarray
     hi_val: np.ndarray
+    loads: object = None
+    terms: object = None
 
 
 class Limits(NamedTuple):
@@ -91,7 +95,9 @@ def limits(asm: Assembler) -> Limits:
         max_angle = np.where(np.isfinite(asm.max_joint_angle), asm.max_joint_angle,
                              NO_ANGLE_LIMIT)
         leg_lo, leg_hi = leg_bounds(asm)
-        cached = Limits(leg_lo, leg_hi, max_angle, lo, asm.pose_lower[lo], hi,
+        # [ik] stroke_margin: that fraction of each (commanded) stroke is kept free at both ends
+        keep = asm.ik.stroke_margin * (asm.leg_max - asm.leg_min)[:, None] * asm.leg_scale
+        cached = Limits(leg_lo + keep, leg_hi - keep, max_angle, lo, asm.pose_lower[lo], hi,
                         asm.pose_upper[hi])
         asm.__dict__["_ik_limits_np"] = cached
     return cached
@@ -99,25 +105,34 @@ def limits(asm: Assembler) -> Limits:
 
 def n_constraints(P: Problem) -> int:
     """Rows of ``g`` for the problem ``P``."""
-    key = (P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0])
+    key = (P.b.shape[0], P.lo_idx.shape[0], P.hi_idx.shape[0], P.terms.rated.shape[0],
+           P.terms.epi.shape[0])
     m = _N_ROWS.get(key)
     if m is None:
         m = _N_ROWS[key] = constraint_rows(*key)[-1][2]
     return m
 
 
-_N_ROWS: dict[tuple[int, int, int], int] = {}
+_N_ROWS: dict[tuple[int, ...], int] = {}
 
 
-def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim) -> Problem:
-    """A :class:`Problem` of writable copies (``lim``: :class:`Limits` or the same 7-tuple)."""
+def n_variables(P: Problem) -> int:
+    """Decision variables of the reduced problem ``P``: the free platforms' poses, 6(N-1), and
+    one epigraph variable per minimax term of its criterion (:mod:`.criteria`)."""
+    return 6 * (P.b.shape[0] - 1) + P.terms.epi.shape[0]
+
+
+def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim, loads,
+                 terms) -> Problem:
+    """A :class:`Problem` of writable copies (``lim``: :class:`Limits` or the same 7-tuple;
+    ``loads``, ``terms``: the mass model and the criterion's terms, see :class:`Problem`)."""
     f64 = [np.array(a, dtype=np.float64) for a in (b, t, T_mount, T_after, T_target, w_out, w_in,
                                                    Q_ref)]
     leg_min, leg_max, max_angle, lo_idx, lo_val, hi_idx, hi_val = (np.asarray(a) for a in lim)
     return Problem(*f64, np.asarray(leg_min, np.float64), np.asarray(leg_max, np.float64),
                    np.asarray(max_angle, np.float64), np.asarray(lo_idx, np.int64),
                    np.asarray(lo_val, np.float64), np.asarray(hi_idx, np.int64),
-                   np.asarray(hi_val, np.float64))
+                   np.asarray(hi_val, np.float64), loads, terms)
 
 
 def weights(asm: Assembler, wrt: str) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +152,9 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
     """The :class:`Problem` of a target for a criterion (see :mod:`.criteria`; its weights);
     the geometry, weights and limits are converted once per Assembler and criterion weighting.
     ``Q_ref`` (6N,): the distance criterion's reference (default: home)."""
+    from ..statics.loads import kernel_loads
+    from .custom import base_terms, terms
+
     wrt = SPECS[criterion].wrt
     key = f"_ik_problem_{wrt}"
     base = asm.__dict__.get(key)
@@ -144,12 +162,16 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
         a = kernel_arrays(asm)
         w_out, w_in = weights(asm, wrt)
         base = make_problem(a.b, a.t, a.T_mount, a.T_after, np.eye(4), w_out, w_in,
-                            home_pose(asm), limits(asm))
+                            home_pose(asm), limits(asm), kernel_loads(asm), base_terms(asm))
         asm.__dict__[key] = base
     Q_ref = base.Q_ref if Q_ref is None else np.array(Q_ref, dtype=np.float64)
     # a new tuple of the cached arrays (NamedTuple._replace costs ~2 us: solves take ~50 us)
-    return Problem._make(base[:4] + (np.array(T_target, dtype=np.float64),) + base[5:7]
-                         + (Q_ref,) + base[8:])
+    P = Problem._make(base[:4] + (np.array(T_target, dtype=np.float64),) + base[5:7]
+                      + (Q_ref,) + base[8:])
+    spec = SPECS[criterion]
+    if spec.code < CRIT_BLEND and not spec.epigraph:
+        return P
+    return P._replace(terms=terms(asm, P, criterion))  # blend weights, epigraph, user key
 
 
 def closest_problem(asm: Assembler, T_target) -> Problem:

@@ -28,6 +28,7 @@ __all__ = ["closest_values", "constraint_values", "criterion_value", "eliminate_
 def eliminate_last(arrs, z, T_target):
     """Full stack pose ``Q`` (6N,) from platforms 1..N-1 (``z`` (6(N-1),)) and the target."""
     n = arrs.b.shape[0]
+    z = z[:6 * (n - 1)]  # (any epigraph variables of a minimax criterion follow)
     A = arrs.T_mount
     for i in range(n - 1):
         A = A @ geo.pose_to_transform(z[6 * i: 6 * i + 6]) @ arrs.T_after[i]
@@ -35,30 +36,38 @@ def eliminate_last(arrs, z, T_target):
     return jnp.concatenate([z, geo.transform_to_pose(T_last)])
 
 
-def constraint_values(arrs, Q, limits):
-    """Inequalities ``g(Q) >= 0`` (stroke, joint angle, pose bounds), m and rad, laid out as
-    :func:`assemblers.ik.constraints.rows`."""
-    return constraints.reference(arrs, Q, limits)
+def constraint_values(arrs, Q, limits, loads=None, terms=None, z=None, epi=()):
+    """Inequalities ``g(Q) >= 0`` (stroke, joint angle, pose bounds; with ``loads`` and
+    ``terms`` also leg force ratings and the epigraph rows of the codes ``epi``), m and rad,
+    laid out as :func:`assemblers.ik.constraints.rows`."""
+    return constraints.reference(arrs, Q, limits, loads, terms, z, epi)
 
 
 @cache
 def reduced(criterion: str):
-    """A jitted ``(z, arrs, T_target, w_out, w_in, Q_ref, limits) -> [f, df/dz, g, dg/dz]`` (one
-    flat array) of the reduced problem for ``criterion``: the oracle of
-    :func:`assemblers.ik.evaluate.evaluate`."""
+    """A jitted ``(z, arrs, T_target, w_out, w_in, Q_ref, limits, loads=None, terms=None) -> [f,
+    df/dz, g, dg/dz]`` (one flat array) of the reduced problem for ``criterion``: the oracle of
+    :func:`assemblers.ik.evaluate.evaluate` (``loads``, ``terms``: the problem's, for the
+    criteria of the loads, blends and force ratings; ``z`` then holds any epigraph variables
+    after the poses)."""
+    from .criteria import epigraph_codes
 
-    def f_of_z(z, arrs, T_target, w_out, w_in, Q_ref):
+    epi = epigraph_codes(criterion)
+
+    def f_of_z(z, arrs, T_target, w_out, w_in, Q_ref, loads, terms):
         Q = eliminate_last(arrs, z, T_target)
-        return criterion_value(criterion, arrs, Q, w_out, w_in, Q_ref)
+        return criterion_value(criterion, arrs, Q, w_out, w_in, Q_ref, loads=loads, terms=terms,
+                               z=z)
 
-    def g_of_z(z, arrs, T_target, limits):
-        return constraint_values(arrs, eliminate_last(arrs, z, T_target), limits)
+    def g_of_z(z, arrs, T_target, limits, loads, terms):
+        return constraint_values(arrs, eliminate_last(arrs, z, T_target), limits, loads, terms, z,
+                                 epi)
 
     @jax.jit
-    def all_in_one(z, arrs, T_target, w_out, w_in, Q_ref, limits):
-        f, df = jax.value_and_grad(f_of_z)(z, arrs, T_target, w_out, w_in, Q_ref)
-        g = g_of_z(z, arrs, T_target, limits)
-        dg = jax.jacfwd(g_of_z)(z, arrs, T_target, limits)
+    def all_in_one(z, arrs, T_target, w_out, w_in, Q_ref, limits, loads=None, terms=None):
+        f, df = jax.value_and_grad(f_of_z)(z, arrs, T_target, w_out, w_in, Q_ref, loads, terms)
+        g = g_of_z(z, arrs, T_target, limits, loads, terms)
+        dg = jax.jacfwd(g_of_z)(z, arrs, T_target, limits, loads, terms)
         return jnp.concatenate([f[None], df, g, dg.reshape(-1)])
 
     return all_in_one

@@ -162,16 +162,18 @@ def violation(g) -> float:
 
 
 _FAMILY = {"stroke low": "stroke", "stroke high": "stroke", "joint angle": "joint angle",
-           "pose lower": "pose bounds", "pose upper": "pose bounds"}
+           "pose lower": "pose bounds", "pose upper": "pose bounds", "leg force": "leg force"}
 
 
 def reason(asm: Assembler, g) -> str:
     """Which family of limits ``g`` (laid out as :func:`~.problem.constraint_rows`) violates
-    most: "unreachable: stroke", "unreachable: joint angle" or "unreachable: pose bounds"."""
+    most: "unreachable: stroke", "unreachable: joint angle", "unreachable: pose bounds" or
+    "unreachable: leg force"."""
     lim = limits(asm)
-    worst = dict.fromkeys(("stroke", "joint angle", "pose bounds"), np.inf)
-    for fam, a, b in constraint_rows(asm.n_platforms, lim.lo_idx.size, lim.hi_idx.size):
-        if b > a:
+    worst = dict.fromkeys(("stroke", "joint angle", "pose bounds", "leg force"), np.inf)
+    n_rated = sum(p.max_leg_force is not None for p in asm.platforms)
+    for fam, a, b in constraint_rows(asm.n_platforms, lim.lo_idx.size, lim.hi_idx.size, n_rated):
+        if b > a and fam in _FAMILY:
             worst[_FAMILY[fam]] = min(worst[_FAMILY[fam]], float(np.min(g[a:b])))
     return "unreachable: " + min(worst, key=worst.get)
 

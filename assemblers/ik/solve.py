@@ -21,7 +21,8 @@ from ..errors import InputError
 from ..kinematics.api import as_array, forward_kinematics, home_pose
 from ..model import Assembler
 from . import cold
-from .criteria import CODES, CRITERIA, SPECS
+from .criteria import CODES, SPECS
+from .custom import check, resolve, start_vector
 from .driver import IPM_TOL, SQP_TOL, ReducedProblem, run_ipm
 from .problem import CONVERGED, JOINED, STALLED, n_constraints, problem
 from .report import (
@@ -101,9 +102,8 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     ``extra["solver"]`` says which solver produced the pose.
     """
     t0 = time.perf_counter()
-    criterion = criterion or default_criterion(asm)
-    if criterion not in CRITERIA:
-        raise InputError(f"criterion: must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    criterion = resolve(criterion or default_criterion(asm))  # a blend or a function: a name
+    check(asm, criterion)
     if method not in ("auto", "ipm", "slsqp"):
         raise InputError(f"method: must be one of auto, ipm, slsqp, got {method!r}")
     restarts = RESTARTS if restarts is None else int(restarts)
@@ -112,7 +112,8 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     if budget_s is not None and not budget_s >= 0:
         raise InputError(f"budget_s: must be a number of seconds >= 0, got {budget_s}")
     T_target = as_target(T_target)
-    if method == "auto" and asm.n_platforms > 1 and criterion not in ("even", "nearest"):
+    if (method == "auto" and asm.n_platforms > 1 and criterion not in ("even", "nearest")
+            and not SPECS[criterion].epigraph):  # minimax criteria: epigraph variables
         r = _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, baseline,
                         restarts, budget_s, t0)
         if r is not None:
@@ -322,6 +323,8 @@ def _solve_general(asm, T_target, criterion, initial, n_starts, max_iter, ftol, 
 
     def _run_from(Q0):
         z0 = np.asarray(Q0[:n6], dtype=np.float64)
+        if SPECS[criterion].epigraph:  # minimax: its variables start just above their values
+            z0 = start_vector(asm, problem(asm, T_target, criterion), Q0)
         if use_ipm:
             out = run_ipm(asm, T_target, criterion, z0)
             state["calls"] += 1

@@ -12,6 +12,7 @@ from ..errors import InputError
 from ..kinematics.api import as_array, leg_lengths
 from ..model import Assembler
 from .criteria import SPECS
+from .custom import resolve
 from .driver import IPM_TOL, run_ipm
 from .report import FEAS_TOL, IKResult, as_target, default_criterion, violation
 from .solve import solve_ik
@@ -88,7 +89,7 @@ def solve_trajectory(asm: Assembler, t, T_targets, criterion: str | None = None,
         raise InputError(f"T_targets: expected shape ({t.shape[0]}, 4, 4), got {T_targets.shape}")
     if t.shape[0] > 1 and np.any(np.diff(t) <= 0):
         raise InputError("t: times must increase strictly")
-    criterion = criterion or default_criterion(asm)
+    criterion = resolve(criterion or default_criterion(asm))  # a blend or a function: a name
     n = asm.n_platforms
     Qs = np.empty((t.shape[0], 6 * n))
     costs = np.empty(t.shape[0])

@@ -13,6 +13,8 @@ from .types import (
     ActuatorCalibration,
     Assembler,
     HardwareConfig,
+    IKSettings,
+    Payload,
     PlatformLink,
     PlatformType,
     Sensitivity,
@@ -20,5 +22,5 @@ from .types import (
     _frozen,  # noqa: F401  (the config loader's and the hardware layer's helper)
 )
 
-__all__ = ["ActuatorCalibration", "Assembler", "HardwareConfig", "PlatformLink", "PlatformType",
-           "Sensitivity", "StackArrays"]
+__all__ = ["ActuatorCalibration", "Assembler", "HardwareConfig", "IKSettings", "Payload",
+           "PlatformLink", "PlatformType", "Sensitivity", "StackArrays"]

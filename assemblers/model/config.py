@@ -18,7 +18,7 @@ from .. import files
 from ..transforms import pose_to_transform
 from ._toml import ConfigError, _short, _Table, _type_name
 from .hardware import _hardware
-from .types import Assembler, PlatformType, Sensitivity, _frozen
+from .types import STANDARD_GRAVITY, Assembler, IKSettings, Payload, PlatformType, Sensitivity, _frozen
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CONFIG = "assembler"
@@ -42,6 +42,17 @@ WEIGHT_RANGE = (1e-12, 1e3)
 #: A platform whose leg Jacobian at home has a condition number above this (translations in m,
 #: rotations scaled by the plate size) cannot hold its top plate: rejected as singular.
 MAX_HOME_CONDITION = 1e6
+#: Masses (top_mass, leg_mass, payload mass), kg: a ten-tonne plate is beyond any hexapod stack.
+MAX_MASS_KG = 1e4
+#: Actuator rating max_leg_force, N: a milli-newton (a rating below cannot hold any plate) to
+#: 10 MN (the largest hydraulic hexapods carry a few MN).
+LEG_FORCE_RANGE = (1e-3, 1e7)
+#: Axial leg stiffness, N/m: a rubber band to a solid steel bar.
+LEG_STIFFNESS_RANGE = (1.0, 1e12)
+#: Largest gravity (its norm), m/s^2: about 10 g (a centrifuge test, not a planet).
+MAX_GRAVITY = 100.0
+#: Largest [ik] stroke_margin: a margin of half the stroke at both ends leaves no stroke.
+MAX_STROKE_MARGIN = 0.45
 #: ``leg_scale`` (geometric per commanded length): a calibration corrects parts per thousand;
 #: beyond this range it describes another actuator (or a unit mistake).
 LEG_SCALE_RANGE = (0.5, 2.0)
@@ -162,6 +173,7 @@ def _platform(tbl: _Table, name: str) -> PlatformType:
     if bad.size:
         raise tbl.error("pose_min", f"component {bad[0]} is not below pose_max "
                         f"({lower[bad[0]]} >= {upper[bad[0]]})")
+    masses = _masses(tbl)
     tbl.done()
     _check_home(tbl, b, t, home, leg_min, leg_max, mja, offset, scale)
     home_q = np.array([0, 0, home, 0, 0, 0.0])
@@ -169,7 +181,61 @@ def _platform(tbl: _Table, name: str) -> PlatformType:
         raise tbl.error("pose_min", "the home pose lies outside [pose_min, pose_max]")
     return PlatformType(name, _frozen(b), _frozen(t), leg_min, leg_max,
                         None if mja is None else math.radians(mja), home,
-                        _frozen(lower), _frozen(upper), _frozen(offset), _frozen(scale))
+                        _frozen(lower), _frozen(upper), _frozen(offset), _frozen(scale), **masses)
+
+
+
+def _masses(tbl: _Table) -> dict:
+    """The mass model and actuator keys of a platform type (docs/config.md, docs/statics.md)."""
+    f_lo, f_hi = LEG_FORCE_RANGE
+    k_lo, k_hi = LEG_STIFFNESS_RANGE
+    return {
+        "top_mass": tbl.number("top_mass", 0.0, nonneg=True, hi=MAX_MASS_KG),
+        "top_com": _frozen(tbl.vector("top_com", 3, np.zeros(3), lo=-MAX_LENGTH_M,
+                                      hi=MAX_LENGTH_M)),
+        "leg_mass": tbl.number("leg_mass", 0.0, nonneg=True, hi=MAX_MASS_KG),
+        "max_leg_force": tbl.number("max_leg_force", None, lo=f_lo, hi=f_hi),
+        "leg_stiffness": tbl.number("leg_stiffness", None, lo=k_lo, hi=k_hi),
+    }
+
+
+def _gravity(stbl: _Table) -> np.ndarray:
+    g = stbl.vector("gravity", 3, np.array(STANDARD_GRAVITY), lo=-MAX_GRAVITY, hi=MAX_GRAVITY)
+    if np.linalg.norm(g) > MAX_GRAVITY:
+        raise stbl.error("gravity", f"|gravity| is {np.linalg.norm(g):.4g} m/s^2; at most "
+                         f"{MAX_GRAVITY:g}")
+    return _frozen(g)
+
+
+def _payload(stbl: _Table) -> Payload | None:
+    sub = stbl.table("payload")
+    if sub is None:
+        return None
+    mass = sub.number("mass", nonneg=True, hi=MAX_MASS_KG)
+    com = sub.vector("com", 3, np.zeros(3), lo=-MAX_LENGTH_M, hi=MAX_LENGTH_M)
+    sub.done()
+    return Payload(mass=mass, com=_frozen(com))
+
+
+def _ik(tbl: _Table | None, platforms) -> IKSettings:
+    """The ``[ik]`` table; the home pose must keep its legs inside the margin."""
+    if tbl is None:
+        return IKSettings()
+    margin = tbl.number("stroke_margin", 0.0, nonneg=True, hi=MAX_STROKE_MARGIN)
+    tbl.done()
+    for i, p in enumerate(platforms):
+        geometric = np.linalg.norm(np.array([0.0, 0.0, p.home_height]) + p.top_joints
+                                   - p.base_joints, axis=1)
+        legs = (geometric - p.leg_offset) / p.leg_scale  # commanded: what the stroke bounds
+        lo = p.leg_min + margin * (p.leg_max - p.leg_min)
+        hi = p.leg_max - margin * (p.leg_max - p.leg_min)
+        bad = np.nonzero((legs < lo - 1e-12) | (legs > hi + 1e-12))[0]
+        if bad.size:
+            k = int(bad[0])
+            raise tbl.error("stroke_margin", f"at the home pose leg {k} of platform {i + 1} "
+                            f"({p.name}) is {legs[k]:.6g} m, outside the stroke kept free by "
+                            f"the margin [{lo:.6g}, {hi:.6g}]")
+    return IKSettings(stroke_margin=margin)
 
 
 def _leg_calibration(tbl: _Table, leg_min: float, leg_max: float):
@@ -284,13 +350,17 @@ def config_from_dict(data: dict, source: str = "<dict>") -> Assembler:
         T_if = [_xyz_rpy(_Table(entry, f"stack.interfaces[{i}]", source))
                 for i, entry in enumerate(ifs)]
         T_if = np.array(T_if).reshape(n - 1, 4, 4)
+    gravity = _gravity(stbl)
+    payload = _payload(stbl)
     stbl.done()
     sens = _sensitivity(top.table("sensitivity"))
     hw = _hardware(top.table("hardware"), platforms)
+    ik = _ik(top.table("ik"), platforms)
     top.done()
     return Assembler(name=name, platforms=platforms, T_mount=_frozen(T_mount),
                      T_interfaces=_frozen(T_if), T_tool=_frozen(T_tool), sensitivity=sens,
-                     hardware=hw, source=source, description=description)
+                     hardware=hw, source=source, description=description, gravity=gravity,
+                     payload=payload, ik=ik)
 
 
 def resolve_config_path(name_or_path: str | os.PathLike | None) -> Path:

@@ -37,6 +37,13 @@ class PlatformType:
             to joint, is ``leg_scale[k] * commanded + leg_offset[k]``, where the commanded
             length is what the actuator reports and what ``leg_min``/``leg_max`` bound.
             Zeros and ones (the default) make the two the same.
+        top_mass: kg, the moving top plate with everything rigidly fixed to it (the next
+            platform's base plate, a spacer); 0 if not given.
+        top_com: (3,) m, its centre of mass in the top frame.
+        leg_mass: kg per leg, lumped half at each joint (the upper half moves with the top
+            plate, the lower half with the plate below).
+        max_leg_force: N or None; actuator rating, ``|f| <= max_leg_force``.
+        leg_stiffness: N/m or None (a rigid leg); axial stiffness of each leg.
     """
 
     name: str
@@ -50,6 +57,11 @@ class PlatformType:
     pose_upper: np.ndarray = field(default_factory=lambda: _frozen(np.full(6, np.inf)))
     leg_offset: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(6)))
     leg_scale: np.ndarray = field(default_factory=lambda: _frozen(np.ones(6)))
+    top_mass: float = 0.0
+    top_com: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(3)))
+    leg_mass: float = 0.0
+    max_leg_force: float | None = None
+    leg_stiffness: float | None = None
 
     @property
     def home_pose(self) -> np.ndarray:
@@ -85,6 +97,25 @@ class Sensitivity:
             return np.full(6 * n_platforms, self.sigma_leg)
         st, sr = self.sigma_translation, self.sigma_rotation
         return np.tile([st, st, st, sr, sr, sr], n_platforms).astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class Payload:
+    """A payload held by the tool: ``mass`` kg at ``com`` (3,) m in the tool frame."""
+
+    mass: float
+    com: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(3)))
+
+
+@dataclass(frozen=True, eq=False)
+class IKSettings:
+    """The ``[ik]`` table: ``stroke_margin``, the fraction of each leg's stroke kept free at
+    both ends by every solve (0 <= stroke_margin < 0.5)."""
+
+    stroke_margin: float = 0.0
+
+
+STANDARD_GRAVITY = (0.0, 0.0, -9.81)  # m/s^2, world frame (z up)
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,7 +195,8 @@ class Assembler:
     """A stack of N Stewart platforms, bottom to top, with its mount, interfaces and tool.
 
     ``T_mount``: (4, 4) world_from_base1; ``T_interfaces``: (N-1, 4, 4) top_i_from_base_{i+1};
-    ``T_tool``: (4, 4) topN_from_tool.
+    ``T_tool``: (4, 4) topN_from_tool; ``gravity``: (3,) m/s^2, world frame; ``payload``: the
+    tool's :class:`Payload` or None; ``ik``: :class:`IKSettings`.
     """
 
     name: str
@@ -176,6 +208,9 @@ class Assembler:
     hardware: HardwareConfig
     source: str | None = None
     description: str = ""
+    gravity: np.ndarray = field(default_factory=lambda: _frozen(STANDARD_GRAVITY))
+    payload: Payload | None = None
+    ik: IKSettings = field(default_factory=IKSettings)
 
     @property
     def n_platforms(self) -> int:

@@ -1,9 +1,10 @@
 """Write an :class:`Assembler` as a config file (TOML) that :func:`load_config` reads back to
 the same Assembler.
 
-Every platform is written with explicit joints, its stroke, limits, home height and leg
-calibration (``leg_offset``/``leg_scale``); the stack with its mount, interfaces and tool as
-``{ xyz, rpy }``; the sensitivity weights; the ``[hardware]`` section with one
+Every platform is written with explicit joints, its stroke, limits, home height, leg
+calibration (``leg_offset``/``leg_scale``) and mass model (where given); the stack with its
+mount, interfaces and tool as ``{ xyz, rpy }``, its gravity and payload; the sensitivity
+weights; ``[ik]``; the ``[hardware]`` section with one
 ``[[hardware.platform]]`` table per platform (every per-actuator value written out).  Numbers
 are written with Python's shortest round-tripping ``repr``, so they are read back bit for bit;
 a transform's ``rpy`` is chosen so that it rebuilds the stored matrix exactly wherever such
@@ -81,6 +82,13 @@ def _platform_dict(p: PlatformType) -> dict:
         d["pose_max"] = _floats(p.pose_upper)
     d["leg_offset"] = _floats(p.leg_offset)
     d["leg_scale"] = _floats(p.leg_scale)
+    # the mass model and actuator ratings (docs/statics.md), where given
+    if p.top_mass or np.any(p.top_com) or p.leg_mass:
+        d.update(top_mass=float(p.top_mass), top_com=_floats(p.top_com),
+                 leg_mass=float(p.leg_mass))
+    for key in ("max_leg_force", "leg_stiffness"):
+        if getattr(p, key) is not None:
+            d[key] = float(getattr(p, key))
     return d
 
 
@@ -128,6 +136,9 @@ def config_to_dict(asm: Assembler) -> dict:
     if n > 1:
         stack["interfaces"] = [transform_entry(T) for T in np.asarray(asm.T_interfaces).reshape(-1, 4, 4)]
     stack["tool"] = transform_entry(asm.T_tool)
+    stack["gravity"] = _floats(asm.gravity)
+    if asm.payload is not None:
+        stack["payload"] = {"mass": float(asm.payload.mass), "com": _floats(asm.payload.com)}
     s = asm.sensitivity
     out = {"name": asm.name}
     if asm.description:
@@ -138,6 +149,8 @@ def config_to_dict(asm: Assembler) -> dict:
                             "sigma_rotation": float(s.sigma_rotation),
                             "sigma_leg": float(s.sigma_leg)},
                hardware=_hardware_dict(asm))
+    if asm.ik.stroke_margin:
+        out["ik"] = {"stroke_margin": float(asm.ik.stroke_margin)}
     return out
 
 

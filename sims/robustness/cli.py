@@ -68,9 +68,14 @@ def configure_robustness(p):
     p.add_argument("--random-poses", default="5", metavar="K",
                    help="random feasible poses reaching the target to compare (default 5, at "
                         "most 1000)")
-    p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"),
-                   help="criterion of the optimal pose (default: fn for pose noise, fn_legs for "
-                        "actuator noise, else the config's)")
+    p.add_argument("--criterion", default=None, metavar="NAME|BLEND",
+                   help="criterion of the optimal pose: fn, fn_legs, condition, loads, loads_max, "
+                        "margin, compliance or a blend such as fn:1,loads:0.2 (default: fn for "
+                        "pose noise, fn_legs for actuator noise, else the config's)")
+    p.add_argument("--compare", default=None, metavar="NAMES",
+                   help="further criteria whose poses are studied too, separated by ';' (a blend "
+                        "has commas: 'loads;fn:1,loads:0.2'); default: loads and fn:1,loads:0.2 "
+                        "when the config has a mass model; 'none' for none")
     p.add_argument("--threads", default=None, metavar="N",
                    help="Numba threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -143,7 +148,8 @@ def run_robustness(args) -> int:
         return _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progress)
     try:
         study = run_study(asm, targets[0], disturbance, n_samples, seed,
-                          criterion=args.criterion, n_random=n_random, progress=progress)
+                          criterion=args.criterion, n_random=n_random, progress=progress,
+                          compare=_compare(args))
     except TargetUnreachable as exc:
         r = exc.ik_result
         if args.json:
@@ -180,6 +186,15 @@ def _write(study, out, no_figures: bool):
         raise CLIError(f"--out {out}: cannot write the report ({exc})") from None
 
 
+def _compare(args):
+    """``--compare`` as a tuple of criteria (None: the study's default)."""
+    if args.compare is None:
+        return None
+    if args.compare.strip().lower() == "none":
+        return ()
+    return tuple(c.strip() for c in args.compare.split(";") if c.strip())
+
+
 def _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progress) -> int:
     """Several ``--target``: one study each (same disturbance and seed), reports in
     ``DIR/target-k`` and a summary table in ``DIR/index.md``; exit 1 if any target was not
@@ -194,7 +209,7 @@ def _run_many(args, asm, targets, disturbance, n_samples, seed, n_random, progre
         name = f"target-{k}"
         try:
             study = run_study(asm, T, disturbance, n_samples, seed, criterion=args.criterion,
-                              n_random=n_random, progress=progress)
+                              n_random=n_random, progress=progress, compare=_compare(args))
         except TargetUnreachable as exc:
             failed += 1
             r = exc.ik_result

@@ -48,6 +48,9 @@ def summary_rows(study: StudyResult):
     headers = ["pose", f"cost ({study.criterion})", f"RMS weighted [{pu}]",
                f"1st-order [{pu}]", f"RMS pos [{pu}]", f"p99 pos [{pu}]", f"RMS rot [{ru}]",
                f"p99 rot [{ru}]", "vs optimal"]
+    loads = any(np.isfinite(p.max_leg_force_n) for p in study.poses)
+    sag = any(p.deflection is not None for p in study.poses)
+    headers += (["load deflection [mm]"] if sag else []) + (["max leg force [N]"] if loads else [])
     rows = []
     for p in study.poses:
         s = p.stats
@@ -55,7 +58,9 @@ def summary_rows(study: StudyResult):
         rows.append([p.label, f"{p.cost:.6g}", _fmt(s.rms_weighted * ps),
                      _fmt(p.predicted_rms * ps), _fmt(s.rms_position * ps),
                      _fmt(s.p99_position * ps), _fmt(s.rms_rotation * rs),
-                     _fmt(s.p99_rotation * rs), red])
+                     _fmt(s.p99_rotation * rs), red]
+                    + ([_fmt(p.deflection_m * 1e3)] if sag else [])
+                    + ([_fmt(p.max_leg_force_n)] if loads else []))
     return headers, rows
 
 
@@ -92,6 +97,9 @@ def terminal_summary(study: StudyResult) -> str:
                      f"p99 position {_pct(study.reduction(b, 'p99_position'))}, "
                      f"p99 rotation {_pct(study.reduction(b, 'p99_rotation'))} "
                      "(positive = lower error at the optimal pose)")
+    if any(p.deflection is not None for p in study.poses):
+        lines.append("load deflection: the tool's sag under the configured loads "
+                     "(assemblers.deflection, docs/statics.md), a bias on top of the random error")
     for k, v in study.skipped.items():
         lines.append(f"skipped {k}: {v}")
     failed = sum(p.stats.n_failed for p in study.poses)

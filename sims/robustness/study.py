@@ -4,7 +4,10 @@ For a tool target, :func:`run_study` solves the redundant IK for the optimal pos
 ``fn`` = ``|| W_out J_Q W_in ||_F``, or ``fn_legs`` with ``J_L``), for the ``even`` and
 ``nearest`` baselines and takes random feasible poses that reach the same target
 (``assemblers.ik.sample_solutions``); then it runs the same Monte Carlo disturbance
-(:mod:`.montecarlo`) at every pose and compares RMS and 99th-percentile errors.
+(:mod:`.montecarlo`) at every pose and compares RMS and 99th-percentile errors.  With a config's
+mass model (docs/statics.md) the poses of other criteria are compared too (by default ``loads``
+and the blend ``fn:1,loads:0.2``), and every pose reports the tool's load-induced deflection
+(``assemblers.deflection``, a bias the random errors add to) and its largest leg force.
 
 Every pose is simulated with the same seed, so the same random disturbances (common random
 numbers): differences between poses are then much more precise than each pose's own statistical
@@ -42,8 +45,9 @@ class PoseResult:
     """One stack pose of a study and its Monte Carlo statistics.
 
     Attributes:
-        label: "fn" (or the optimized criterion's name), "even", "nearest", "random 1", ...
-        kind: "optimal", "baseline" or "random".
+        label: "fn" (or the optimized criterion's name), "even", "nearest", another criterion
+            compared ("loads", ...), "random 1", ...
+        kind: "optimal", "baseline", "criterion" or "random".
         Q: (6N,) stack pose (m, rad) reaching the target.
         cost: the optimized criterion's cost at ``Q`` (config weights; docs/conventions.md).
         predicted_mean_sq: m^2, first-order ``|| W_out J W_in ||_F^2`` for the study's
@@ -51,6 +55,9 @@ class PoseResult:
         stats: :class:`.stats.ErrorStats` of the tool's error twist.
         scatter: (k, 6) the first k error twists of the run (m, rad), for plots.
         ik_message: the solver's message for solved poses ("" for random ones).
+        deflection: (6,) the tool's deflection under the configured loads (m, rad; world
+            frame; ``assemblers.deflection``), None without a load or leg stiffnesses.
+        max_leg_force_n: N, the largest |leg force| at ``Q`` (NaN without a load).
     """
 
     label: str
@@ -61,6 +68,8 @@ class PoseResult:
     stats: ErrorStats
     scatter: np.ndarray = field(repr=False)
     ik_message: str = ""
+    deflection: np.ndarray | None = None
+    max_leg_force_n: float = math.nan
 
     @property
     def predicted_rms(self) -> float:
@@ -71,7 +80,15 @@ class PoseResult:
         return {"label": self.label, "kind": self.kind, "Q": self.Q.tolist(), "cost": self.cost,
                 "predicted_mean_sq_weighted_m2": _num(self.predicted_mean_sq),
                 "predicted_rms_weighted_m": _num(self.predicted_rms),
-                "ik_message": self.ik_message, "stats": self.stats.to_dict(histograms)}
+                "ik_message": self.ik_message, "stats": self.stats.to_dict(histograms),
+                "deflection": None if self.deflection is None else self.deflection.tolist(),
+                "deflection_m": _num(self.deflection_m),
+                "max_leg_force_n": _num(self.max_leg_force_n)}
+
+    @property
+    def deflection_m(self) -> float:
+        """m, the size of the position part of :attr:`deflection` (NaN without one)."""
+        return math.nan if self.deflection is None else float(np.linalg.norm(self.deflection[:3]))
 
 
 def _num(x):
@@ -210,7 +227,8 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
               seed: int = 0, *, criterion: str | None = None,
               baselines: tuple[str, ...] = ("even", "nearest"), n_random: int = 5,
               chunk_size: int = 16384, n_scatter: int = 2000, n_starts: int = 1,
-              progress: bool | None = None, solve_kwargs: dict | None = None) -> StudyResult:
+              progress: bool | None = None, solve_kwargs: dict | None = None,
+              compare: tuple[str, ...] | None = None) -> StudyResult:
     """Monte Carlo comparison of the optimal pose with baselines and random poses for one target.
 
     Args:
@@ -220,8 +238,11 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
         n_samples: Monte Carlo samples per pose (fixed memory whatever the count).
         seed: integer >= 0: the Monte Carlo seed (the same disturbances at every pose) and the
             seed of the random feasible poses.
-        criterion: the optimized criterion, "fn", "fn_legs" or "condition" (default:
+        criterion: the optimized criterion, "fn", "fn_legs", "condition", a criterion of the
+            loads or a blend such as "fn:1,loads:0.2" (docs/statics.md; default:
             :func:`default_study_criterion`).
+        compare: further criteria whose poses are studied too (kind "criterion"); None: "loads"
+            and "fn:1,loads:0.2" when the config has a mass model, else none.
         baselines: baseline criteria to compare with ("even", "nearest").
         n_random: random feasible poses reaching the target (``ik.sample_solutions``).
         chunk_size: Monte Carlo chunk size.
@@ -245,9 +266,17 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
         raise InputError("disturbance: must be a sims.robustness.Disturbance")
     if not disturbance.kinds:
         raise InputError("disturbance: every sigma is zero; nothing to simulate")
+    from assemblers.ik.custom import resolve
+    from assemblers.statics.loads import has_load, has_stiffness, load_arrays
+
     criterion = criterion or default_study_criterion(asm, disturbance)
-    if criterion not in ("fn", "fn_legs", "condition"):
-        raise InputError(f"criterion: 'fn', 'fn_legs' or 'condition', got {criterion!r}")
+    if criterion in ("even", "nearest"):
+        raise InputError(f"criterion: {criterion!r} is a baseline (see baselines), not optimized")
+    criterion = resolve(criterion)
+    loaded = has_load(load_arrays(asm))
+    if compare is None:
+        compare = ("loads", "fn:1,loads:0.2") if loaded else ()
+    compare = tuple(c for c in (resolve(c) for c in compare) if c != criterion)
     for b in baselines:
         if b not in ("even", "nearest"):
             raise InputError(f"baselines: 'even' or 'nearest', got {b!r}")
@@ -268,6 +297,12 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
             entries.append((b, "baseline", rb.Q, rb.message))
         else:
             skipped[b] = rb.message
+    for c in compare:
+        rc = assemblers.solve_ik(asm, T_target, criterion=c, **kw)
+        if rc.success:
+            entries.append((c, "criterion", rc.Q, rc.message))
+        else:
+            skipped[c] = rc.message
     if n_random:
         rand = _random_solutions(asm, T_target, n_random, seed)
         for i, q in enumerate(rand):
@@ -287,7 +322,11 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
         poses.append(PoseResult(
             label=label, kind=kind, Q=Q, cost=ik.criterion_cost(asm, Q, criterion),
             predicted_mean_sq=first_order_mean_sq(asm, Q, disturbance), stats=stats,
-            scatter=scatter, ik_message=msg))
+            scatter=scatter, ik_message=msg,
+            deflection=(assemblers.deflection(asm, Q) if loaded and has_stiffness(load_arrays(asm))
+                        else None),
+            max_leg_force_n=(float(np.abs(assemblers.leg_forces(asm, Q)).max()) if loaded
+                             else math.nan)))
     T_target = T_target.copy()
     T_target.setflags(write=False)
     return StudyResult(

@@ -3,7 +3,7 @@
     assemblers sweep --out DIR [--config NAME|FILE[,NAME|FILE...]] [--frame home|world]
         [--x "MIN MAX"] [--y ...] [--z ...] [--roll ...] [--pitch ...] [--yaw ...]
         [--grid N | --grid "NX NY NZ NROLL NPITCH NYAW" | --random N] [--seed N]
-        [--criterion fn|fn_legs|condition|even|nearest] [--mc-samples N] [--mc-noise KINDS]
+        [--criterion NAME|BLEND] [--mc-samples N] [--mc-noise KINDS]
         [--workers N | --dask tcp://HOST:8786] [--batch N] [--format parquet|csv]
         [--no-maps] [--no-progress] [--json]
 
@@ -52,8 +52,9 @@ def configure_sweep(p):
     p.add_argument("--seed", default="0", metavar="N",
                    help="seed of the random targets and the Monte Carlo (default 0)")
     p.add_argument("--criterion", default=None, metavar="NAME",
-                   help="IK criterion: fn, fn_legs, condition, even or nearest (default: the "
-                        "config's, fn or fn_legs)")
+                   help="IK criterion: fn, fn_legs, condition, loads, loads_max, margin, "
+                        "compliance, even, nearest or a blend such as fn:1,loads:0.2 (default: "
+                        "the config's, fn or fn_legs)")
     p.add_argument("--mc-samples", default="0", metavar="N",
                    help="Monte Carlo samples per reached target at the optimal and the even pose "
                         "(default 0: none)")

@@ -10,6 +10,7 @@ tasks in flight); workers only return rows.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import concurrent.futures.process  # noqa: F401  (cf.process.BrokenProcessPool, below)
 import contextlib
 import json
 import math
@@ -231,7 +232,7 @@ def _run(spec, output: SweepOutput, plan: _Plan, batch, progress, t0) -> SweepRu
             output.log_run(run)
         if isinstance(exc, OSError):
             what = f"cannot write in {output.dir} ({exc.strerror or exc})"
-        elif isinstance(exc, cf.process.BrokenProcessPool):
+        elif isinstance(exc, cf.process.BrokenProcessPool):  # (a task failing in-process too)
             what = f"a worker process died ({exc})"
         else:
             what = f"a task failed ({type(exc).__name__}: {exc})"

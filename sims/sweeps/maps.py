@@ -1,6 +1,7 @@
 """Maps and summary of a sweep (:mod:`sims.sweeps`): reachability and sensitivity heat maps
-(slices through the workspace), the distribution of the cost reduction against the ``even``
-baseline, and a summary table (``summary.md``, ``summary.json``).
+(slices through the workspace; for configs with a mass model also the largest leg force), the
+distribution of the cost reduction against the ``even`` baseline, and a summary table
+(``summary.md``, ``summary.json``).
 
 Slices: in the x-y plane at the z level nearest the middle of the swept z range, and in the x-z
 plane at the middle y level (for random sweeps: a slab, the middle third of the third axis).
@@ -207,8 +208,8 @@ def _planes(pos: np.ndarray) -> list[tuple[str, str, str]]:
 
 
 def draw_maps(table, manifest: dict, out_dir) -> list[Path]:
-    """Write ``reachability.png``, ``sensitivity.png`` and ``reduction_hist.png`` into
-    ``out_dir`` (created); returns their paths."""
+    """Write ``reachability.png``, ``sensitivity.png``, ``reduction_hist.png`` and, for configs
+    with a mass model, ``leg_force.png`` into ``out_dir`` (created); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -227,11 +228,20 @@ def draw_maps(table, manifest: dict, out_dir) -> list[Path]:
     names = list(dict.fromkeys(cfg.tolist()))
     paths = []
     planes = _planes(pos)
-    for fname, values, use, agg, label, cmap, vlim in (
-            ("reachability.png", ok.astype(float), None, "mean",
-             "fraction reached", "viridis", (0.0, 1.0)),
-            ("sensitivity.png", cost, cost_ok, "median", "median cost (reached)", "magma",
-             None)):
+    maps = [("reachability.png", ok.astype(float), None, "mean", "fraction reached", "viridis",
+             (0.0, 1.0)),
+            ("sensitivity.png", cost, cost_ok, "median", "median cost (reached)", "magma", None)]
+    if "max_leg_force_N" in table.column_names:  # a config with a mass model: the leg forces
+        force = np.where(ok, _col(table, "max_leg_force_N").astype(float), np.nan)
+        if np.isfinite(force).any():
+            maps.append(("leg_force.png", force, np.isfinite(force), "median",
+                         "median largest |leg force| [N] (reached)", "cividis", None))
+    titles = {"reachability.png": "reachability (over the swept orientations; grey: no target)",
+              "sensitivity.png": "sensitivity: cost of the least-sensitive pose (grey: no "
+                                 "target reached in the cell)",
+              "leg_force.png": "the largest leg force at the solved pose (docs/statics.md; grey: "
+                               "no target reached in the cell)"}
+    for fname, values, use, agg, label, cmap, vlim in maps:
         fig, axes = plt.subplots(len(names), len(planes), figsize=(5 * len(planes) + 0.5,
                                                                    4.2 * len(names)),
                                  squeeze=False)
@@ -254,10 +264,7 @@ def draw_maps(table, manifest: dict, out_dir) -> list[Path]:
                 ax.set_aspect("equal")
                 cb = fig.colorbar(im, ax=ax)
                 cb.set_label(label if fname == "reachability.png" else f"{label}, {crit}")
-        fig.suptitle("reachability (over the swept orientations; grey: no target)"
-                     if fname == "reachability.png"
-                     else "sensitivity: cost of the least-sensitive pose "
-                          "(grey: no target reached in the cell)")
+        fig.suptitle(titles[fname])
         fig.tight_layout()
         paths.append(_save(fig, out_dir / fname, plt))
     # distribution of the reduction against the even baseline

@@ -32,7 +32,7 @@ MODES = ("grid", "random")
 MAX_TARGETS = 10**8
 MAX_MC_SAMPLES = 10**9
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; refuse /dev/zero and friends
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the leg force columns
 
 #: columns of every sweep: name -> (arrow type name, unit / meaning)
 COLUMNS = {
@@ -58,6 +58,10 @@ COLUMNS = {
     "iterations": ("int64", "solver iterations"),
     "time_s": ("float64", "s, wall time of the solve (the only column that varies run to run)"),
     "Q": ("list<float64>", "(6N,) stack pose, m and rad; a space-separated string in CSV"),
+    "max_leg_force_N": ("float64", "N, the largest |leg force| at Q under the config's loads "
+                        "(docs/statics.md); null when nothing loads the legs"),
+    "max_leg_force_rating": ("float64", "the largest |leg force| / max_leg_force at Q; null "
+                             "without ratings"),
 }
 #: extra columns with ``mc_samples > 0`` (null when the target was not reached)
 MC_COLUMNS = {
@@ -271,8 +275,12 @@ class SweepSpec:
             raise SweepError(f"--{self.mode}: {n * len(configs):.3g} targets is more than "
                              f"{MAX_TARGETS:.0e}; split the sweep")
         if self.criterion is not None and self.criterion not in CRITERIA:
-            raise SweepError(f"--criterion: must be one of {', '.join(CRITERIA)}, got "
-                             f"{self.criterion!r}")
+            from assemblers.ik.custom import resolve  # a blend such as "fn:1,loads:0.2"
+
+            try:
+                resolve(str(self.criterion))
+            except InputError as exc:
+                raise SweepError(f"--criterion: {exc}".replace("criterion: ", "", 1)) from None
         object.__setattr__(self, "seed", parse_count(self.seed, "--seed", 0, 2**63 - 1))
         object.__setattr__(self, "mc_samples", parse_count(self.mc_samples, "--mc-samples", 0,
                                                            MAX_MC_SAMPLES))

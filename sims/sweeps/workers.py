@@ -121,7 +121,7 @@ def evaluate_batch(spec: SweepSpec, indices) -> dict:
                 "reduction": _opt(r.reduction), "tool_error_m": float(r.tool_error[0]),
                 "tool_error_rad": float(r.tool_error[1]),
                 "max_violation": float(r.max_violation), "iterations": int(r.iterations),
-                "time_s": float(r.time_s), "Q": r.Q.tolist(),
+                "time_s": float(r.time_s), "Q": r.Q.tolist(), **_force_row(asm, r.Q),
             }
             if spec.mc_samples:
                 row.update(_mc_row(spec, asm, st.disturbances[c], T, r))
@@ -141,6 +141,23 @@ def dask_task(spec: SweepSpec, indices) -> dict:
     if spec.mc_samples:
         numba.set_num_threads(1)
     return evaluate_batch(spec, indices)
+
+
+def _force_row(asm, Q) -> dict:
+    """The largest |leg force| at ``Q`` (N) and over its rating (null without a load /
+    without ratings)."""
+    from assemblers.statics import leg_forces
+    from assemblers.statics.loads import has_load, load_arrays
+
+    if not has_load(load_arrays(asm)):
+        return {"max_leg_force_N": None, "max_leg_force_rating": None}
+    F = np.abs(leg_forces(asm, Q))
+    rating = np.array([np.nan if p.max_leg_force is None else p.max_leg_force
+                       for p in asm.platforms])[:, None]
+    frac = F / rating
+    return {"max_leg_force_N": _opt(float(F.max())),
+            "max_leg_force_rating": _opt(float(np.nanmax(frac))) if np.isfinite(frac).any()
+            else None}
 
 
 def _opt(x):

@@ -49,8 +49,9 @@ def _add_pose_args(p, what: str = "render") -> None:
     g.add_argument("--frame", type=int, default=-1,
                    help="sample of --trajectory to use (default -1: the last)")
     g.add_argument("--criterion", default=None,
-                   help="IK criterion for --target (fn, fn_legs, condition, even, nearest; default: "
-                        "the config's)")
+                   help="IK criterion for --target (as `assemblers solve --criterion`: fn, fn_legs, "
+                        "condition, loads, loads_max, margin, compliance, a blend such as "
+                        "fn:1,loads:0.2, even, nearest; default: the config's)")
 
 
 def _add_camera_args(p) -> None:
@@ -139,8 +140,44 @@ def configure_show(p):
                    help="open the PyBullet GUI with sliders for the target pose (needs a display)")
     p.add_argument("--gui-seconds", type=float, default=None, metavar="S",
                    help="close the GUI by itself after S seconds (demos, scripted checks)")
+    p.add_argument("--legs", choices=("auto", "platform", "load"), default="auto",
+                   help="leg colours: each platform's hue, or the leg's load (|force| over its "
+                        "max_leg_force, else over the largest force; docs/statics.md); auto: "
+                        "load when the config has a mass model (default)")
     _add_camera_args(p)
     add_json_arg(p)
+
+
+def load_colors(asm, Q):
+    """Leg colours by load: ``(rgba (N, 6, 4), legend dict)``; the colormap's ends are no load
+    and the rating (or, without ratings, the largest force at ``Q``)."""
+    from assemblers.statics import leg_forces
+
+    from .style import value_colors
+
+    F = np.abs(leg_forces(asm, Q))
+    rating = np.array([np.nan if p.max_leg_force is None else p.max_leg_force
+                       for p in asm.platforms])[:, None]
+    rated = bool(np.isfinite(rating).all())
+    x = F / rating if rated else F / max(float(F.max()), 1e-300)
+    legend = {"by": "load", "quantity": "|f| / max_leg_force" if rated else "|f| / max |f|",
+              "colormap": "plasma", "max_force_n": float(F.max()),
+              "max_fraction_of_rating": float(np.max(F / rating)) if rated else None}
+    return value_colors(x, 0.0, 1.0, cmap="plasma"), legend
+
+
+def _leg_colors(args, asm, Q):
+    from assemblers.statics.loads import has_load, load_arrays
+
+    by = args.legs
+    if by == "auto":
+        by = "load" if has_load(load_arrays(asm)) else "platform"
+    if by == "platform":
+        return None, {"by": "platform"}
+    if not has_load(load_arrays(asm)):
+        raise CLIError("--legs load: the config has no mass model (top_mass, leg_mass, payload; "
+                       "docs/statics.md): every leg force is 0")
+    return load_colors(asm, Q)
 
 
 def run_show(args) -> int:
@@ -169,15 +206,17 @@ def run_show(args) -> int:
             raise CLIError(str(exc), exc.status) from None
     from .render import render_pose, save_image
 
+    colors, legend = _leg_colors(args, asm, Q)
     t0 = time.perf_counter()
-    img = render_pose(asm, Q, T_target, args.width, args.height, cam, style)
+    img = render_pose(asm, Q, T_target, args.width, args.height, cam, style, leg_colors=colors)
     render_s = time.perf_counter() - t0
     path = save_image(img, args.out)
     import assemblers as A
 
     tool = A.tool_pose(asm, Q)
     doc = {"out": str(path), "width": args.width, "height": args.height, "source": source,
-           "Q": Q.tolist(), "tool_pose": tool.tolist(), "render_s": render_s}
+           "Q": Q.tolist(), "tool_pose": tool.tolist(), "render_s": render_s,
+           "leg_colors": legend}
     if ik is not None:
         doc["ik"] = {"success": ik.success, "message": ik.message, "reason": ik.reason,
                      "cost": ik.cost, "max_violation": ik.max_violation,
@@ -188,6 +227,9 @@ def run_show(args) -> int:
         print(f"wrote {path} ({args.width}x{args.height}, {source}, {render_s * 1e3:.0f} ms)")
         print("tool pose: x={:+.4f} y={:+.4f} z={:+.4f} m  roll={:+.4f} pitch={:+.4f} "
               "yaw={:+.4f} rad".format(*tool))
+        if legend["by"] == "load":
+            print(f"legs coloured by load ({legend['quantity']}, plasma: dark 0 .. yellow 1); "
+                  f"largest leg force {legend['max_force_n']:.1f} N")
         if ik is not None and not ik.success:
             print(f"target NOT reached: {ik.message}; drew the closest pose found")
     return 0 if ik is None or ik.success else 1
@@ -258,8 +300,9 @@ def configure_physics(p):
     add_config_arg(p)
     _add_pose_args(p, what="simulate")
     g = p.add_argument_group("physics")
-    g.add_argument("--payload", type=float, default=0.5, metavar="KG",
-                   help="point mass at the tool, kg (default 0.5)")
+    g.add_argument("--payload", type=float, default=None, metavar="KG",
+                   help="point mass at the tool, kg (default 0.5; a config with a mass model "
+                        "is simulated with its own masses and payload, docs/statics.md)")
     g.add_argument("--leg-error", type=float, default=1e-4, metavar="M",
                    help="then offset every leg by +-M metres (random signs) and compare the tool's "
                         "response with J_L @ dL (default 1e-4; 0 skips it)")
@@ -286,6 +329,8 @@ def _physics_params(args):
     checks = (("--payload", args.payload, 0, 1e3), ("--leg-error", args.leg_error, 0, 0.05),
               ("--timestep", args.timestep, 1e-5, 0.02))
     for name, v, lo, hi in checks:
+        if v is None:
+            continue
         if not (np.isfinite(v) and lo <= v <= hi):
             raise CLIError(f"{name}: must be in [{lo:g}, {hi:g}], got {v}")
     if not 1 <= args.iterations <= 100000:
@@ -294,16 +339,20 @@ def _physics_params(args):
         raise CLIError(f"--seed: must be in 0..2^63-1, got {args.seed}")
     check_number(args.tol_position, "--tol-position", 0.0, lo_open=True)
     check_number(args.tol_rotation, "--tol-rotation", 0.0, lo_open=True)
-    return PhysicsParams(payload_kg=args.payload, solver=args.solver,
+    return PhysicsParams(payload_kg=0.5 if args.payload is None else args.payload, solver=args.solver,
                          solver_iterations=args.iterations, timestep_s=args.timestep,
                          start=args.start)
 
 
 def run_physics(args) -> int:
+    from .dynamics import uses_config_masses
     from .physics import physics_check
 
     params = _physics_params(args)
     asm = load_assembler(args)
+    if args.payload is not None and uses_config_masses(asm, params):
+        raise CLIError(f"--payload: the config '{asm.name}' has a mass model (its [stack] payload "
+                       "is simulated); change the payload there")
     Q, T_target, ik, source = _resolve_pose(args, asm)
     if ik is not None and not ik.success:
         raise CLIError(f"target not reached: {ik.message}", 1)
@@ -312,6 +361,8 @@ def run_physics(args) -> int:
     le = rep.leg_error
     if le is not None:
         ok = ok and le["rel_error_vs_pred"] <= 0.1
+    if rep.leg_force_error is not None:  # the quasi-static leg forces, on the same masses
+        ok = ok and rep.leg_force_error <= 0.01
     if args.json:
         doc = rep.to_dict()
         doc.update({"source": source, "pass": ok, "tol_position_m": args.tol_position,
@@ -325,11 +376,16 @@ def run_physics(args) -> int:
 def _print_physics(asm, rep, source, ok, args) -> None:
     from assemblers.geometry.api import transform_to_pose
 
+    from .dynamics import gravity_vector, uses_config_masses
+
     prm = rep.params
+    g = gravity_vector(asm, prm)
+    own = uses_config_masses(asm, prm)
+    pay = (asm.payload.mass if asm.payload is not None else 0.0) if own else prm.payload_kg
     print(f"PyBullet physics check of '{asm.name}' ({asm.n_platforms} platforms) at the {source} "
           f"pose")
-    print(f"model: {rep.total_mass_kg:.2f} kg moving, payload {prm.payload_kg:g} kg at the tool, "
-          f"gravity {prm.gravity:g} m/s^2; solver {prm.solver}"
+    print(f"model: {rep.total_mass_kg:.2f} kg moving ({'the config' if own else 'drawn'}'s "
+          f"masses), payload {pay:g} kg, gravity {np.linalg.norm(g):g} m/s^2; solver {prm.solver}"
           + (f" ({prm.solver_iterations} iterations)" if prm.solver == "si" else "")
           + f", dt {prm.timestep_s * 1e3:g} ms; start at {prm.start}, legs ramped over "
           f"{rep.settle['ramp_s']:.2f} s, settled {rep.settle['settle_s']:.2f} s later"
@@ -339,15 +395,21 @@ def _print_physics(asm, rep, source, ok, args) -> None:
             for name, a, b in zip(("x [m]", "y [m]", "z [m]", "roll [rad]", "pitch [rad]",
                                    "yaw [rad]"), pk, ps)]
     print(table(["tool", "model", "simulated", "diff [mm|mrad]"], rows))
+    model_f = rep.model_leg_forces_n
     rows = [[i + 1, f"{e * 1e3:.3g}", f"{r * 1e3:.3g}", f"{f:.1f}"]
+            + ([f"{np.abs(model_f[i]).max():.1f}"] if model_f is not None else [])
             for i, (e, r, f) in enumerate(zip(rep.plate_error_m, rep.plate_error_rad,
                                               rep.leg_force_n))]
-    print(table(["platform", "top plate err [mm]", "[mrad]", "max |leg force| [N]"], rows))
+    print(table(["platform", "top plate err [mm]", "[mrad]", "max |leg force| [N]"]
+                + (["leg_forces model [N]"] if model_f is not None else []), rows))
+    if model_f is not None:
+        print(f"settled leg forces against assemblers.leg_forces on the same masses: largest "
+              f"difference {rep.leg_force_error * 100:.3g} % of the largest force (tolerance 1 %)")
     print(f"tool error: {rep.tool_error_m * 1e3:.3g} mm, {rep.tool_error_rad * 1e3:.3g} mrad "
           f"(tolerance {args.tol_position * 1e3:g} mm, {args.tol_rotation * 1e3:g} mrad); "
           f"largest joint gap {rep.joint_gap_m:.2g} m, leg length error {rep.leg_error_m:.2g} m")
     print(f"load on the mount: {rep.mount_force_n[2]:.2f} N vertical; weight of the moving parts "
-          f"{rep.total_mass_kg * prm.gravity:.2f} N")
+          f"{rep.total_mass_kg * np.linalg.norm(g):.2f} N")
     le = rep.leg_error
     if le is not None:
         e = float(np.max(np.abs(le["dL"])))

@@ -7,6 +7,12 @@ collision shapes, so nothing but the joints couples the bodies):
 * plate body i is the top plate of platform i, rigidly joined through the interface spacer to the
   base plate of platform i+1 (one rigid body, frame = top frame i); the last one also
   carries the tool and the **payload**, a point mass at the tool point (default 0.5 kg);
+* masses: a config with a mass model (``top_mass``, ``top_com``, ``leg_mass``, ``[stack]
+  payload`` and ``gravity``; docs/statics.md) is simulated with exactly those masses (the
+  plates' at ``top_com``, each leg's half at each of its joints, the payload at its com, the
+  config's gravity vector): the same model :func:`assemblers.leg_forces` computes, so the
+  settled leg forces check it; without one, plates of the drawn shape (``plate_density``),
+  legs of ``housing_kg`` + ``rod_kg`` at their centres and ``payload_kg`` at the tool point;
 * each of the 6N legs is a two-link multibody: the housing (base link, origin at the base joint,
   z along the leg) and the rod (child link, origin at the top joint), joined by a **prismatic
   joint** along z whose position *is* the leg length; it is driven by a position-controlled motor
@@ -54,7 +60,9 @@ from .style import Style, leg_parts, plate_outline, plate_slab
 class PhysicsParams:
     """Settings of the dynamic model (SI units).
 
-    ``payload_kg``: point mass at the tool; ``plate_density``: kg/m^3 of the plates (aluminium),
+    ``masses``: "auto" (the config's mass model when it has one, else the drawn parts below),
+    "config" or "drawn" (module docstring); ``payload_kg``: point mass at the tool (drawn
+    masses); ``plate_density``: kg/m^3 of the plates (aluminium),
     whose shape is the drawn one (:class:`.style.Style`); ``housing_kg``, ``rod_kg``: the two
     parts of every leg; ``gravity``: m/s^2 along -z (world); ``timestep_s``: the fixed step;
     ``solver``: "dantzig" (direct, exact) or "si" (iterative, ``solver_iterations``, ``erp``);
@@ -66,6 +74,7 @@ class PhysicsParams:
     """
 
     payload_kg: float = 0.5
+    masses: str = "auto"
     plate_density: float = 2700.0
     housing_kg: float = 0.30
     rod_kg: float = 0.10
@@ -92,9 +101,31 @@ class PhysicsParams:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.payload_kg >= 0:
             raise ValueError(f"payload_kg must be >= 0, got {self.payload_kg}")
+        if self.masses not in ("auto", "config", "drawn"):
+            raise ValueError(f"masses must be 'auto', 'config' or 'drawn', got {self.masses!r}")
 
 
 # ----------------------------------------------------------------------------- mass properties
+
+MIN_KG = 1e-6  # a body of mass 0 is static in PyBullet: a config's zero masses become this
+
+
+def uses_config_masses(asm: Assembler, params: PhysicsParams) -> bool:
+    """Whether the model takes the config's mass model (``masses`` "config", or "auto" with a
+    config that gives masses) rather than the drawn parts."""
+    if params.masses != "auto":
+        return params.masses == "config"
+    return any(p.top_mass > 0 or p.leg_mass > 0 for p in asm.platforms) or (
+        asm.payload is not None and asm.payload.mass > 0)
+
+
+def gravity_vector(asm: Assembler, params: PhysicsParams) -> np.ndarray:
+    """(3,) m/s^2, world: the config's ``[stack] gravity`` with its mass model, else
+    ``params.gravity`` along -z."""
+    if uses_config_masses(asm, params):
+        return np.asarray(asm.gravity, dtype=np.float64)
+    return np.array([0.0, 0.0, -params.gravity])
+
 
 
 def _polygon_area_centroid(P) -> tuple[float, np.ndarray]:
@@ -182,6 +213,7 @@ class PhysicsModel:
         self.params = params or PhysicsParams()
         self.style = style or Style()
         self.Q_start = home_pose(asm) if Q_start is None else np.asarray(Q_start, dtype=np.float64)
+        self.config_masses = uses_config_masses(asm, self.params)
         with quiet_stdout():  # the MLCP solver announces itself on stdout
             self.cid = pb.connect(pb.DIRECT)
             self._configure()
@@ -197,7 +229,8 @@ class PhysicsModel:
         if prm.solver == "dantzig":
             kw["constraintSolverType"] = pb.CONSTRAINT_SOLVER_LCP_DANTZIG
         pb.setPhysicsEngineParameter(physicsClientId=self.cid, **kw)
-        pb.setGravity(0.0, 0.0, -prm.gravity, physicsClientId=self.cid)
+        g = gravity_vector(self.asm, prm)
+        pb.setGravity(*(float(x) for x in g), physicsClientId=self.cid)
 
     # -- construction
     def _make_body(self, mass: _Mass | None, T_world_body, links=None) -> _Body:
@@ -242,13 +275,22 @@ class PhysicsModel:
                 nxt = asm.platforms[i + 1]
                 parts.append(plate_mass(nxt.base_joints, False, st, prm.plate_density)
                              .moved(asm.T_interfaces[i]))
-            elif prm.payload_kg > 0:
+            if self.config_masses:  # the config's plate (with the drawn plate's inertia)
+                drawn = _combine(parts)
+                m = max(plat.top_mass, MIN_KG)
+                parts = [_Mass(m, np.asarray(plat.top_com, dtype=np.float64),
+                               drawn.I * (m / drawn.m))]
+                if i == n - 1 and asm.payload is not None and asm.payload.mass > 0:
+                    parts.append(_point(asm.payload.mass, asm.T_tool[:3, :3] @ asm.payload.com
+                                        + asm.T_tool[:3, 3]))
+            elif i == n - 1 and prm.payload_kg > 0:
                 parts.append(_point(prm.payload_kg, asm.T_tool[:3, 3]))
             mass = _combine(parts)
             self.masses.append(mass.m)
             self.plates.append(self._make_body(mass, sp.T_top[i]))
         # legs
         self.legs: list[list[int]] = []
+        self.leg_masses: list[float] = []
         self.constraints: list[tuple[int, int]] = []
         self._pivots = []  # per constraint: (bodyA, linkA, pivot in A's inertial frame, same for B)
         for i, plat in enumerate(asm.platforms):
@@ -265,14 +307,20 @@ class PhysicsModel:
                 u = (b - a) / np.linalg.norm(b - a)
                 quat = z_to_vector_quaternion(u)
                 mh, mr = prm.housing_kg, prm.rod_kg
+                # config masses: half of leg_mass at each joint (the housing's at the base
+                # joint, the rod's at the top joint), as assemblers.leg_forces lumps them
+                ch, cr = Lh / 2, -Lr / 2
+                if self.config_masses:
+                    mh = mr = max(plat.leg_mass / 2, MIN_KG)
+                    ch = cr = 0.0
                 rh, rr = st.housing_radius, st.rod_radius
                 lid = pb.createMultiBody(
                     baseMass=mh, baseCollisionShapeIndex=-1, baseVisualShapeIndex=-1,
                     basePosition=[float(x) for x in a], baseOrientation=[float(x) for x in quat],
-                    baseInertialFramePosition=[0, 0, Lh / 2],
+                    baseInertialFramePosition=[0, 0, ch],
                     linkMasses=[mr], linkCollisionShapeIndices=[-1], linkVisualShapeIndices=[-1],
                     linkPositions=[[0, 0, 0]], linkOrientations=[[0, 0, 0, 1]],
-                    linkInertialFramePositions=[[0, 0, -Lr / 2]],
+                    linkInertialFramePositions=[[0, 0, cr]],
                     linkInertialFrameOrientations=[[0, 0, 0, 1]], linkParentIndices=[0],
                     linkJointTypes=[pb.JOINT_PRISMATIC], linkJointAxis=[[0, 0, 1]],
                     physicsClientId=cid)
@@ -286,11 +334,12 @@ class PhysicsModel:
                 pb.resetJointState(lid, 0, float(np.linalg.norm(b - a)), physicsClientId=cid)
                 # ball joint at the base end: lower plate <-> housing origin
                 p_lower = T_lower_base[:3, :3] @ plat.base_joints[k] + T_lower_base[:3, 3]
-                c1 = self._p2p(lower, -1, p_lower, lid, -1, np.array([0.0, 0, -Lh / 2]))
+                c1 = self._p2p(lower, -1, p_lower, lid, -1, np.array([0.0, 0, -ch]))
                 # ball joint at the top end: rod tip <-> upper plate
-                c2 = self._p2p(_Body(lid, np.eye(4)), 0, np.array([0.0, 0, Lr / 2]), upper.id, -1,
+                c2 = self._p2p(_Body(lid, np.eye(4)), 0, np.array([0.0, 0, -cr]), upper.id, -1,
                                None, B_body=upper, pB_body=plat.top_joints[k])
                 self.constraints.append((c1, c2))
+                self.leg_masses.append(mh + mr)
                 row.append(lid)
             self.legs.append(row)
 

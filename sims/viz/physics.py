@@ -5,7 +5,10 @@ two-link prismatic legs closed by ball joints, gravity and a payload), commands 
 lengths of a pose, lets it settle and compares every plate and the tool with the kinematic model
 as error twists (docs/conventions.md); :func:`leg_error_study` then offsets every leg and compares
 the tool's response with ``J_L @ dL`` and with the exact kinematics.  The settled axial force of
-every leg is in :attr:`PhysicsReport.leg_forces_n`.  docs/visualization.md has the numbers.
+every leg is in :attr:`PhysicsReport.leg_forces_n`; with a config's mass model the model carries
+exactly those masses and :attr:`PhysicsReport.model_leg_forces_n` is
+:func:`assemblers.leg_forces` at the pose, the quasi-static model it checks
+(``leg_force_error``).  docs/visualization.md has the numbers.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ class PhysicsReport:
     force of every leg's motor (positive pushes its two plates apart: the leg is in compression),
     at the pose (before any leg-error study); ``leg_force_n``: (N,) its largest magnitude per
     platform; ``mount_force_n``: (3,) load on the mount (at rest: the total weight, +z);
-    ``leg_error``: the injected-error study or None.
+    ``leg_error``: the injected-error study or None; ``model_leg_forces_n``: (N, 6) N,
+    :func:`assemblers.leg_forces` at ``Q`` on the same masses (None when the simulation uses the
+    drawn masses, not the config's); ``leg_force_error``: ``max |simulated - model| / max
+    |model|`` (None likewise).
     """
 
     Q: np.ndarray
@@ -58,6 +64,8 @@ class PhysicsReport:
     leg_error: dict | None = None
     extra: dict = field(default_factory=dict)
     leg_forces_n: np.ndarray | None = None
+    model_leg_forces_n: np.ndarray | None = None
+    leg_force_error: float | None = None
 
     def within(self, tol_m: float = 1e-3, tol_rad: float = 1e-3) -> bool:
         return self.tool_error_m <= tol_m and self.tool_error_rad <= tol_rad
@@ -80,7 +88,7 @@ class PhysicsReport:
             "Q", "T_model", "T_sim", "tool_twist", "tool_error_m", "tool_error_rad",
             "plate_error_m", "plate_error_rad", "leg_error_m", "joint_gap_m", "leg_force_n",
             "mount_force_n", "total_mass_kg", "settle", "wall_s", "leg_error", "extra",
-            "leg_forces_n")}
+            "leg_forces_n", "model_leg_forces_n", "leg_force_error")}
         d["params"] = asdict(self.params)
         return d
 
@@ -146,9 +154,15 @@ def physics_check(asm: Assembler, Q, params: PhysicsParams | None = None, leg_er
             leg_error_m=float(np.max(np.abs(model.leg_positions() - legs))),
             joint_gap_m=model.joint_gaps(), leg_force_n=np.abs(forces).max(axis=1),
             mount_force_n=model.mount_force(),
-            total_mass_kg=float(sum(model.masses) + 6 * asm.n_platforms
-                                * (params.housing_kg + params.rod_kg)),
+            total_mass_kg=float(sum(model.masses) + sum(model.leg_masses)),
             settle=settle, params=params, wall_s=0.0, leg_forces_n=forces)
+        if model.config_masses:  # the same masses as the quasi-static model: compare
+            from assemblers.statics import leg_forces
+
+            F_model = leg_forces(asm, Q)
+            report.model_leg_forces_n = F_model
+            report.leg_force_error = float(np.max(np.abs(forces - F_model))
+                                           / max(float(np.max(np.abs(F_model))), 1e-300))
         if leg_error > 0:
             rng = np.random.default_rng(seed)
             dL = leg_error * rng.choice([-1.0, 1.0], size=legs.shape)

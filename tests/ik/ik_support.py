@@ -31,3 +31,16 @@ def with_pose_bounds(asm):
         hi[[2, 5]] = [p.home_height + 0.005, 0.04]
         plats.append(dataclasses.replace(p, pose_lower=lo, pose_upper=hi))
     return dataclasses.replace(asm, platforms=tuple(plats))
+
+
+def with_loads(asm, seed=0):
+    """``asm`` with a mass model (plates of slightly different masses, off-centre), leg masses,
+    ratings, stiffnesses and a payload off the tool axis (docs/statics.md)."""
+    from assemblers.model import Payload
+
+    rng = np.random.default_rng(seed)
+    plats = tuple(dataclasses.replace(
+        p, top_mass=2.5 * rng.uniform(0.7, 1.3), top_com=rng.uniform(-0.02, 0.02, 3),
+        leg_mass=0.4, max_leg_force=150.0, leg_stiffness=3e5) for p in asm.platforms)
+    return dataclasses.replace(asm, platforms=plats,
+                               payload=Payload(mass=1.0, com=np.array([0.02, -0.01, 0.03])))

@@ -5,15 +5,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ik_support import feasible_poses, with_pose_bounds
+from ik_support import feasible_poses, with_loads, with_pose_bounds
 
 import assemblers as A
 from assemblers.geometry import reference as geo
 from assemblers.ik import driver, reference
 from assemblers.ik import evaluate as F
-from assemblers.ik.criteria import CODES, CRIT_CLOSEST, CRITERIA, SPECS
+from assemblers.ik.criteria import CODES, CRIT_CLOSEST, CRITERIA, SPECS, Terms
+from assemblers.ik.custom import resolve, start_vector
 from assemblers.ik.problem import closest_problem, limits, n_constraints, problem, weights
 from assemblers.kinematics.api import home_pose, stack_arrays
+from assemblers.statics.loads import LoadArrays, load_arrays
 
 
 def evaluate(P, code, z, n):
@@ -23,32 +25,65 @@ def evaluate(P, code, z, n):
     return f, grad, g, G, Q
 
 
-@pytest.mark.parametrize("name", ["duo", "trio", "assembler", "duo+bounds"])
-@pytest.mark.parametrize("crit", CRITERIA)  # every public criterion, new ones included
-def test_derivatives_match_jax_autodiff(name, crit):
+def user_criterion(Q, m):
+    """A user-defined criterion (docs/ik.md): sensitivity, leg forces and the legs' spread."""
+    import jax.numpy as jnp
+
+    return (jnp.sqrt(jnp.sum(m.J_Q ** 2)) + 1e-4 * jnp.sum(m.forces ** 2)
+            + jnp.sum((m.legs - jnp.mean(m.legs)) ** 2))
+
+
+# every public criterion, new ones included, blends (two minimax terms in one) and a user criterion
+OPEN = ["fn:1,loads:0.2", "loads_max:1,margin:0.5", "fn:1,compliance:0.3,margin:0.2",
+        user_criterion]
+
+
+STACKS = ["duo", "trio", "assembler", "duo+bounds", "assembler_loaded", "trio+loads"]
+# (every built-in on every stack; the blends and the user criterion, slower to trace, on two)
+CASES = [(s, c) for c in CRITERIA for s in STACKS] + [(s, c) for c in OPEN
+                                                      for s in ("duo+bounds", "assembler_loaded")]
+
+
+@pytest.mark.parametrize("name,spec", CASES,
+                         ids=[f"{getattr(c, '__name__', c)}-{s}" for s, c in CASES])
+def test_derivatives_match_jax_autodiff(name, spec):
     """f, grad f, g and dg/dz of the Numba kernel equal the jitted JAX reference (autodiff of
-    the same model) to rounding, at poses off the solution."""
+    the same model; the criteria of the loads written as a user criterion would be, through
+    assemblers.ik.user.quantities) to rounding, at poses off the solution: every criterion
+    (its epigraph variables included) and every constraint family (force ratings, epigraph)."""
+    crit = resolve(spec)
     asm = A.load_config(name.split("+")[0])
     if name.endswith("bounds"):
         asm = with_pose_bounds(asm)
+    if name.endswith("loads") or (SPECS[crit].needs and asm.platforms[0].leg_stiffness is None):
+        asm = with_loads(asm)
     n, n6 = asm.n_platforms, 6 * (asm.n_platforms - 1)
     arrs = stack_arrays(asm)
+    loads = LoadArrays(*(jnp.asarray(a) for a in load_arrays(asm)))
     rng = np.random.default_rng(3)
     for Q in feasible_poses(asm, 3, 7):
         T = A.forward_kinematics(asm, Q)
         Q_ref = home_pose(asm) + rng.normal(0, 0.01, 6 * n)
         P = problem(asm, T, crit, Q_ref)
         z = Q[:n6] + rng.normal(0, 0.003, n6)
+        t = start_vector(asm, P, Q)[n6:]  # epigraph variables, off their values
+        z = np.concatenate([z, t * rng.uniform(0.9, 1.2, t.size)])
+        nz = z.size
         f, grad, g, G, _ = evaluate(P, CODES[crit], z, n)
         w_out, w_in = weights(asm, SPECS[crit].wrt)
-        ref = np.asarray(reference.reduced(crit)(z, arrs, T, w_out, w_in, Q_ref, limits(asm)))
+        terms = Terms(*(jnp.asarray(a) for a in P.terms))
+        ref = np.asarray(reference.reduced(crit)(z, arrs, T, w_out, w_in, Q_ref, limits(asm),
+                                                 loads, terms))
         m = g.size
         assert f == pytest.approx(ref[0], rel=1e-12)
-        np.testing.assert_allclose(grad, ref[1:1 + n6], rtol=0, atol=1e-11 * np.abs(ref[1:1 + n6]).max())
-        np.testing.assert_allclose(g, ref[1 + n6:1 + n6 + m], rtol=0, atol=1e-13)
-        np.testing.assert_allclose(G, ref[1 + n6 + m:].reshape(m, n6), rtol=0, atol=1e-11)
+        np.testing.assert_allclose(grad, ref[1:1 + nz], rtol=0, atol=1e-11 * np.abs(ref[1:1 + nz]).max())
+        np.testing.assert_allclose(g, ref[1 + nz:1 + nz + m], rtol=0, atol=1e-13)
+        G_ref = ref[1 + nz + m:].reshape(m, nz)
+        np.testing.assert_allclose(G, G_ref, rtol=0, atol=1e-11 * max(1.0, np.abs(G_ref).max()))
         if name.endswith("bounds"):
             assert m > 24 * n  # the pose-bound rows are there and were compared
+        if P.terms.rated.size:
+            assert m >= 30 * n  # the force rows are there and were compared
 
 
 def test_derivatives_match_central_differences():
