@@ -15,3 +15,5 @@ trajectory = {"help": "IK along a timed path (straight line + SLERP)",
               "module": "assemblers.cli.ik", "order": 70}
 bench = {"help": "run a benchmark from benchmarks/", "module": "assemblers.cli.bench",
          "order": 150}
+warmup = {"help": "compile every kernel for this machine now (the first run does it otherwise)",
+          "module": "assemblers.cli.warmup", "order": 145}
