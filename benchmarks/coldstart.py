@@ -114,6 +114,7 @@ def variant_tree(name: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f"assemblers-{name}-"))
     for pkg in ("assemblers", "sims"):
         shutil.copytree(ROOT / pkg, tmp / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp / "configs").symlink_to(ROOT / "configs")  # the shipped configs, found beside the code
     if name == "no-inline":
         pat = re.compile(r',\s*inline\s*=\s*"always"')
         n = 0
@@ -135,6 +136,9 @@ def variant_tree(name: str) -> Path:
 def profile_child(out_path: str, argv: list[str]) -> int:
     """Run ``assemblers ARGV`` in this process with a listener on Numba's compile events and
     write ``[{"name", "args", "start", "end", "depth"}]`` to ``out_path``."""
+    import importlib
+
+    importlib.import_module("assemblers")  # before Numba: it points Numba at the cache under test
     from numba.core import event
 
     records, stack = [], []
@@ -175,9 +179,12 @@ def profile(cmd: str, pythonpath: Path | None = None, top: int = 25) -> dict:
         env["PYTHONPATH"] = str(pythonpath) + os.pathsep + env.get("PYTHONPATH", "")
     out_json = cache / "profile.json"
     try:
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--profile-child",
-                        str(out_json), "--", *_argv(cmd, cache)], cwd=ROOT, env=env,
-                       check=False, capture_output=True)
+        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--profile-child",
+                            str(out_json), "--", *_argv(cmd, cache)], cwd=ROOT, env=env,
+                           check=False, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"assemblers {cmd} failed (exit {p.returncode}): "
+                             f"{p.stderr.strip()[-2000:]}")
         data = json.loads(out_json.read_text())
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -200,6 +207,18 @@ def profile(cmd: str, pythonpath: Path | None = None, top: int = 25) -> dict:
                                 "excl_cpu_s": sum(r["excl_cpu_s"] for r in rs),
                                 "args": [r["args"] for r in rs]} for n, rs in by_name.items()),
                               key=lambda d: -d["excl_cpu_s"])[:top]}
+
+
+def _difference(sig: str, sigs: list[str]) -> str:
+    """``sig`` with the part it shares with every other of ``sigs`` elided (front and back)."""
+    import os.path
+
+    others = [x for x in sigs if x != sig] or [sig]
+    head = min(len(os.path.commonprefix([sig, x])) for x in others)
+    tail = min(len(os.path.commonprefix([sig[::-1], x[::-1]])) for x in others)
+    head = sig.rfind(", ", 0, head) + 2 if ", " in sig[:head] else 0
+    mid = sig[head:len(sig) - tail] if tail < len(sig) - head else sig[head:]
+    return ("... " if head else "") + mid[:300] + (" ..." if tail else "")
 
 
 # ------------------------------------------------------------------------ main
@@ -245,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{k['excl_s']:12.2f}")
             for k in doc["kernels"]:  # where a kernel compiles twice: the argument types
                 if k["specializations"] > 1 and k["name"].startswith(("assemblers", "sims")):
-                    print(f"\n{k['name']}:")
+                    print(f"\n{k['name']} (where the signatures differ):")
                     for a in k["args"]:
-                        print(f"  {a[:400]}")
+                        print(f"  {_difference(a, k['args'])}")
             return 0
         rows = []
         for cmd in args.commands.split(","):
