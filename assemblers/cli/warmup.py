@@ -248,7 +248,7 @@ def run_warmup(args) -> int:
             print_json(doc)
         else:
             for n, ok in doc["groups"].items():
-                print(f"{n:<12} {'compiled' if ok else 'not compiled'}   {known[n].help}")
+                print(f"{n:<12} {'compiled' if ok else 'not compiled':<13} {known[n].help}")
             print(f"cache: {doc['cache']}")
         return 0 if all(doc["groups"].values()) else 1
     todo = cold(names)
