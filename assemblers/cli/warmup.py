@@ -60,6 +60,16 @@ def _config_of(argv: list[str]) -> str | None:
     return None
 
 
+def _writable(path) -> bool:
+    """Whether ``path`` (or its nearest existing parent) can be written."""
+    from pathlib import Path
+
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return os.access(p, os.W_OK)
+
+
 class Progress:
     """The progress indication on stderr: on a terminal one line rewritten in place
     (``compiling: ik 12 s, montecarlo done 9 s  [21 s of about 45 s]``); otherwise one line
@@ -196,11 +206,13 @@ class first_compile_notice:
         needs = kernels_of(self.name)
         if not needs:
             return self
-        from ..warmup import cold
+        from ..warmup import cold, numba_cache
 
         todo = cold(needs)
         if not todo:
             return self
+        if mode != "lazy" and not _writable(numba_cache()):
+            mode = "lazy"  # children could not leave their kernels where this process looks
         from numba.core import event
 
         class Listener(_FirstCompile, event.Listener):  # Numba checks the base class
