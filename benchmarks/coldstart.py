@@ -9,6 +9,7 @@ so every technique is measured back to back on one machine::
     python benchmarks/coldstart.py --techniques warmup  # `assemblers warmup`, then the command
     python benchmarks/coldstart.py --profile solve      # which kernels take the compile time
     python benchmarks/coldstart.py --variant no-inline  # the kernels without inline="always"
+    python benchmarks/coldstart.py --profile solve --env NUMBA_OPT=2   # less LLVM optimisation
 
 Techniques (``ASSEMBLERS_PRECOMPILE`` of the dispatcher, :mod:`assemblers.cli.warmup`):
 ``lazy`` every kernel compiles in the command's process when first called (the behaviour before
@@ -246,8 +247,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", default=None, help="no-inline: kernels without forced inlining")
     p.add_argument("--profile", default=None, metavar="COMMAND",
                    help="per-kernel compile times of a cold COMMAND (one process)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="set an environment variable in the measured processes, e.g. NUMBA_OPT=2 "
+                        "(LLVM optimisation level of the compiled kernels; default 3)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = p.parse_args(argv)
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env: expected NAME=VALUE, got {item!r}")
+        os.environ[name] = value  # inherited by every process measured
     tree = variant_tree(args.variant) if args.variant else None
     try:
         if args.profile:
