@@ -169,7 +169,34 @@ def profile_child(out_path: str, argv: list[str]) -> int:
     return rc
 
 
-def profile(cmd: str, pythonpath: Path | None = None, top: int = 25) -> dict:
+PROBE = """
+import sys, time, numpy as np, assemblers
+asm = assemblers.load_config("assembler")
+base = np.array([0.02, 0.01, 1.07, 0.05, 0.0, 0.1])
+rng = np.random.default_rng(0)
+assemblers.ik.warmup(asm)
+cpu = []
+for _ in range(int(sys.argv[1])):
+    T = assemblers.pose_to_transform(base + rng.uniform(-1, 1, 6) * [0.01, 0.01, 0.01, 0.03, 0.03, 0.03])
+    c0 = time.thread_time()
+    assemblers.solve_ik(asm, T)
+    cpu.append(time.thread_time() - c0)
+print(float(np.median(cpu)))
+"""
+
+
+def probe(env: dict, n: int, pythonpath: Path | None = None) -> float:
+    """Median CPU time (s, of the solving thread) of ``n`` warm solves near the default target,
+    in a fresh process on the cache of ``env``: what a compile option costs at run time."""
+    env = dict(env)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath) + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.run([sys.executable, "-c", PROBE, str(n)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, check=True)
+    return float(p.stdout.strip().splitlines()[-1])
+
+
+def profile(cmd: str, pythonpath: Path | None = None, top: int = 25, n_probe: int = 0) -> dict:
     """Cold run of ``cmd`` in one process (``lazy``), every kernel's compile time: inclusive
     (with the kernels it calls) and exclusive (its own), one row per specialization."""
     cache = Path(tempfile.mkdtemp(prefix="assemblers-profile-"))
@@ -187,6 +214,7 @@ def profile(cmd: str, pythonpath: Path | None = None, top: int = 25) -> dict:
             raise SystemExit(f"assemblers {cmd} failed (exit {p.returncode}): "
                              f"{p.stderr.strip()[-2000:]}")
         data = json.loads(out_json.read_text())
+        probe_s = probe(env, n_probe, pythonpath) if n_probe else None
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     recs = sorted(data["records"], key=lambda r: r["start"])
@@ -202,6 +230,7 @@ def profile(cmd: str, pythonpath: Path | None = None, top: int = 25) -> dict:
     for r in recs:
         by_name.setdefault(r["name"], []).append(r)
     return {"command": cmd, "wall_s": data["wall_s"], "compile_s": total,
+            "solve_cpu_median_s": probe_s,
             "compile_cpu_s": total_cpu, "load": _loadavg(),
             "kernels": sorted(({"name": n, "specializations": len(rs),
                                 "excl_s": sum(r["excl_s"] for r in rs),
@@ -250,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="set an environment variable in the measured processes, e.g. NUMBA_OPT=2 "
                         "(LLVM optimisation level of the compiled kernels; default 3)")
+    p.add_argument("--probe", type=int, default=0, metavar="N",
+                   help="with --profile: then the median CPU time of N warm solves")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = p.parse_args(argv)
     for item in args.env:
@@ -260,13 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     tree = variant_tree(args.variant) if args.variant else None
     try:
         if args.profile:
-            doc = profile(args.profile, tree)
+            doc = profile(args.profile, tree, n_probe=args.probe)
             if args.json:
                 print(json.dumps(doc, indent=2))
                 return 0
             print(f"cold `assemblers {args.profile}`{' (' + args.variant + ')' if args.variant else ''}"
                   f": {doc['wall_s']:.1f} s in the command, {doc['compile_s']:.1f} s compiling "
                   f"({doc['compile_cpu_s']:.1f} s CPU of the compiling thread; load {doc['load']})")
+            if doc["solve_cpu_median_s"] is not None:
+                print(f"warm solve, median CPU of {args.probe}: "
+                      f"{doc['solve_cpu_median_s'] * 1e3:.3f} ms")
             print(f"{'kernel':<58} {'spec':>4} {'own CPU [s]':>11} {'own wall [s]':>12}")
             for k in doc["kernels"]:
                 print(f"{k['name'][:58]:<58} {k['specializations']:>4} {k['excl_cpu_s']:11.2f} "
