@@ -88,3 +88,15 @@ def test_first_run_notice_compiles_in_a_child_then_the_cache_is_warm(tmp_path):
     assert again.returncode == 0 and "already compiled" in again.stdout
     off = _cli(["warmup", "--check"], tmp_path / "other", ASSEMBLERS_PRECOMPILE="off")
     assert off.returncode == 1  # nothing compiled there
+
+
+def test_commands_compile_only_what_they_need():
+    from assemblers.cli.warmup import kernels_of
+
+    assert kernels_of("solve", ["--target", "0 0 1 0 0 0"]) == ("ik",)
+    assert kernels_of("demo", []) == ("ik", "montecarlo")
+    assert kernels_of("show", ["--out", "a.png"]) == ("kinematics",)  # the home pose
+    assert kernels_of("show", ["--target=0 0 1 0 0 0", "--out", "a.png"]) == ("ik",)
+    assert kernels_of("sweep", ["--out", "d"]) == ("ik",)
+    assert kernels_of("sweep", ["--out", "d", "--mc-samples", "1e3"]) == ("ik", "montecarlo")
+    assert kernels_of("emulate", []) == () and kernels_of("stream", []) == ()

@@ -23,7 +23,8 @@ from .render import print_json
 
 #: The kernel groups each command needs; a command's catalog entry may say it itself with a
 #: ``"kernels"`` list (that wins).  Commands not named here (emulate, stream, bench, ...)
-#: compile nothing.
+#: compile nothing.  :func:`kernels_of` refines a few by their options (``show`` without
+#: ``--target`` solves nothing; ``sweep --mc-samples N`` also runs the Monte Carlo).
 COMMAND_KERNELS = {
     "info": ("kinematics",), "fk": ("kinematics",), "jacobian": ("kinematics",),
     "legs": ("kinematics",), "solve": ("ik",), "trajectory": ("ipm",), "show": ("ik",),
@@ -33,9 +34,9 @@ COMMAND_KERNELS = {
 MODES = ("parallel", "serial", "lazy", "off")
 
 
-def kernels_of(name: str) -> tuple[str, ...]:
+def kernels_of(name: str, argv: list[str] | None = None) -> tuple[str, ...]:
     """The kernel groups command ``name`` needs (its catalog's ``kernels``, else
-    :data:`COMMAND_KERNELS`)."""
+    :data:`COMMAND_KERNELS`, refined by the options in ``argv``)."""
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="assemblers.commands"):
@@ -47,17 +48,32 @@ def kernels_of(name: str) -> tuple[str, ...]:
             except Exception:  # noqa: BLE001 - the dispatcher reports broken entries itself
                 pass
             break
-    return COMMAND_KERNELS.get(name, ())
+    needs = COMMAND_KERNELS.get(name, ())
+    argv = argv or []
+    given = {a.split("=", 1)[0] for a in argv}
+    if name in ("show", "physics") and "--target" not in given:
+        needs = ("kinematics",)  # a pose or a trajectory frame: nothing to solve
+    if name == "sweep":
+        mc = _option(argv, "--mc-samples")
+        if mc not in (None, "0", "0.0", "0e0"):
+            needs = (*needs, "montecarlo")
+    return needs
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    """The value of option ``name`` in a command line, without parsing the rest."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
 
 
 def _config_of(argv: list[str]) -> str | None:
     """The ``--config``/``-c`` value of a command line, without parsing the rest."""
-    for i, a in enumerate(argv):
-        if a in ("--config", "-c") and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith("--config="):
-            return a.split("=", 1)[1]
-    return None
+    value = _option(argv, "--config")
+    return value if value is not None else _option(argv, "-c")
 
 
 def _writable(path) -> bool:
@@ -203,7 +219,7 @@ class first_compile_notice:
             mode = "parallel"
         if mode == "off":
             return self
-        needs = kernels_of(self.name)
+        needs = kernels_of(self.name, self.argv)
         if not needs:
             return self
         from ..warmup import cold, numba_cache
