@@ -75,7 +75,7 @@ def test_unknown_group_is_bad_input(tmp_path):
 @pytest.mark.slow
 def test_first_run_notice_compiles_in_a_child_then_the_cache_is_warm(tmp_path):
     cache = tmp_path / "cache"
-    first = _cli(["info", "--json"], cache)
+    first = _cli(["info", "--json"], cache, ASSEMBLERS_PRECOMPILE="parallel")
     assert first.returncode == 0, first.stderr
     assert first.stderr.count(NOTICE) == 1, first.stderr
     assert "kinematics: compiled in" in first.stderr  # by the child process, reported
@@ -100,3 +100,14 @@ def test_commands_compile_only_what_they_need():
     assert kernels_of("sweep", ["--out", "d"]) == ("ik",)
     assert kernels_of("sweep", ["--out", "d", "--mc-samples", "1e3"]) == ("ik", "montecarlo")
     assert kernels_of("emulate", []) == () and kernels_of("stream", []) == ()
+
+
+def test_auto_goes_parallel_only_with_idle_cores_and_two_chains(monkeypatch):
+    from assemblers.cli import warmup as CW
+
+    monkeypatch.setattr(CW.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(CW.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert CW.auto_mode(["ik", "montecarlo"]) == "parallel"
+    assert CW.auto_mode(["ik", "ipm"]) == "lazy"  # one chain: nothing to run beside it
+    monkeypatch.setattr(CW.os, "getloadavg", lambda: (1.2, 1.0, 1.0))  # one core taken
+    assert CW.auto_mode(["ik", "montecarlo"]) == "lazy"
