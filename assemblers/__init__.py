@@ -36,8 +36,12 @@ _LAZY.update({name: "kinematics.api" for name in (
     "sensitivity", "stack_arrays", "tool_pose")})
 _LAZY.update({name: "ik" for name in ("solve_ik", "IKResult", "solve_trajectory",
                                       "TrajectoryResult", "sample_solutions")})
+_LAZY.update({name: "calibration" for name in ("calibrate", "CalibrationResult")})
+_LAZY["write_config"] = "model.writer"
+__all__ += ["CalibrationResult", "calibrate", "write_config"]
 _SUBMODULES = ("api", "cli", "commands", "commands_ik", "config", "fastkin", "files", "geometry",
                "ik", "io", "kinematics", "lie", "model", "optim", "transforms")
+_SUBMODULES += ("calibration",)
 
 
 def __getattr__(name):

@@ -1,12 +1,13 @@
-"""Monte Carlo throughput: Numba kernels (sims.montecarlo) vs a plain vectorized NumPy baseline.
+"""Monte Carlo throughput: Numba kernels (sims.robustness) vs a plain vectorized NumPy baseline.
 
     python benchmarks/montecarlo.py [--config trio] [--threads 2] [--samples 2e7]
-                                    [--legs-samples 1e6] [--numpy-samples 2e5] [--big] [--json]
+                                    [--legs-samples 1e6] [--numpy-samples 2e5] [--big] [--twins]
+                                    [--json]
 
 For N = 3 (configs/trio.toml by default) at the home pose:
 
 * pose noise (Gaussian, 0.1 mm / 0.1 mrad per platform component) and actuator noise (0.1 mm per
-  leg, each platform's pose recovered by Newton), samples/s of ``sims.montecarlo.simulate``
+  leg, each platform's pose recovered by Newton), samples/s of ``sims.robustness.simulate``
   (statistics included: mean, covariance, RMS, histograms for percentiles, max);
 * the same with plain vectorized NumPy over batches of samples (numpy's ziggurat normals,
   batched 4 x 4 products for the forward kinematics, vectorized SO(3) log, the same statistics
@@ -14,7 +15,12 @@ For N = 3 (configs/trio.toml by default) at the home pose:
   ``np.linalg.solve`` on (B, 6, 6) systems), and the ratio;
 * with ``--big``: 1e8 pose-noise samples in a child process, its peak resident memory
   (``resource.getrusage(...).ru_maxrss``) next to that of a child that only compiled and ran
-  1e3 samples.
+  1e3 samples;
+* with ``--twins``: why the Monte Carlo has lane twins of the forward kinematics and the error
+  twist (``sims.robustness.lanes``): the CPU time of the calling thread for the random numbers,
+  FK, twist and statistics of 64-lane blocks of pose-noise samples, once with the twins and once
+  with the shared scalar kernels (``kinematics.kernels.forward`` and
+  ``geometry.kernels.twist_between``) lane by lane, best of 7 interleaved repeats.
 
 Wall times are the best of ``--repeat`` runs after a warm-up (Numba compilation excluded); the
 process CPU time is reported too, since on a shared machine the wall time also counts time
@@ -57,7 +63,7 @@ def _time_best(fn, repeat: int):
 
 def _np_pose_transforms(q):
     """(..., 6) poses -> (..., 4, 4), vectorized."""
-    from assemblers.transforms import pose_to_transform
+    from assemblers.geometry.api import pose_to_transform
 
     return pose_to_transform(q)
 
@@ -90,7 +96,7 @@ class _NpStats:
     """The statistics the kernels keep, with NumPy on each batch."""
 
     def __init__(self):
-        from sims.stats import HIST_BINS
+        from sims.robustness.stats import HIST_BINS
 
         self.n = 0
         self.s1 = np.zeros(6)
@@ -99,7 +105,7 @@ class _NpStats:
         self.hist = np.zeros((2, HIST_BINS), dtype=np.int64)
 
     def add(self, e):
-        from sims.stats import HIST_BINS, HIST_OCT_MIN, HIST_SUB
+        from sims.robustness.stats import HIST_BINS, HIST_OCT_MIN, HIST_SUB
 
         self.n += e.shape[0]
         self.s1 += e.sum(axis=0)
@@ -176,6 +182,87 @@ def numpy_legs(asm, Q, sigma_leg, n, batch=50_000, seed=0, tol=1e-12, max_iter=3
     return st
 
 
+# ----------------------------------------------------------------------------- lane twins
+
+
+def _twin_kernels():
+    """Two block loops over pose-noise samples, compiled here: with the lane twins, and with the
+    shared scalar kernels lane by lane (everything else the same)."""
+    from numba import njit
+
+    from assemblers.geometry.kernels import twist_between
+    from assemblers.kinematics.kernels import forward
+    from sims.robustness.lanes import KB, P_ROWS, forward_lanes, stats_lanes, twist_between_lanes
+    from sims.robustness.rng import fix_rejections, random_block
+
+    @njit
+    def with_twins(n_blocks, key, T_mount, T_after, Q, trig, sig, T_nom):
+        m = Q.size
+        Zf, Rj = np.zeros(m * KB), np.zeros(m * KB, dtype=np.uint8)
+        st = np.empty(1, dtype=np.uint64)
+        A, E, big = np.empty(12 * KB), np.empty(6 * KB), np.empty(KB, dtype=np.uint8)
+        valid, P = np.ones(KB, dtype=np.uint8), np.zeros(P_ROWS * KB)
+        MP, MR, shift = np.empty(KB), np.empty(KB), np.zeros(7)
+        for b in range(n_blocks):
+            random_block(key, b * KB, m, m, Zf, Rj)
+            fix_rejections(key, b * KB, KB, m, m, Zf, Rj, st)
+            forward_lanes(T_mount, T_after, Q, trig, sig, Zf, 0, A, big)
+            twist_between_lanes(A, T_nom, E, big)
+            stats_lanes(E, valid, shift, 1.0, P, MP, MR)
+        return P.sum()
+
+    @njit
+    def with_scalar_kernels(n_blocks, key, T_mount, T_after, Q, trig, sig, T_nom):
+        m = Q.size
+        Zf, Rj = np.zeros(m * KB), np.zeros(m * KB, dtype=np.uint8)
+        st = np.empty(1, dtype=np.uint64)
+        E, valid, P = np.empty(6 * KB), np.ones(KB, dtype=np.uint8), np.zeros(P_ROWS * KB)
+        MP, MR, shift = np.empty(KB), np.empty(KB), np.zeros(7)
+        Qp, Tp, work, e = np.empty(m), np.empty((4, 4)), np.empty((2, 4, 4)), np.empty(6)
+        for b in range(n_blocks):
+            random_block(key, b * KB, m, m, Zf, Rj)
+            fix_rejections(key, b * KB, KB, m, m, Zf, Rj, st)
+            for k in range(KB):
+                for j in range(m):
+                    Qp[j] = Q[j] + sig[j] * Zf[j * KB + k]
+                forward(T_mount, T_after, Qp, Tp, work)
+                twist_between(T_nom, Tp, e)
+                for r in range(6):
+                    E[r * KB + k] = e[r]
+            stats_lanes(E, valid, shift, 1.0, P, MP, MR)
+        return P.sum()
+
+    return KB, with_twins, with_scalar_kernels
+
+
+def twins_vs_scalar(asm, Q, n_blocks: int = 4000, repeat: int = 7) -> dict:
+    """CPU seconds (calling thread, best of ``repeat``, interleaved) of ``n_blocks`` blocks of
+    pose-noise samples (0.1 mm / 0.1 mrad) with the lane twins and with the scalar kernels."""
+    from assemblers.kinematics import api
+    from sims.robustness.rng import seed_key
+
+    KB, f_twins, f_scalar = _twin_kernels()
+    a = api.kernel_arrays(asm)
+    n = asm.n_platforms
+    Q = np.ascontiguousarray(Q)
+    ang = Q.reshape(n, 6)[:, 3:]
+    trig = np.ascontiguousarray(np.stack([np.cos(ang), np.sin(ang)], axis=-1).reshape(n, 6))
+    args = (seed_key(1), a.T_mount, a.T_after, Q, trig, np.full(6 * n, 1e-4),
+            api.forward_kinematics(asm, Q))
+    f_twins(2, *args)  # compile
+    f_scalar(2, *args)
+    best = {"twins": np.inf, "scalar": np.inf}
+    for _ in range(repeat):
+        for name, f in (("twins", f_twins), ("scalar", f_scalar)):
+            c0 = time.thread_time()
+            f(n_blocks, *args)
+            best[name] = min(best[name], time.thread_time() - c0)
+    ns = n_blocks * KB
+    return {"samples": ns, "twins_cpu_s": best["twins"], "scalar_cpu_s": best["scalar"],
+            "twins_per_cpu_s": ns / best["twins"], "scalar_per_cpu_s": ns / best["scalar"],
+            "ratio": best["scalar"] / best["twins"]}
+
+
 # ----------------------------------------------------------------------------- runs
 
 
@@ -183,7 +270,7 @@ def _child_big(config: str, n: int, threads: int | None) -> None:
     import resource
 
     import assemblers
-    from sims.montecarlo import Disturbance, simulate
+    from sims.robustness import Disturbance, simulate
 
     _setup_threads(threads)
     asm = assemblers.load_config(config)
@@ -215,6 +302,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--big", action="store_true", help="also 1e8 samples: peak memory")
     p.add_argument("--big-samples", type=float, default=1e8)
+    p.add_argument("--twins", action="store_true",
+                   help="also: lane twins vs the scalar kernels (CPU time, one thread)")
+    p.add_argument("--twin-blocks", type=int, default=4000, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true")
     p.add_argument("--child-big", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -223,7 +313,7 @@ def main(argv=None) -> int:
         return 0
 
     import assemblers
-    from sims.montecarlo import Disturbance, simulate
+    from sims.robustness import Disturbance, simulate
 
     threads = _setup_threads(args.threads)
     asm = assemblers.load_config(args.config)
@@ -251,6 +341,8 @@ def main(argv=None) -> int:
     if args.big:
         res["big"] = _run_child(asm.name, args.big_samples, threads)
         res["small_child"] = _run_child(asm.name, 1e3, threads)
+    if args.twins:
+        res["twins"] = twins_vs_scalar(asm, Q, args.twin_blocks)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -267,6 +359,11 @@ def main(argv=None) -> int:
         print(f"big run: {b['n']:.3g} samples in {b['wall_s']:.1f} s "
               f"({b['n'] / b['wall_s']:.3e}/s), peak RSS {b['maxrss_mib']:.0f} MiB "
               f"(a child with 1e3 samples: {s['maxrss_mib']:.0f} MiB)")
+    if args.twins:
+        t = res["twins"]
+        print(f"lane twins vs scalar kernels ({t['samples']} pose-noise samples, CPU time of one "
+              f"thread): {t['twins_per_cpu_s']:.3e} vs {t['scalar_per_cpu_s']:.3e} samples per "
+              f"CPU-s, the twins {t['ratio']:.1f}x cheaper")
     return 0
 
 

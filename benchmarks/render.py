@@ -7,7 +7,7 @@ Measures, on the default Assembler (4 platforms, 114 bodies):
   * scene build (connect + create every body) and one ``set_pose`` (re-placing all bodies);
   * one 640x480 frame: ``getCameraImage`` with shadows, the floor on and off (median of --repeat);
   * a 100-frame 640x480 GIF of a trajectory (home -> a perturbed pose), end to end with
-    ``sims.render.animate``: one process, and the default worker count (one per core); the
+    ``sims.viz.animate``: one process, and the default worker count (one per core); the
     same as MP4 (default worker count);
   * one physics check (direct solver, start at home, 0.5 kg payload, with the leg-error study).
 The machine's core count and load average are printed with the numbers: the renderer is
@@ -45,10 +45,16 @@ def main() -> None:
     args = ap.parse_args()
 
     import assemblers as A
-    from assemblers.io import Trajectory
-    from sims.physics import PhysicsParams, physics_check
-    from sims.render import animate, default_workers, ffmpeg_path
-    from sims.scene import AssemblerScene, Style
+    from assemblers.model.io import Trajectory
+    from sims.viz import (
+        AssemblerScene,
+        PhysicsParams,
+        Style,
+        animate,
+        default_workers,
+        ffmpeg_path,
+        physics_check,
+    )
 
     asm = A.load_config(args.config)
     W, H = args.width, args.height

@@ -27,15 +27,17 @@ def add_emulator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platforms", "-n", type=int, default=None,
                    help="number of emulated controllers (default: one per platform of the config)")
     p.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE",
-                   help="inject a fault, e.g. drop-reply=0.01, drop-reply-at=120, at-ticks=true, "
-                        "corrupt-reply=0.001, delay-s=0.2, disconnect-after=500, "
-                        "device-fault-after=300, estop-after=300, ack-when-faulted=true, "
-                        "times=1 (repeatable; see docs/hardware.md)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fault injection (default 0)")
-    p.add_argument("--tau", type=float, default=0.02,
-                   help="actuator time constant in s (default 0.02)")
+                   help="Python emulator: inject a fault, e.g. drop-reply=0.01, "
+                        "drop-reply-at=120, at-ticks=true, corrupt-reply=0.001, delay-s=0.2, "
+                        "disconnect-after=500, device-fault-after=300, estop-after=300, "
+                        "ack-when-faulted=true, times=1 (repeatable; see docs/hardware.md)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="Python emulator: seed of the fault injection (default 0)")
+    p.add_argument("--tau", type=float, default=None,
+                   help="Python emulator: actuator time constant in s (default 0.02)")
     p.add_argument("--realtime", action="store_true",
-                   help="run with real-time scheduling (Linux SCHED_FIFO; needs CAP_SYS_NICE)")
+                   help="Python emulator: run with real-time scheduling (Linux SCHED_FIFO; "
+                        "needs CAP_SYS_NICE)")
 
 
 def make_group(asm, args):
@@ -43,12 +45,13 @@ def make_group(asm, args):
     from .emulator import EmulatorGroup, FaultPlan, emulators_for
 
     n = asm.n_platforms if args.platforms is None else args.platforms
+    tau = 0.02 if args.tau is None else args.tau
     if not 1 <= n <= 64:
         raise ValueError(f"--platforms must be between 1 and 64, got {n}")
-    if not (args.tau > 0 and math.isfinite(args.tau)):
-        raise ValueError(f"--tau must be a positive number of seconds, got {args.tau}")
+    if not (tau > 0 and math.isfinite(tau)):
+        raise ValueError(f"--tau must be a positive number of seconds, got {tau}")
     faults = FaultPlan.parse(args.fault)
-    return EmulatorGroup(emulators_for(asm, n=n, faults=faults, seed=args.seed, tau_s=args.tau))
+    return EmulatorGroup(emulators_for(asm, n=n, faults=faults, seed=args.seed or 0, tau_s=tau))
 
 
 def _print(text: str, file) -> bool:
@@ -104,22 +107,63 @@ class _OutputWatch:
 
 
 # ---------------------------------------------------------------------------------- emulate
+DEVICES = ("python", "firmware")
+_PYTHON_ONLY = ("fault", "seed", "tau", "realtime")
+_FIRMWARE_ONLY = ("baud", "rate", "max_step")
+
+
 def configure_emulate(p: argparse.ArgumentParser) -> None:
+    from .simboard import add_board_arguments
+
     p.description = ("Run emulated platform controllers on pseudo-terminals: prints the port "
                      "of each (one per line, bottom platform first) and serves them until "
-                     "Ctrl-C.  Pass the ports to 'assemblers stream --port ...'.")
+                     "Ctrl-C.  Pass the ports to 'assemblers stream --port ...'.  --device "
+                     "python (the default): the Python emulator, with fault injection; --device "
+                     "firmware: the AVR firmware (firmware/, built with make if needed) on "
+                     "simulated ATmega2560 boards in simavr, one per platform.")
     add_config_arg(p)
+    p.add_argument("--device", choices=DEVICES, default="python",
+                   help="python: the Python emulator (default; fast, fault injection); "
+                        "firmware: the firmware a lab flashes, on simulated boards "
+                        "(docs/firmware.md)")
     add_emulator_arguments(p)
+    add_board_arguments(p)
     add_json_arg(p)
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _given(args, name: str) -> bool:
+    v = getattr(args, name)
+    return bool(v) if isinstance(v, (bool, list)) else v is not None
+
+
+class _Null:
+    def write(self, s):
+        return len(s)
+
+    def flush(self):
+        pass
 
 
 def run_emulate(args) -> int:
     import assemblers
 
+    wrong = _FIRMWARE_ONLY if args.device == "python" else _PYTHON_ONLY
+    for name in wrong:
+        if _given(args, name):
+            other = "firmware" if args.device == "python" else "python"
+            raise CLIError(f"{_option(name)} goes with --device {other}, not --device "
+                           f"{args.device}")
+    asm = assemblers.load_config(args.config)
+    if args.device == "firmware":
+        return _emulate_firmware(asm, args)
+
     from .emulator import serve
     from .timing import set_realtime
 
-    asm = assemblers.load_config(args.config)
     try:
         group = make_group(asm, args)
     except ValueError as exc:
@@ -130,14 +174,6 @@ def run_emulate(args) -> int:
         for e in group.emulators:
             e.open()
         print(json.dumps({"ports": group.ports}), flush=True)
-
-        class _Null:
-            def write(self, s):
-                return len(s)
-
-            def flush(self):
-                pass
-
         out = _Null()
     else:
         out = sys.stdout
@@ -146,6 +182,38 @@ def run_emulate(args) -> int:
           + " ".join(f"--port {e.open()}" for e in group.emulators)
           + " ...   (Ctrl-C to stop)", file=sys.stderr, flush=True)
     return serve(group, out=out, err=sys.stderr, summary_json=sys.stdout if args.json else None)
+
+
+def _emulate_firmware(asm, args) -> int:
+    """``--device firmware``: build the firmware if needed, start one simulated board per
+    platform (:mod:`hardware.simboard`), print the ports, serve until a stop signal."""
+    from . import simboard
+
+    try:
+        configs = simboard.configs_from_args(asm, args)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        firmware = simboard.build()
+    except simboard.SimBoardError as exc:
+        raise CLIError(str(exc).replace("\n", " | "), status=1) from None
+    group = simboard.SimBoardGroup(configs, firmware)
+
+    def started(g):
+        if args.json:
+            print(json.dumps({"ports": g.ports}), flush=True)
+        bauds = sorted({c.baud for c in g.configs})
+        print(f"assemblers emulate: {len(g.boards)} simulated board(s) (the AVR firmware on "
+              f"simavr, {'/'.join(str(b) for b in bauds)} baud, flash {firmware.flash} B, RAM "
+              f"{firmware.ram} B); stream with: assemblers stream "
+              + " ".join(f"--port {p}" for p in g.ports) + " ...   (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
+
+    try:
+        return simboard.serve(group, out=_Null() if args.json else sys.stdout, err=sys.stderr,
+                              summary_json=sys.stdout if args.json else None, on_start=started)
+    except simboard.SimBoardError as exc:
+        raise CLIError(str(exc).replace("\n", " | "), status=1) from None
 
 
 # ---------------------------------------------------------------------------------- stream
@@ -221,7 +289,8 @@ def _solve_target(asm, pose):
 
 
 def _load(args):
-    """(asm, t (T,), legs (T, N, 6), source) from the arguments."""
+    """(asm, t (T,), legs (T, N, 6), source, meta) from the arguments (``meta``: the
+    trajectory file's, ``{}`` for a target)."""
     import numpy as np
 
     import assemblers
@@ -236,11 +305,11 @@ def _load(args):
         if tr.n_platforms != asm.n_platforms:
             raise CLIError(f"{args.trajectory}: legs are for {tr.n_platforms} platforms but the "
                            f"config {asm.source} has {asm.n_platforms}")
-        return asm, np.asarray(tr.t), np.asarray(tr.legs), args.trajectory
+        return asm, np.asarray(tr.t), np.asarray(tr.legs), args.trajectory, tr.meta or {}
     pose = _parse_target(args.target)
     asm = assemblers.load_config(args.config)
     legs = _solve_target(asm, pose)
-    return asm, np.zeros(1), legs[None], f"target {pose}"
+    return asm, np.zeros(1), legs[None], f"target {pose}", {}
 
 
 def _check_numbers(args) -> None:
@@ -259,8 +328,16 @@ def _check_numbers(args) -> None:
 
 def run_stream(args) -> int:
     _check_numbers(args)
-    asm, t, legs, source = _load(args)
+    asm, t, legs, source, meta = _load(args)
     rate = asm.hardware.rate_hz if args.rate is None else args.rate
+    planned = meta.get("rate_hz") if meta.get("timing") == "time-optimal" else None
+    if isinstance(planned, (int, float)) and rate > planned * (1 + 1e-9):
+        # its samples are a bang-bang profile at the planned rate: interpolating between them
+        # for a faster stream can ask more acceleration than the plan did (docs/hardware.md)
+        _print(f"assemblers stream: warning: {source} was time-scaled for streaming at "
+               f"{planned:g} Hz or slower; at {rate:g} Hz the interpolation between its samples "
+               f"may exceed a limit: plan it with 'assemblers trajectory ... --rate {rate:g}'",
+               sys.stderr)
     if 1.0 / rate >= asm.hardware.watchdog_s:
         raise CLIError(f"--rate {rate:g}: set-points {1 / rate:g} s apart would trip the devices' "
                        f"watchdog ({asm.hardware.watchdog_s:g} s): raise the rate")

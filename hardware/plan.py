@@ -77,13 +77,13 @@ class Plan:
 
 
 def home_legs(asm: Assembler) -> np.ndarray:
-    """(N, 6) m, leg lengths of every platform at its home pose (x = y = 0, no rotation,
-    z = home_height), computed directly from the joints with NumPy."""
+    """(N, 6) m, commanded leg lengths of every platform at its home pose (x = y = 0, no
+    rotation, z = home_height), computed directly from the joints with NumPy."""
     out = []
     for p in asm.platforms:
         top = np.asarray(p.top_joints) + np.array([0.0, 0.0, p.home_height])
         out.append(np.linalg.norm(top - np.asarray(p.base_joints), axis=1))
-    return np.array(out)
+    return asm.commanded_lengths(np.array(out))  # geometric -> what the actuators report
 
 
 def calibrations(asm: Assembler) -> list[ActuatorCalibration]:

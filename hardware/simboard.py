@@ -21,7 +21,8 @@ is ignored).
         summary = stream_trajectory(asm, t, legs, boards.ports)
         boards.boards[0].pulses().counts       # (6,) where the step pulses took actuator 0..5
 
-``python -m hardware.simboard --config duo`` serves boards until Ctrl-C, one port per line.
+``assemblers emulate --config duo --device firmware`` (or ``python -m hardware.simboard --config
+duo``) serves boards until Ctrl-C, one port per line.
 Needs Debian's ``gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1``
 (:func:`missing_tools`, :data:`INSTALL_HINT`).
 """
@@ -29,6 +30,7 @@ Needs Debian's ``gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimav
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import queue
@@ -41,8 +43,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
-
-import numpy as np
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 """The firmware sources (``firmware/Makefile``)."""
@@ -149,6 +149,8 @@ def max_step_for(cal, rate_hz: float, factor: float = 2.0) -> int:
     """A device-side step limit (counts per set-point) for streaming at ``rate_hz`` or faster:
     ``factor`` times the largest step the host's gate admits per tick (``max_velocity * |scale|
     / rate`` plus one count of rounding), over the six actuators."""
+    import numpy as np  # here: the command line's parsers import this module
+
     v = float(np.max(np.asarray(cal.max_velocity) * np.abs(np.asarray(cal.scale))))
     return int(math.ceil(factor * (v / rate_hz + 1.0)))
 
@@ -162,6 +164,8 @@ def board_configs(asm, *, n: int | None = None, baud: int | None = None,
     ``initial_legs`` (N, 6) m at power-up (default: the home pose), a distinct device id, and
     ``max_step`` ("auto": :func:`max_step_for` at ``rate_hz``, default the config's rate; 0:
     off)."""
+    import numpy as np
+
     from .plan import home_legs
     from .safety import count_range
 
@@ -382,41 +386,89 @@ def write_eeprom_files(configs: list[BoardConfig], out_dir: str | os.PathLike,
     return paths
 
 
+def add_board_arguments(p: argparse.ArgumentParser) -> None:
+    """The simulated boards' own options (``--baud``, ``--rate``, ``--max-step``); the number of
+    boards (``--platforms``) is the caller's: ``assemblers emulate`` shares it with the Python
+    emulator."""
+    p.add_argument("--baud", type=int, default=None,
+                   help="simulated boards: UART baud rate of every board (default: each link's "
+                        "baudrate; the simulation moves bytes at this rate)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="simulated boards: slowest stream rate to allow for in the boards' step "
+                        "limit (Hz; default: the config's rate_hz)")
+    p.add_argument("--max-step", type=int, default=None,
+                   help="simulated boards: largest step per set-point in counts (default: twice "
+                        "what the host's gate admits at --rate; 0: off)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platforms", "-n", type=int, default=None,
                    help="number of simulated boards (default: one per platform of the config)")
-    p.add_argument("--baud", type=int, default=None,
-                   help="UART baud rate of every board (default: each link's baudrate)")
-    p.add_argument("--rate", type=float, default=None,
-                   help="slowest stream rate to allow for in the boards' step limit (Hz; "
-                        "default: the config's rate_hz)")
-    p.add_argument("--max-step", type=int, default=None,
-                   help="largest step per set-point in counts (default: twice what the host's "
-                        "gate admits at --rate; 0: off)")
+    add_board_arguments(p)
 
 
-def serve(group: SimBoardGroup, out=sys.stdout, err=sys.stderr) -> int:
-    """Start the boards, print one port per line, wait for SIGINT/SIGTERM, stop them and
-    print where each board's step pulses took it on ``err``."""
+def configs_from_args(asm, args) -> list[BoardConfig]:
+    """:func:`board_configs` from parsed :func:`add_arguments` options; ValueError (one line
+    naming the option) on bad ones."""
+    if args.platforms is not None and not 1 <= args.platforms <= 64:
+        raise ValueError(f"--platforms must be between 1 and 64, got {args.platforms}")
+    if args.baud is not None and not 300 <= args.baud <= 4_000_000:
+        raise ValueError(f"--baud must be between 300 and 4000000, got {args.baud}")
+    if args.rate is not None and not (args.rate > 0 and math.isfinite(args.rate)):
+        raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
+    if args.max_step is not None and not 0 <= args.max_step <= 2**31 - 1:
+        raise ValueError(f"--max-step must be between 0 (off) and 2147483647 counts, got "
+                         f"{args.max_step}")
+    return board_configs(asm, n=args.platforms, baud=args.baud, rate_hz=args.rate,
+                         max_step="auto" if args.max_step is None else args.max_step)
+
+
+def board_summary(board: SimBoard) -> dict:
+    """What a stopped board did, for ``--json``: its configuration and where its STEP pulses
+    took the drives (``pulses`` (6,) counts; None if it had died), with both clocks."""
+    f = board.final
+    return {"name": board.name, "port": board.port, "address": board.config.address,
+            "device_id": board.config.device_id, "baud": board.config.baud,
+            "alive_until_stopped": f is not None, "pulses": None if f is None else list(f.counts),
+            "ignored_pulses": None if f is None else f.ignored,
+            "sim_ms": None if f is None else f.sim_ms, "wall_ms": None if f is None else f.wall_ms}
+
+
+def serve(group: SimBoardGroup, out=sys.stdout, err=sys.stderr, *, summary_json=None,
+          on_start=None) -> int:
+    """Start the boards, print one port per line on ``out``, call ``on_start(group)`` (if
+    given), wait for SIGINT/SIGTERM/SIGHUP/SIGQUIT, stop them and print where each board's step
+    pulses took it on ``err`` (and, if ``summary_json`` is a text stream, ``{"devices":
+    [...]}`` (:func:`board_summary`) on it).  Exit status 0; 1 when a board exited by itself."""
     from .signals import interrupt_on_signals
 
     restore = interrupt_on_signals()
+    status = 0
     try:
         group.start()
         for port in group.ports:
             print(port, file=out, flush=True)
+        if on_start is not None:
+            on_start(group)
         while all(b.proc.poll() is None for b in group.boards):
             time.sleep(0.2)
-        print("simboard: a board exited", file=err)
+        print("simboard: a simulated board exited by itself", file=err, flush=True)
+        status = 1
     except KeyboardInterrupt:
         pass
     finally:
-        for b, final in zip(group.boards, group.stop()):
-            where = list(final.counts) if final else "unknown"
-            print(f"{b.name} ({b.port}, address {b.config.address}): pulses at {where}",
-                  file=err, flush=True)
+        try:
+            for b, final in zip(group.boards, group.stop()):
+                where = list(final.counts) if final else "unknown"
+                print(f"{b.name} ({b.port}, address {b.config.address}): pulses at {where}",
+                      file=err, flush=True)
+            if summary_json is not None:
+                print(json.dumps({"devices": [board_summary(b) for b in group.boards]}),
+                      file=summary_json, flush=True)
+        except OSError:  # a closed stream: the summary has nowhere to go
+            pass
         restore()
-    return 0
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,14 +487,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         asm = assemblers.load_config(args.config)
-        if args.platforms is not None and not 1 <= args.platforms <= 64:
-            raise ValueError(f"--platforms must be between 1 and 64, got {args.platforms}")
-        if args.baud is not None and not 300 <= args.baud <= 4_000_000:
-            raise ValueError(f"--baud must be between 300 and 4000000, got {args.baud}")
-        if args.rate is not None and not (args.rate > 0 and math.isfinite(args.rate)):
-            raise ValueError(f"--rate must be a positive number of Hz, got {args.rate}")
-        configs = board_configs(asm, n=args.platforms, baud=args.baud, rate_hz=args.rate,
-                                max_step="auto" if args.max_step is None else args.max_step)
+        configs = configs_from_args(asm, args)
     except (InputError, ValueError) as exc:
         print(f"simboard: error: {exc}", file=sys.stderr)
         return 2

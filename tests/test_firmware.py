@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from firmware_support import unavailable
 
 import assemblers
 from hardware import protocol as P
@@ -34,14 +35,6 @@ from hardware.simboard import (
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = DEFAULT_BUILD_DIR / "native"
-IDENTIFY, IDENT = 0x07, 0x84  # docs/protocol.md's IDENTIFY addition (PLAN.md)
-
-
-def _unavailable(msg: str) -> None:
-    """Skip outside CI; under CI=true a missing tool is a failure (these tests must run)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +42,11 @@ def native():
     """The native test binary and tool, built with make (incremental)."""
     missing = [t for t in ("make", "cc") if shutil.which(t) is None]
     if missing:
-        _unavailable(f"native firmware build needs {', '.join(missing)} (install build-essential)")
+        unavailable(f"native firmware build needs {', '.join(missing)} (install build-essential)")
     r = subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"BUILD={DEFAULT_BUILD_DIR}", "native"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return NATIVE
-
-
-@pytest.fixture
-def all_types(monkeypatch):
-    """The Python decoder with IDENTIFY/IDENT known (a no-op once hardware.protocol has them)."""
-    monkeypatch.setitem(P.PAYLOAD_LEN, IDENTIFY, 0)
-    monkeypatch.setitem(P.PAYLOAD_LEN, IDENT, 8)
 
 
 def frame(mtype: int, address: int, seq: int, payload: bytes = b"") -> bytes:
@@ -135,7 +121,7 @@ def random_stream(rng: random.Random, n_frames: int) -> bytes:
     return bytes(out)
 
 
-def test_decoder_agrees_with_the_python_decoder(native, all_types):
+def test_decoder_agrees_with_the_python_decoder(native):
     rng = random.Random(18)
     total = 0
     for _ in range(12):
@@ -327,7 +313,7 @@ def test_device_behaves_like_the_python_emulator(native):
 def test_avr_build_fits_an_atmega2560():
     missing = [m for m in missing_tools() if "simavr" not in m]
     if missing:
-        _unavailable(f"AVR build needs {', '.join(missing)} (install with: {INSTALL_HINT})")
+        unavailable(f"AVR build needs {', '.join(missing)} (install with: {INSTALL_HINT})")
     for driver, sub in (("stepdir", DEFAULT_BUILD_DIR), ("model", DEFAULT_BUILD_DIR / "model")):
         r = subprocess.run(["make", "-C", str(FIRMWARE_DIR), "-j2", f"BUILD={sub}",
                             f"DRIVER={driver}", "avr"], capture_output=True, text=True)

@@ -17,6 +17,7 @@ import tty
 
 import numpy as np
 import pytest
+from firmware_support import firmware_fixture  # noqa: F401 (the firmware fixture)
 from hardware_support import hang_guard, journal_acked  # noqa: F401 (autouse fixture)
 
 import assemblers
@@ -24,30 +25,11 @@ from hardware import protocol as P
 from hardware.crc import crc8, crc16
 from hardware.plan import home_legs
 from hardware.safety import LimitViolation, SafetyGate, count_range
-from hardware.simboard import INSTALL_HINT, build, missing_tools, start_boards
+from hardware.simboard import start_boards
 from hardware.streamer import read_journal, stream_trajectory
 
 DUO = assemblers.load_config("duo")
 CAL = [lk.calibration for lk in DUO.hardware.links]
-IDENTIFY, IDENT = 0x07, 0x84
-
-
-@pytest.fixture(scope="module")
-def firmware():
-    missing = missing_tools()
-    if missing:
-        msg = f"simulated boards need {', '.join(missing)}; install with: {INSTALL_HINT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return build()
-
-
-@pytest.fixture
-def all_types(monkeypatch):
-    """The Python decoder with IDENTIFY/IDENT known (a no-op once hardware.protocol has them)."""
-    monkeypatch.setitem(P.PAYLOAD_LEN, IDENTIFY, 0)
-    monkeypatch.setitem(P.PAYLOAD_LEN, IDENT, 8)
 
 
 def frame(mtype: int, address: int, seq: int, payload: bytes = b"") -> bytes:
@@ -214,7 +196,7 @@ class CorruptingProxy:
             os.close(fd)
 
 
-def test_corrupted_frame_is_naked_and_retransmitted(firmware, tmp_path, all_types):
+def test_corrupted_frame_is_naked_and_retransmitted(firmware, tmp_path):
     t, legs = smooth(0.6)
     with start_boards(DUO, firmware=firmware) as g:
         proxy = CorruptingProxy(g.ports[0], tick=5)
@@ -302,20 +284,21 @@ def test_a_repeated_command_gets_its_first_reply(firmware):
             raw.close()
 
 
-def test_identify_reports_each_board(firmware, all_types):
+def test_identify_reports_each_board(firmware):
     with start_boards(DUO, firmware=firmware) as g:
         ids = set()
         for b in g.boards:
             raw = Raw(b.port)
             try:
-                f = raw.ask(frame(IDENTIFY, 0xEE, 77))  # answered whatever the address says
+                f = raw.ask(frame(P.MsgType.IDENTIFY, 0xEE, 77))  # whatever the address says
             finally:
                 raw.close()
-            assert f.type == IDENT and f.seq == 77 and f.address == b.config.address
-            p = f.payload
-            assert p[0] == b.config.address and p[1] == 1  # protocol version 1
-            assert int.from_bytes(p[2:4], "little") >= 1  # firmware build
-            assert int.from_bytes(p[4:8], "little") == b.config.device_id != 0
+            assert f.type == P.MsgType.IDENT and f.seq == 77 and f.address == b.config.address
+            ident = P.parse_ident(f.payload)
+            assert ident.address == b.config.address
+            assert ident.protocol == P.PROTOCOL_VERSION == 1
+            assert ident.fw_version >= 1  # firmware build
+            assert ident.device_id == b.config.device_id != 0
             ids.add(b.config.device_id)
         assert len(ids) == 2
 

@@ -15,5 +15,7 @@ trajectory = {"help": "IK along a timed path (straight line + SLERP)",
               "module": "assemblers.cli.ik", "order": 70}
 bench = {"help": "run a benchmark from benchmarks/", "module": "assemblers.cli.bench",
          "order": 150}
+calibrate = {"help": "kinematic calibration: plan measurement poses, simulate a campaign, fit "
+                     "a calibrated config", "module": "assemblers.cli.calibrate", "order": 75}
 warmup = {"help": "compile every kernel for this machine now (the first run does it otherwise)",
           "module": "assemblers.cli.warmup", "order": 145}

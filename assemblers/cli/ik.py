@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from .. import files
+from ..errors import ConvergenceError, InputError
 from .args import (
     MAX_POSE,
     CLIError,
@@ -128,6 +129,13 @@ def run_solve(args) -> int:
 
 
 def configure_trajectory(p):
+    p.description = (
+        "IK along a straight line + SLERP (--to) or through timed targets (--targets), written "
+        "as a trajectory file for 'assemblers stream' or 'assemblers animate'.  Without "
+        "--duration a --to move is time-optimal: as fast as the actuators' velocity and "
+        "acceleration limits allow (the config's [hardware] calibration, with a safety factor), "
+        "sampled at the stream rate.  The output says how long the move takes, which limit "
+        "binds, and whether the file streams as it is.")
     add_config_arg(p)
     p.add_argument("--from", dest="from_", default=None, metavar='"x y z roll pitch yaw"',
                    help="start tool pose (default: the tool at the home pose)")
@@ -137,8 +145,17 @@ def configure_trajectory(p):
                    help="timed tool targets instead of --from/--to: CSV with a header "
                         "t,x,y,z,roll,pitch,yaw (s, m, rad, world frame) or JSON "
                         '{"t": [...], "poses": [[x, y, z, roll, pitch, yaw], ...]}')
-    p.add_argument("--duration", type=float, default=2.0, help="s (default 2)")
-    p.add_argument("--rate", type=float, default=100.0, help="samples per second (default 100)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="s: a smooth (quintic, rest-to-rest) move of this duration instead of "
+                        "the time-optimal one; a duration too short for the actuators is "
+                        "reported with the shortest that is not")
+    p.add_argument("--time-optimal", action="store_true",
+                   help="time-optimal timing along the path (the default for --to without "
+                        "--duration; with --targets: re-time the targets' path, their times "
+                        "only give the order)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="samples per second, and the stream rate the timing is checked at "
+                        "(default: the config's hardware rate_hz)")
     p.add_argument("--criterion", default=None, choices=("fn", "fn_legs", "condition"))
     p.add_argument("--out", required=True, help="trajectory file to write (JSON)")
     add_json_arg(p)
@@ -150,8 +167,8 @@ def read_targets(path: str):
     the file and the row or key; times must be finite and strictly increasing."""
     import csv
 
-    from ..api import as_array
-    from ..transforms import pose_to_transform
+    from ..geometry.api import pose_to_transform
+    from ..kinematics.api import as_array
 
     cols = ["t", "x", "y", "z", "roll", "pitch", "yaw"]
     try:
@@ -200,57 +217,169 @@ def read_targets(path: str):
     return t, np.stack([pose_to_transform(p) for p in poses])
 
 
+def _peak_doc(p) -> dict | None:
+    if p is None:
+        return None
+    return {"limit": p.limit, "platform": p.platform, "actuator": p.actuator, "value": p.value,
+            "bound": p.bound, "fraction": p.fraction if p.limit != "stroke" else None,
+            "t_s": p.t_s}
+
+
+def _timing_problem(rep, timing: str, duration: float, rate: float) -> str | None:
+    """One line saying why the plan would not stream at ``rate`` (None: it would)."""
+    if rep.stroke is not None:
+        return (f"{rep.stroke.describe()}: the config's soft limits are tighter than the "
+                "stroke the IK keeps; no timing fixes that")
+    if rep.feasible:
+        return None
+    b = rep.binding
+    what = {"quintic": f"--duration {duration:g} s is too fast",
+            "targets": "the targets' times are too fast"}.get(timing, "too fast")
+    return f"{what} for the actuators at {rate:g} Hz: {b.describe()}"
+
+
 def run_trajectory(args) -> int:
     from tqdm import tqdm
 
-    from ..api import forward_kinematics, home_pose
     from ..ik import solve_trajectory, straight_line
+    from ..ik import timescale as ts
+    from ..kinematics.api import forward_kinematics, home_pose
     from ..model.io import Trajectory, save_trajectory
 
     if (args.targets is None) == (args.to is None):
         raise CLIError("give --to (a straight-line move) or --targets FILE (timed targets), "
                        "one of them")
     files.output_path(args.out, "--out")  # before any work: nothing is solved for nothing
+    check_number(args.duration, "--duration", 0.0, lo_open=True)
+    check_number(args.rate, "--rate", 0.0, 10_000.0, lo_open=True)
     if args.targets is not None:
         if args.from_ is not None:
             raise CLIError("--from goes with --to, not with --targets")
+        if args.duration is not None:
+            raise CLIError("--duration goes with --to; a --targets file has its own times "
+                           "(--time-optimal re-times them)")
         t, Ts = read_targets(args.targets)
         asm = load_assembler(args)
+        timing = "time-optimal" if args.time_optimal else "targets"
     else:
-        check_number(args.duration, "--duration", 0.0, lo_open=True)
-        check_number(args.rate, "--rate", 0.0, 10_000.0, lo_open=True)
-        if args.duration * args.rate > MAX_STEPS:
-            raise CLIError(f"--duration x --rate: {args.duration * args.rate:.3g} samples; at "
-                           f"most {MAX_STEPS}")
+        if args.duration is not None and args.time_optimal:
+            raise CLIError("give --duration (a smooth move of that duration) or --time-optimal "
+                           "(as fast as the actuators allow, the default), not both")
+        timing = "quintic" if args.duration is not None else "time-optimal"
         asm = load_assembler(args)
+    rate = asm.hardware.rate_hz if args.rate is None else args.rate
+    if timing == "quintic" and args.duration * rate > MAX_STEPS:
+        raise CLIError(f"--duration x --rate: {args.duration * rate:.3g} samples; at "
+                       f"most {MAX_STEPS}")
+    if args.to is not None:
         T_from = (forward_kinematics(asm, home_pose(asm)) if args.from_ is None
                   else parse_target(args.from_, "--from"))
         T_to = parse_target(args.to, "--to")
-        t, Ts = straight_line(T_from, T_to, args.duration, args.rate)
+        if timing == "quintic":
+            t, Ts = straight_line(T_from, T_to, args.duration, rate)
+        else:
+            t = np.linspace(0.0, 1.0, ts.PATH_SAMPLES)  # the path parameter
+            Ts = ts.path_targets([0.0, 1.0], np.stack([T_from, T_to]), t)
     bar = tqdm(total=len(t), desc="trajectory IK", unit="step", file=sys.stderr,
                disable=args.json or not sys.stderr.isatty())
     res = solve_trajectory(asm, t, Ts, args.criterion, progress=lambda k: bar.update(1))
     bar.close()
-    doc = {"ok": res.ok, "steps": int(len(t)), "failed_steps": sorted(res.messages),
-           "max_leg_step_m": res.max_leg_step,
+    doc = {"ok": res.ok, "timing": timing, "rate_hz": rate, "ik_steps": int(len(t)),
+           "failed_steps": sorted(res.messages),
            "median_step_ms": float(np.median(res.step_times_s) * 1e3),
            "cost_first": float(res.cost[0]), "cost_last": float(res.cost[-1]),
            "solvers": res.solvers, "out": args.out}
-    if res.ok:
-        save_trajectory(args.out, Trajectory(
-            t=res.t, Q=res.Q, legs=res.legs, config=asm.source, T_target=res.T_target,
-            meta={"criterion": res.criterion, "max_leg_step_m": res.max_leg_step,
-                  "rate_hz": args.rate if args.targets is None else None,
-                  "duration_s": float(t[-1] - t[0])}))
+    if not res.ok:
+        k = min(res.messages)
+        where = (f"path sample {k} ({t[k] * 100:.1f} % along the line)"
+                 if timing == "time-optimal" and args.to is not None
+                 else f"step {k} (t = {t[k]:.3f} s)")
+        doc["problem"] = f"{where} not reachable: {res.messages[k]}; nothing written"
+        if args.json:
+            print_json(doc)
+        else:
+            print(f"FAILED: {len(t)} IK steps; {doc['problem']}")
+        return 1
+    limits = ts.ActuatorLimits.from_assembler(asm)
+    tool_dev = None
+    if timing == "time-optimal":
+        keys = (np.asarray(t), Ts) if args.targets is not None else ([0.0, 1.0],
+                                                                     np.stack([T_from, T_to]))
+        mv = ts.time_optimal_path(asm, res, *keys, rate)
+        if mv.t.shape[0] > MAX_STEPS:
+            raise CLIError(f"the time-optimal move takes {mv.duration_s:.6g} s: "
+                           f"{mv.t.shape[0]} samples at {rate:g} Hz; at most {MAX_STEPS}")
+        out_t, out_Q, out_legs, out_T = mv.t, mv.Q, mv.legs, mv.T_target
+        rep, tool_dev = mv.report, mv.tool_error
+        doc["safety_factor"] = mv.scaling.safety
+        doc["sample_rate_hz"] = mv.scaling.sample_rate_hz
+        doc["time_optimal_s"] = mv.duration_s
+    else:
+        out_t, out_Q, out_legs, out_T = res.t, res.Q, res.legs, res.T_target
+        rep = ts.stream_report(out_t, out_legs, limits, rate)
+    duration = float(out_t[-1] - out_t[0])
+    problem = _timing_problem(rep, timing, args.duration or duration, rate)
+    hint = ""
+    if problem is not None and rep.stroke is None and timing != "time-optimal":
+        try:  # what would pass: the time-optimal move along the same path, a longer duration
+            if args.to is not None:
+                opt = ts.time_optimal_move(asm, T_from, T_to, rate, args.criterion)
+                shortest = ts.quintic_min_duration(asm, T_from, T_to, rate, res, args.criterion)
+            else:
+                opt, shortest = ts.time_optimal_path(asm, res, t, Ts, rate), None
+        except (InputError, ConvergenceError):
+            opt = shortest = None
+        doc["time_optimal_s"] = None if opt is None else opt.duration_s
+        doc["min_duration_s"] = shortest
+        parts = []
+        if shortest is not None:
+            parts.append(f"--duration {shortest:g} or longer passes")
+        if opt is not None:
+            how = "omit --duration" if args.to is not None else "--time-optimal"
+            parts.append(f"the time-optimal move ({how}) takes {opt.duration_s:.3f} s")
+        hint = "; ".join(parts)
+    max_step = float(np.abs(np.diff(out_legs, axis=0)).max()) if len(out_t) > 1 else 0.0
+    doc.update({"steps": int(len(out_t)), "duration_s": duration, "max_leg_step_m": max_step,
+                "streamable": problem is None, "problem": problem, "hint": hint or None,
+                "limits": {"rate_hz": rate, "binding": rep.binding.limit,
+                           "velocity": _peak_doc(rep.velocity),
+                           "acceleration": _peak_doc(rep.acceleration),
+                           "stroke": _peak_doc(rep.stroke)},
+                "tool_deviation_m": None if tool_dev is None else tool_dev[0],
+                "tool_deviation_rad": None if tool_dev is None else tool_dev[1]})
+    meta = {"criterion": res.criterion, "max_leg_step_m": max_step, "rate_hz": rate,
+            "duration_s": duration, "timing": timing, "streamable": problem is None,
+            "binding": _peak_doc(rep.binding)}
+    if timing == "time-optimal":
+        meta["safety_factor"] = doc["safety_factor"]
+        meta["sample_rate_hz"] = doc["sample_rate_hz"]
+    save_trajectory(args.out, Trajectory(t=out_t, Q=out_Q, legs=out_legs, config=asm.source,
+                                         T_target=out_T, meta=meta))
+    if problem is not None:
+        print(f"assemblers trajectory: warning: NOT STREAMABLE: {problem}"
+              + (f"; {hint}" if hint else ""), file=sys.stderr)
     if args.json:
         print_json(doc)
+        return 0
+    solvers = ", ".join(f"{v} {k}" for k, v in res.solvers.items())
+    if timing == "time-optimal":
+        print(f"OK: time-optimal move of {duration:.3f} s for streaming at {rate:g} Hz, "
+              f"planned to {doc['safety_factor'] * 100:g} % of the limits ({len(out_t)} "
+              f"samples, {doc['sample_rate_hz']:g} a second)")
     else:
-        print(f"{'OK' if res.ok else 'FAILED'}: {len(t)} steps, largest leg step "
-              f"{res.max_leg_step * 1e3:.3f} mm, median step {doc['median_step_ms']:.2f} ms "
-              f"({', '.join(f'{v} {k}' for k, v in res.solvers.items())})")
-        if res.ok:
-            print(f"wrote {args.out}")
-        else:
-            k = min(res.messages)
-            print(f"step {k} (t = {t[k]:.3f} s) not reachable: {res.messages[k]}; nothing written")
-    return 0 if res.ok else 1
+        print(f"OK: {len(out_t)} samples, {duration:.3f} s"
+              + (f" at {rate:g} Hz" if timing == "quintic" else ""))
+    print(f"binding limit: {rep.binding.describe()}")
+    other = rep.acceleration if rep.binding is rep.velocity else rep.velocity
+    print(f"other peak:    {other.describe()}")
+    print(f"path: {len(t)} IK steps, median {doc['median_step_ms']:.2f} ms ({solvers}); largest "
+          f"leg step {max_step * 1e3:.3f} mm"
+          + ("" if tool_dev is None else f"; tool within {tool_dev[0] * 1e6:.2g} um and "
+             f"{tool_dev[1] * 1e6:.2g} urad of the path between the IK samples"))
+    if problem is None:
+        lower = " (and any lower rate)" if timing == "time-optimal" else ""
+        print(f"streamable at {rate:g} Hz{lower}: every limit kept")
+    else:
+        print(f"NOT STREAMABLE: {problem}" + (f"; {hint}" if hint else ""))
+    print(f"wrote {args.out}")
+    return 0

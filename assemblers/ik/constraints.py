@@ -45,8 +45,8 @@ def values(P, Q, L, ang, g):
     lo_idx, hi_idx = P.lo_idx, P.hi_idx
     for i in range(n):
         for k in range(6):
-            g[6 * i + k] = L[i, k] - P.leg_min[i] - MARGIN
-            g[nq + 6 * i + k] = P.leg_max[i] - L[i, k] - MARGIN
+            g[6 * i + k] = L[i, k] - P.leg_min[i, k] - MARGIN  # (N, 6): per leg
+            g[nq + 6 * i + k] = P.leg_max[i, k] - L[i, k] - MARGIN
             g[2 * nq + 12 * i + 2 * k] = P.max_angle[i] - ang[i, k, 0] - MARGIN
             g[2 * nq + 12 * i + 2 * k + 1] = P.max_angle[i] - ang[i, k, 1] - MARGIN
     r0 = 4 * nq
@@ -149,8 +149,8 @@ def reference(arrs, Q, limits):
     L = K.stack_legs(arrs, Q)  # (N, 6)
     ang = K.stack_joint_angles(arrs, Q)  # (N, 6, 2)
     return jnp.concatenate([
-        (L - leg_min[:, None]).reshape(-1) - MARGIN,
-        (leg_max[:, None] - L).reshape(-1) - MARGIN,
+        (L - leg_min).reshape(-1) - MARGIN,  # leg bounds (N, 6): per leg
+        (leg_max - L).reshape(-1) - MARGIN,
         (max_angle[:, None, None] - ang).reshape(-1) - MARGIN,
         Q[lo_idx] - lo_val,
         hi_val - Q[hi_idx],

@@ -33,7 +33,8 @@ class Problem(NamedTuple):
     ``b``, ``t`` (N, 6, 3) m joints; ``T_mount`` (4, 4); ``T_after`` (N, 4, 4) (interfaces,
     then the tool); ``T_target`` (4, 4) world_from_tool; weights ``w_out`` (6,) and ``w_in``
     (6N,) (for the closest pose, ``w_out`` weighs the tool's error twist); ``Q_ref`` (6N,) the
-    reference pose of the distance criterion; ``leg_min``, ``leg_max`` (N,) m; ``max_angle``
+    reference pose of the distance criterion; ``leg_min``, ``leg_max`` (N, 6) m, each leg's
+    geometric bounds (see :func:`limits`); ``max_angle``
     (N,) rad; pose bounds as indices into Q and values: ``lo_idx``, ``lo_val``, ``hi_idx``,
     ``hi_val``.
     """
@@ -56,7 +57,8 @@ class Problem(NamedTuple):
 
 
 class Limits(NamedTuple):
-    """The limits of a stack: ``leg_min``, ``leg_max`` (N,) m, ``max_angle`` (N,) rad
+    """The limits of a stack: ``leg_min``, ``leg_max`` (N, 6) m per leg, geometric (joint to
+    joint: the kernels' lengths), ``max_angle`` (N,) rad
     (:data:`NO_ANGLE_LIMIT` where none), pose bounds ``lo_idx``/``lo_val``, ``hi_idx``/``hi_val``
     (indices into Q (6N,) and values).  NumPy arrays; the JAX oracle takes them as a pytree."""
 
@@ -69,6 +71,15 @@ class Limits(NamedTuple):
     hi_val: np.ndarray
 
 
+def leg_bounds(asm: Assembler) -> tuple[np.ndarray, np.ndarray]:
+    """``(leg_min, leg_max)``, (N, 6) m each: every leg's stroke as geometric lengths (the
+    commanded stroke ``[leg_min, leg_max]`` of its platform through the leg's ``leg_offset`` and
+    ``leg_scale``, docs/calibration.md; the stroke itself without leg calibration)."""
+    lo = np.repeat(np.asarray(asm.leg_min, dtype=np.float64)[:, None], 6, axis=1)
+    hi = np.repeat(np.asarray(asm.leg_max, dtype=np.float64)[:, None], 6, axis=1)
+    return asm.geometric_lengths(lo), asm.geometric_lengths(hi)
+
+
 def limits(asm: Assembler) -> Limits:
     """The stack's limits (built once per Assembler)."""
     cached = asm.__dict__.get("_ik_limits_np")
@@ -77,8 +88,9 @@ def limits(asm: Assembler) -> Limits:
         hi = np.nonzero(np.isfinite(asm.pose_upper))[0]
         max_angle = np.where(np.isfinite(asm.max_joint_angle), asm.max_joint_angle,
                              NO_ANGLE_LIMIT)
-        cached = Limits(np.asarray(asm.leg_min), np.asarray(asm.leg_max), max_angle, lo,
-                        asm.pose_lower[lo], hi, asm.pose_upper[hi])
+        leg_lo, leg_hi = leg_bounds(asm)
+        cached = Limits(leg_lo, leg_hi, max_angle, lo, asm.pose_lower[lo], hi,
+                        asm.pose_upper[hi])
         asm.__dict__["_ik_limits_np"] = cached
     return cached
 
@@ -100,10 +112,16 @@ def make_problem(b, t, T_mount, T_after, T_target, w_out, w_in, Q_ref, lim) -> P
 
 
 def weights(asm: Assembler, wrt: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(w_out (6,), w_in (6N,))`` of the config's sensitivity for ``wrt`` "pose" or "legs"."""
+    """``(w_out (6,), w_in (6N,))`` of the config's sensitivity for ``wrt`` "pose" or "legs".
+
+    For "legs" the kernels differentiate by geometric lengths; a calibrated leg's commanded
+    length moves its geometric one by ``leg_scale`` times as much, so its weight carries that
+    factor and the cost is the facade's ``|| W_out J_L W_in ||_F`` in commanded lengths."""
     s = asm.sensitivity
-    return np.asarray(s.w_out, dtype=np.float64), np.asarray(s.w_in(asm.n_platforms, wrt),
-                                                             dtype=np.float64)
+    w_in = np.asarray(s.w_in(asm.n_platforms, wrt), dtype=np.float64)
+    if wrt == "legs" and asm.legs_calibrated:
+        w_in = w_in * asm.leg_scale.reshape(-1)
+    return np.asarray(s.w_out, dtype=np.float64), w_in
 
 
 def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:

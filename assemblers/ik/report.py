@@ -125,4 +125,5 @@ def report_at(asm: Assembler, T_target, Q, criterion: str):
     cost, g = at_pose(P, crit, Q)
     legs, tw = np.empty((asm.n_platforms, 6)), np.empty(6)
     ev.report(P, Q, legs, tw)
+    legs = asm.commanded_lengths(legs)  # the kernel's are geometric; results are commanded
     return g, (float(np.linalg.norm(tw[:3])), float(np.linalg.norm(tw[3:]))), legs, cost

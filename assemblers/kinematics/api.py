@@ -10,6 +10,14 @@ compiled per-row code, so the same bits).  Small calls never start or wait for t
 a busy machine cost up to milliseconds.  ``sensitivity`` weighs the kernel's Jacobian in NumPy.
 The JAX model (:mod:`.reference`) is the reference these are tested against; it is not on this
 path (``stack_arrays`` gives its arrays).
+
+**Commanded lengths (one rule):** leg lengths in and out of this facade (``leg_lengths``,
+``from_legs``, the columns of ``J_L``) are *commanded* lengths, what the actuators report and
+what the strokes bound.  A calibrated platform (``leg_offset``/``leg_scale`` in the config,
+docs/calibration.md) has geometric lengths, joint to joint, ``leg_scale * commanded +
+leg_offset``; the kernels and the JAX reference compute geometric lengths, and the conversion
+happens here (:meth:`Assembler.geometric_lengths` / :meth:`Assembler.commanded_lengths`), only for
+a calibrated stack: without offsets and scales nothing changes, bit for bit.
 """
 
 from __future__ import annotations
@@ -114,11 +122,13 @@ def stack_frames(asm: Assembler, Q):
 
 
 def leg_lengths(asm: Assembler, Q) -> np.ndarray:
-    """Leg lengths (m): ``Q`` (6N,) -> (N, 6); (B, 6N) -> (B, N, 6)."""
+    """Commanded leg lengths (m; the geometric ones for a stack without leg calibration):
+    ``Q`` (6N,) -> (N, 6); (B, 6N) -> (B, N, 6)."""
     Q, single = _rows(asm, Q)
     a = kernel_arrays(asm)
     L = _run(kk.legs_rows, kk.legs_batch, (a.b, a.t), Q,
              np.empty((Q.shape[0], asm.n_platforms, 6)))
+    L = asm.commanded_lengths(L)
     return L[0] if single else L
 
 
@@ -140,7 +150,8 @@ def jacobian(asm: Assembler, Q, wrt: str = "pose") -> np.ndarray:
     """``J_Q`` (wrt="pose") or ``J_L`` (wrt="legs"): (6N,) -> (6, 6N); (B, 6N) -> (B, 6, 6N).
 
     Rows: tool twist (dp m, dtheta rad), world frame; columns: pose parameters (m, rad) or
-    leg lengths (m), bottom platform first.  ``J_L`` is NaN where a leg Jacobian is singular.
+    commanded leg lengths (m), bottom platform first.  ``J_L`` is NaN where a leg Jacobian is
+    singular.
     """
     _check_wrt(wrt)
     Q, single = _rows(asm, Q)
@@ -151,6 +162,8 @@ def jacobian(asm: Assembler, Q, wrt: str = "pose") -> np.ndarray:
     else:
         _run(kk.jacobian_legs_rows, kk.jacobian_legs_batch, (a.b, a.t, a.T_mount, a.T_after),
              Q, out)
+        if asm.legs_calibrated:  # d(geometric)/d(commanded) = leg_scale, column by column
+            out *= asm.leg_scale.reshape(-1)
     return out[0] if single else out
 
 
@@ -173,13 +186,14 @@ def from_legs(asm: Assembler, L, initial=None, tol: float = 1e-12, max_iter: int
     """Stack pose from leg lengths, each platform by its own forward kinematics (Newton with
     backtracking, in Numba).
 
-    ``L``: (N, 6) m or (B, N, 6); ``initial``: (6N,) or (B, 6N) start (default: home).
-    Returns ``Q`` (6N,) or (B, 6N) whose legs match ``L`` to ``tol`` (m).  Raises
+    ``L``: (N, 6) m or (B, N, 6), commanded lengths (see the module's rule); ``initial``: (6N,)
+    or (B, 6N) start (default: home).  Returns ``Q`` (6N,) or (B, 6N) whose legs match ``L`` to
+    ``tol`` (m, geometric).  Raises
     :class:`ConvergenceError` naming the platforms (and batch rows) that did not converge: a pose
     whose legs do not match is never returned.
     """
     n = asm.n_platforms
-    L = as_array(L, "L", (n, 6))
+    L = asm.geometric_lengths(as_array(L, "L", (n, 6)))
     if np.any(L <= 0):
         raise InputError("L: leg lengths must be positive")
     if not (np.isfinite(tol) and tol > 0):

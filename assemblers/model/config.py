@@ -42,6 +42,9 @@ WEIGHT_RANGE = (1e-12, 1e3)
 #: A platform whose leg Jacobian at home has a condition number above this (translations in m,
 #: rotations scaled by the plate size) cannot hold its top plate: rejected as singular.
 MAX_HOME_CONDITION = 1e6
+#: ``leg_scale`` (geometric per commanded length): a calibration corrects parts per thousand;
+#: beyond this range it describes another actuator (or a unit mistake).
+LEG_SCALE_RANGE = (0.5, 2.0)
 
 _PARAMETRIC = ("base_radius", "top_radius", "base_pair_angle_deg", "top_pair_angle_deg")
 _EXPLICIT = ("base_joints", "top_joints")
@@ -74,11 +77,14 @@ def parametric_layout(base_radius, top_radius, base_pair_angle_deg, top_pair_ang
     return parametric_joints(base_radius, a_base), parametric_joints(top_radius, a_top)
 
 
-def default_home_height(base_joints, top_joints, leg_min, leg_max) -> float:
+def default_home_height(base_joints, top_joints, leg_min, leg_max, leg_offset=None,
+                        leg_scale=None) -> float:
     """The default home z (docs/config.md): mean over legs of ``sqrt(m^2 - |t_xy - b_xy|^2) -
-    (t_z - b_z)`` with ``m`` the mid-stroke; NaN when a leg at mid-stroke cannot span its
-    horizontal offset."""
+    (t_z - b_z)`` with ``m`` the mid-stroke (geometric: ``leg_scale * mid + leg_offset`` per leg
+    when given); NaN when a leg at mid-stroke cannot span its horizontal offset."""
     m = 0.5 * (leg_min + leg_max)
+    if leg_offset is not None and (np.any(leg_offset != 0.0) or np.any(leg_scale != 1.0)):
+        m = np.asarray(leg_scale) * m + np.asarray(leg_offset)
     dxy2 = np.sum((top_joints[:, :2] - base_joints[:, :2]) ** 2, axis=1)
     if np.any(dxy2 >= m * m):
         return float("nan")
@@ -142,9 +148,10 @@ def _platform(tbl: _Table, name: str) -> PlatformType:
     mja = tbl.number("max_joint_angle_deg", None, lo=0.0, hi=90.0)
     if mja is not None and mja <= 0:
         raise tbl.error("max_joint_angle_deg", f"must be positive, got {mja}")
+    offset, scale = _leg_calibration(tbl, leg_min, leg_max)
     home = _length(tbl, "home_height", None)
     if home is None:
-        home = default_home_height(b, t, leg_min, leg_max)
+        home = default_home_height(b, t, leg_min, leg_max, offset, scale)
         if not math.isfinite(home):
             raise tbl.error("leg_max", "the legs at mid-stroke cannot span the horizontal offset "
                             "between base and top joints: no default home pose (set home_height "
@@ -156,28 +163,44 @@ def _platform(tbl: _Table, name: str) -> PlatformType:
         raise tbl.error("pose_min", f"component {bad[0]} is not below pose_max "
                         f"({lower[bad[0]]} >= {upper[bad[0]]})")
     tbl.done()
-    _check_home(tbl, b, t, home, leg_min, leg_max, mja)
+    _check_home(tbl, b, t, home, leg_min, leg_max, mja, offset, scale)
     home_q = np.array([0, 0, home, 0, 0, 0.0])
     if np.any(home_q < lower) or np.any(home_q > upper):
         raise tbl.error("pose_min", "the home pose lies outside [pose_min, pose_max]")
     return PlatformType(name, _frozen(b), _frozen(t), leg_min, leg_max,
                         None if mja is None else math.radians(mja), home,
-                        _frozen(lower), _frozen(upper))
+                        _frozen(lower), _frozen(upper), _frozen(offset), _frozen(scale))
 
 
-def _check_home(tbl: _Table, b, t, home, leg_min, leg_max, mja) -> None:
+def _leg_calibration(tbl: _Table, leg_min: float, leg_max: float):
+    """``leg_offset`` (6,) m and ``leg_scale`` (6,): geometric = scale * commanded + offset
+    (docs/calibration.md).  Every leg's geometric stroke must stay a stroke of real legs."""
+    offset = tbl.vector("leg_offset", 6, np.zeros(6), lo=-MAX_LENGTH_M, hi=MAX_LENGTH_M)
+    scale = tbl.vector("leg_scale", 6, np.ones(6), lo=LEG_SCALE_RANGE[0], hi=LEG_SCALE_RANGE[1])
+    short = scale * leg_min + offset
+    if np.any(short < MIN_LEG_M):
+        k = int(np.argmin(short))
+        raise tbl.error("leg_offset", f"leg {k} would be {short[k]:.6g} m long joint to joint at "
+                        f"leg_min (leg_scale * leg_min + leg_offset); at least {MIN_LEG_M:g} m")
+    if np.any(scale * leg_max + offset > MAX_LENGTH_M):
+        raise tbl.error("leg_offset", f"a leg would be longer than {MAX_LENGTH_M:g} m at leg_max")
+    return offset, scale
+
+
+def _check_home(tbl: _Table, b, t, home, leg_min, leg_max, mja, offset, scale) -> None:
     """The home pose (x = y = 0, no rotation, z = ``home``) must be a working pose: every leg
-    in its stroke and within the joint-angle limit, and the legs must hold the top plate in
-    all six directions (the leg Jacobian is far from singular)."""
+    in its stroke (commanded lengths) and within the joint-angle limit, and the legs must hold
+    the top plate in all six directions (the leg Jacobian is far from singular)."""
     d = np.array([0.0, 0.0, home]) + t - b  # (6, 3) m, legs at home (R = I), base frame
-    legs = np.linalg.norm(d, axis=1)
+    geometric = np.linalg.norm(d, axis=1)
+    legs = (geometric - offset) / scale  # commanded: what the stroke bounds
     out = np.nonzero((legs < leg_min - 1e-12) | (legs > leg_max + 1e-12))[0]
     if out.size:
         k = int(out[0])
         raise tbl.error("home_height" if tbl.has("home_height") else "leg_min",
                         f"at the home pose (z = {home:.6g} m) leg {k} is {legs[k]:.6g} m, outside "
                         f"the stroke [{leg_min}, {leg_max}]")
-    u = d / legs[:, None]
+    u = d / geometric[:, None]
     # at home both plate normals are e_z, so the angle is the same at both ends of a leg
     angle = np.degrees(np.arctan2(np.hypot(u[:, 0], u[:, 1]), u[:, 2]))
     if mja is not None and np.any(angle > mja + 1e-9):

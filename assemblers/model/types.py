@@ -32,6 +32,11 @@ class PlatformType:
             at both ends.
         home_height: m; z of the home pose (top frame in base frame, no rotation).
         pose_lower, pose_upper: (6,) (m, rad); optional per-platform pose bounds (+-inf if none).
+        leg_offset: (6,) m, leg_scale: (6,); the actuators' calibration (``leg_offset`` and
+            ``leg_scale`` in the config, docs/calibration.md): leg k's geometric length, joint
+            to joint, is ``leg_scale[k] * commanded + leg_offset[k]``, where the commanded
+            length is what the actuator reports and what ``leg_min``/``leg_max`` bound.
+            Zeros and ones (the default) make the two the same.
     """
 
     name: str
@@ -43,6 +48,8 @@ class PlatformType:
     home_height: float
     pose_lower: np.ndarray = field(default_factory=lambda: _frozen(np.full(6, -np.inf)))
     pose_upper: np.ndarray = field(default_factory=lambda: _frozen(np.full(6, np.inf)))
+    leg_offset: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(6)))
+    leg_scale: np.ndarray = field(default_factory=lambda: _frozen(np.ones(6)))
 
     @property
     def home_pose(self) -> np.ndarray:
@@ -194,6 +201,36 @@ class Assembler:
     def leg_max(self) -> np.ndarray:
         """(N,) m, stroke maximum of each platform's legs."""
         return _frozen([p.leg_max for p in self.platforms])
+
+    @cached_property
+    def leg_offset(self) -> np.ndarray:
+        """(N, 6) m, each leg's offset: geometric length = ``leg_scale * commanded + leg_offset``."""
+        return _frozen([p.leg_offset for p in self.platforms])
+
+    @cached_property
+    def leg_scale(self) -> np.ndarray:
+        """(N, 6), each leg's scale (see :attr:`leg_offset`)."""
+        return _frozen([p.leg_scale for p in self.platforms])
+
+    @cached_property
+    def legs_calibrated(self) -> bool:
+        """Whether any leg has an offset or a scale: commanded and geometric lengths differ."""
+        return bool(np.any(self.leg_offset != 0.0) or np.any(self.leg_scale != 1.0))
+
+    def geometric_lengths(self, legs) -> np.ndarray:
+        """Commanded leg lengths (..., N, 6) m (what the actuators report, what the strokes
+        bound) -> geometric lengths, joint to joint (..., N, 6) m, the kinematics' lengths.
+        The identity (the same array) for a stack without leg calibration."""
+        if not self.legs_calibrated:
+            return legs
+        return self.leg_scale * np.asarray(legs, dtype=np.float64) + self.leg_offset
+
+    def commanded_lengths(self, legs) -> np.ndarray:
+        """Geometric leg lengths (..., N, 6) m -> commanded lengths (..., N, 6) m; the inverse
+        of :meth:`geometric_lengths`."""
+        if not self.legs_calibrated:
+            return legs
+        return (np.asarray(legs, dtype=np.float64) - self.leg_offset) / self.leg_scale
 
     @cached_property
     def max_joint_angle(self) -> np.ndarray:

@@ -215,7 +215,7 @@ class SweepSpec:
         criterion: IK criterion (``assemblers.ik.CRITERIA``); None: each config's default.
         seed: integer >= 0: random targets and the Monte Carlo.
         mc_samples: Monte Carlo samples per reached target (0: no Monte Carlo); the disturbance
-            is ``sims.study.default_disturbance(asm, mc_noise)``, simulated with the same seed
+            is ``sims.robustness.default_disturbance(asm, mc_noise)``, simulated with the same seed
             for every target (common random numbers) at the optimal and the ``even`` pose.
         mc_noise: disturbance kinds ("pose", "legs", "joints"); None: the config's default.
     """

@@ -53,7 +53,7 @@ def _build_state(spec: SweepSpec) -> _WorkerState:
     T_home = [np.asarray(assemblers.forward_kinematics(a, assemblers.home_pose(a))) for a in asms]
     dists = [None] * len(asms)
     if spec.mc_samples:
-        from sims.study import default_disturbance
+        from sims.robustness.study import default_disturbance
 
         dists = [default_disturbance(a, spec.mc_noise) for a in asms]
     for a, d in zip(asms, dists):  # warm-up: JIT / Numba caches loaded here, once
@@ -64,7 +64,7 @@ def _build_state(spec: SweepSpec) -> _WorkerState:
 
 
 def _mc(asm, Q, disturbance, n: int, seed: int):
-    from sims.montecarlo import simulate
+    from sims.robustness.montecarlo import simulate
 
     with _MC_LOCK:
         return simulate(asm, Q, disturbance, n, seed, progress=False)

@@ -1,4 +1,5 @@
-"""The PyBullet physics model against the kinematic model (DIRECT mode, default robot).
+"""The PyBullet physics check (sims.viz.physics, sims.viz.dynamics) against the kinematic model
+(DIRECT mode, default robot).
 
 Payload: 0.5 kg at the tool (the CLI's default) unless a test says otherwise.
 """
@@ -10,24 +11,16 @@ import pytest
 
 import assemblers as A
 from assemblers.cli import main
-from sims.physics import PhysicsModel, PhysicsParams, physics_check
+from sims.viz.dynamics import PhysicsModel, PhysicsParams
+from sims.viz.physics import physics_check
 
 PAYLOAD = 0.5
 
 
-def _pose(asm, seed):
-    rng = np.random.default_rng(seed)
-    lim = np.tile([0.02, 0.02, 0.015, 0.08, 0.08, 0.1], asm.n_platforms)
-    Q = A.home_pose(asm) + rng.uniform(-lim, lim)
-    L = A.leg_lengths(asm, Q)
-    assert np.all(L > asm.leg_min[:, None]) and np.all(L < asm.leg_max[:, None])
-    return Q
-
-
 @pytest.fixture(scope="module")
-def report(default_asm):
+def report(default_asm, near_home):
     """Default settings: direct (Dantzig) solver, bodies start at home, legs ramped to the pose."""
-    return physics_check(default_asm, _pose(default_asm, 21),
+    return physics_check(default_asm, near_home(default_asm, 21),
                          PhysicsParams(payload_kg=PAYLOAD), leg_error=1e-4, seed=1)
 
 
@@ -61,11 +54,11 @@ def test_leg_errors_match_the_jacobian(report):
     assert le["rel_error_vs_exact"] < 1e-6
 
 
-def test_iterative_solver_also_within_tolerance(default_asm):
+def test_iterative_solver_also_within_tolerance(default_asm, near_home):
     """PyBullet's default iterative solver (sequential impulses, 200 iterations, 1 ms) starting
     at the kinematic pose: softer, but still inside 1 mm / 1 mrad with the payload, and its
     leg-error response still agrees with J_L within 10 % (larger errors, 0.5 mm)."""
-    Q = _pose(default_asm, 22)
+    Q = near_home(default_asm, 22)
     rep = physics_check(default_asm, Q, PhysicsParams(payload_kg=PAYLOAD, solver="si",
                                                       start="pose", settle_max_s=1.5),
                         leg_error=5e-4, seed=2)
@@ -74,8 +67,8 @@ def test_iterative_solver_also_within_tolerance(default_asm):
     assert rep.leg_error["rel_error_vs_pred"] < 0.1
 
 
-def test_model_reads_back_its_start_pose(default_asm):
-    Q = _pose(default_asm, 23)
+def test_model_reads_back_its_start_pose(default_asm, near_home):
+    Q = near_home(default_asm, 23)
     with PhysicsModel(default_asm, Q, PhysicsParams(start="pose")) as m:
         np.testing.assert_allclose(m.simulated_Q(), Q, atol=1e-12)
         np.testing.assert_allclose(m.tool_pose(), A.forward_kinematics(default_asm, Q), atol=1e-12)
@@ -106,3 +99,33 @@ def test_params_validation():
         PhysicsParams(solver="magic")
     with pytest.raises(ValueError, match="payload"):
         PhysicsParams(payload_kg=-1)
+
+
+def test_settled_leg_forces_balance_the_top_plate(default_asm, near_home):
+    """The leg forces the model measures (``leg_forces_n``, positive = compression) against an
+    independent statics solve: with (nearly) massless legs every leg is a two-force member, so
+    the six axial forces on the top plate balance its weight and the payload's, force and moment
+    about their centre of mass (a 6 x 6 linear system in the world frame)."""
+    Q = near_home(default_asm, 24)
+    prm = PhysicsParams(payload_kg=PAYLOAD, housing_kg=1e-6, rod_kg=1e-6, start="pose")
+    rep = physics_check(default_asm, Q, prm, leg_error=0.0)
+    F = rep.leg_forces_n
+    assert F.shape == (default_asm.n_platforms, 6)
+    np.testing.assert_array_equal(rep.leg_force_n, np.abs(F).max(axis=1))
+    with PhysicsModel(default_asm, Q, prm) as m:
+        m.move_to(A.leg_lengths(default_asm, Q))
+        np.testing.assert_allclose(m.leg_forces(), F, rtol=1e-9, atol=1e-9)
+        top = m.plates[-1]
+        mass = m.masses[-1]
+        com = (m.top_frames()[-1] @ top.T_body_inertial)[:3, 3]  # world
+    from sims.viz.scene import stack_pose
+
+    sp = stack_pose(default_asm, Q)
+    p = sp.top_joints[-1]  # (6, 3) world
+    u = p - sp.base_joints[-1]
+    u /= np.linalg.norm(u, axis=1, keepdims=True)  # from base to top joint
+    G = np.vstack([u.T, np.cross(p - com, u).T])  # wrench of unit leg forces on the top plate
+    weight = np.array([0, 0, mass * prm.gravity, 0, 0, 0])  # what the legs must hold up
+    F_statics = np.linalg.solve(G, weight)
+    np.testing.assert_allclose(F[-1], F_statics, rtol=1e-6, atol=1e-6 * mass * prm.gravity)
+    assert np.all(F[-1] > 0)  # the legs of a plate carrying a weight push (compression)
