@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 
 import assemblers
-from sims.montecarlo import Disturbance
-from sims.report import terminal_summary, write_report
-from sims.study import run_study
+from sims.robustness import Disturbance, run_study, terminal_summary, write_report
 
 
 def main() -> None:

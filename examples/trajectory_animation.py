@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import assemblers  # noqa: E402
 from assemblers.ik import straight_line  # noqa: E402
-from sims.render import animate  # noqa: E402
+from sims.viz import animate  # noqa: E402
 
 
 def main() -> None:

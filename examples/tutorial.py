@@ -121,9 +121,7 @@ plt.show()
 # ([docs/robustness.md](../docs/robustness.md)).
 
 # %%
-from sims.montecarlo import Disturbance
-from sims.report import terminal_summary, write_report
-from sims.study import run_study
+from sims.robustness import Disturbance, run_study, terminal_summary, write_report
 
 noise = Disturbance(pose_sigma=[1e-4] * 6)
 study = run_study(asm, target, noise, n_samples=2_000 if SMALL else 200_000, seed=0,

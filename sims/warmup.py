@@ -6,7 +6,7 @@ from __future__ import annotations
 
 montecarlo = {"help": "Monte Carlo robustness: the 64-lane sample kernels and the statistics",
               "warm": "sims.warmup:warm_montecarlo",
-              "sentinels": ["sims/montecarlo.mc_chunks", "sims/stats."],
+              "sentinels": ["robustness/chunks.mc_chunks", "robustness/stats."],
               "seconds": 30.0, "order": 40}
 
 
@@ -15,7 +15,7 @@ def warm_montecarlo(config: str | None = None) -> None:
     study keeps them for its scatter plots): the very kernels ``assemblers robustness`` runs."""
     from assemblers.kinematics.api import home_pose
     from assemblers.model.config import load_config
-    from sims.montecarlo import Disturbance, simulate
+    from sims.robustness.montecarlo import Disturbance, simulate
 
     asm = load_config(config)
     Q = home_pose(asm)
