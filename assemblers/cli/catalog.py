@@ -19,3 +19,5 @@ bench = {"help": "run a benchmark from benchmarks/", "module": "assemblers.cli.b
          "order": 150}
 calibrate = {"help": "kinematic calibration: plan measurement poses, simulate a campaign, fit "
                      "a calibrated config", "module": "assemblers.cli.calibrate", "order": 75}
+warmup = {"help": "compile every kernel for this machine now (the first run does it otherwise)",
+          "module": "assemblers.cli.warmup", "order": 145}

@@ -125,8 +125,11 @@ def _dispatch(name: str, argv: list[str]) -> int:
         print(f"assemblers {name}: error: this command is not available: {exc}", file=sys.stderr)
         return 2
     args = cmd.parser(module).parse_args(argv)  # argparse exits 2 with a usage line
+    from .warmup import first_compile_notice  # says so when kernels compile (first run)
+
     try:
-        return int(getattr(module, f"run_{name}")(args) or 0)
+        with first_compile_notice(name, argv):
+            return int(getattr(module, f"run_{name}")(args) or 0)
     except (KeyboardInterrupt, BrokenPipeError):
         raise
     except Exception as exc:

@@ -469,9 +469,9 @@ def _compliance_gradient_loaded(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt
     for r in range(6):
         a[r] = w_out[r] * w_out[r] * e[r] / f
     y = np.empty(nq)
-    c = P.loads.inv_stiffness
+    c_leg = P.loads.inv_stiffness
     for i in range(n):
-        c_i = c[i]
+        c_i = c_leg[i]
         for r in range(6):
             s = 0.0
             for k in range(6):
@@ -485,7 +485,7 @@ def _compliance_gradient_loaded(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt
     gam = np.empty(6)  # X_i^T a
     drow = np.empty(6)
     for i in range(n):
-        c_i = c[i]
+        c_i = c_leg[i]
         for k in range(6):
             s = 0.0
             for r in range(6):

@@ -1,0 +1,331 @@
+"""``assemblers warmup`` and the first-run notice of every command that compiles kernels.
+
+``assemblers warmup [--group NAME ...] [--config C] [--serial] [--check] [--json]`` compiles the
+kernel groups (:mod:`assemblers.warmup`) into the persistent cache now, independent groups in
+parallel processes, so that no later command waits: run it once after ``pip install``.
+
+Without it, the first command that needs a cold group says so on stderr the moment a kernel
+starts compiling (``compiling kernels for this machine, first run only, about N s``), with a
+progress line, and then runs.  ``ASSEMBLERS_PRECOMPILE`` chooses how the groups compile:
+``auto`` (default: ``parallel`` when the command needs two or more independent groups and the
+machine has idle cores for them, else ``lazy``), ``parallel`` (independent groups in parallel
+processes), ``serial`` (one process after another), ``lazy`` (each kernel compiles in the
+command's process when first called; the notice is still printed) or ``off`` (nothing, not
+even the notice).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .args import CLIError, add_config_arg, add_json_arg
+from .render import print_json
+
+#: The kernel groups each command needs; a command's catalog entry may say it itself with a
+#: ``"kernels"`` list (that wins).  Commands not named here (emulate, stream, bench, ...)
+#: compile nothing.  :func:`kernels_of` refines a few by their options (``show`` without
+#: ``--target`` solves nothing; ``sweep --mc-samples N`` also runs the Monte Carlo).
+COMMAND_KERNELS = {
+    "info": ("kinematics",), "fk": ("kinematics",), "jacobian": ("kinematics",),
+    "legs": ("kinematics",), "solve": ("ik",), "trajectory": ("ipm",), "show": ("ik",),
+    "physics": ("ik",), "sweep": ("ik",), "robustness": ("ik", "montecarlo"),
+    "demo": ("ik", "montecarlo"),
+}
+MODES = ("auto", "parallel", "serial", "lazy", "off")
+#: ``auto`` compiles in parallel processes only with at least this many idle cores (cores minus
+#: the 1-minute load average): on a busy machine the processes would share one core and only
+#: add their start-up and the kernels both compile (measured: 103 s against 82 s in-process
+#: for a cold demo with one core taken by another job).
+AUTO_IDLE_CORES = 1.5
+
+
+def auto_mode(todo: list[str]) -> str:
+    """What ``auto`` does for the cold groups ``todo``: ``parallel`` when they form two or more
+    independent chains and the machine has :data:`AUTO_IDLE_CORES` idle cores, else ``lazy``
+    (one chain gains nothing from a separate process)."""
+    from ..warmup import chains
+
+    if len(chains(todo)) < 2:
+        return "lazy"
+    try:
+        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        idle = (os.cpu_count() or 1) - 1.0
+    return "parallel" if idle >= AUTO_IDLE_CORES else "lazy"
+
+
+def kernels_of(name: str, argv: list[str] | None = None) -> tuple[str, ...]:
+    """The kernel groups command ``name`` needs (its catalog's ``kernels``, else
+    :data:`COMMAND_KERNELS`, refined by the options in ``argv``)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="assemblers.commands"):
+        if ep.name == name:
+            try:
+                spec = ep.load()
+                if "kernels" in spec:
+                    return tuple(spec["kernels"])
+            except Exception:  # noqa: BLE001 - the dispatcher reports broken entries itself
+                pass
+            break
+    needs = COMMAND_KERNELS.get(name, ())
+    argv = argv or []
+    given = {a.split("=", 1)[0] for a in argv}
+    if name in ("show", "physics") and "--target" not in given:
+        needs = ("kinematics",)  # a pose or a trajectory frame: nothing to solve
+    if name == "sweep":
+        mc = _option(argv, "--mc-samples")
+        if mc not in (None, "0", "0.0", "0e0"):
+            needs = (*needs, "montecarlo")
+    return needs
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    """The value of option ``name`` in a command line, without parsing the rest."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _config_of(argv: list[str]) -> str | None:
+    """The ``--config``/``-c`` value of a command line, without parsing the rest."""
+    value = _option(argv, "--config")
+    return value if value is not None else _option(argv, "-c")
+
+
+def _writable(path) -> bool:
+    """Whether ``path`` (or its nearest existing parent) can be written."""
+    from pathlib import Path
+
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return os.access(p, os.W_OK)
+
+
+class Progress:
+    """The progress indication on stderr: on a terminal one line rewritten in place
+    (``compiling: ik 12 s, montecarlo done 9 s  [21 s of about 45 s]``); otherwise one line
+    per group as it finishes."""
+
+    def __init__(self, estimate: float, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.estimate, self.t0, self.said = estimate, time.perf_counter(), set()
+
+    def __call__(self, state) -> None:
+        elapsed = time.perf_counter() - self.t0
+        if self.tty:
+            parts = [f"{r.name} {'done ' if r.state == 'done' else ''}"
+                     f"{'FAILED ' if r.state == 'failed' else ''}{r.seconds:.0f} s"
+                     for r in state.values() if r.state != "waiting"]
+            line = f"  compiling: {', '.join(parts)}  [{elapsed:.0f} s of about {self.estimate:.0f} s]"
+            self.stream.write("\r" + line[:150].ljust(78))
+            self.stream.flush()
+        for r in state.values():
+            if r.state in ("done", "failed") and r.name not in self.said:
+                self.said.add(r.name)
+                if not self.tty:
+                    what = "compiled" if r.ok else f"FAILED ({r.error[:120]})"
+                    print(f"  {r.name}: {what} in {r.seconds:.1f} s", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def compile_with_progress(names, config=None, parallel=True, stream=None):
+    """Compile ``names`` (:func:`assemblers.warmup.compile_groups`) with a :class:`Progress`."""
+    from ..warmup import compile_groups, estimate_seconds
+
+    bar = Progress(estimate_seconds(names, None if parallel else 1), stream)
+    try:
+        return compile_groups(names, config, parallel=parallel, progress=bar)
+    finally:
+        bar.close()
+
+
+class _FirstCompile:
+    """A listener on Numba's ``numba:compile`` event (it fires only when a kernel really
+    compiles, never for one loaded from the cache): at the first compile of the command it
+    prints the notice and, unless the mode is ``lazy``, compiles the cold groups the command
+    needs in parallel processes before letting the command go on (it then loads them from the
+    cache; only the one kernel being compiled at that moment is compiled here too)."""
+
+    def __init__(self, todo: list[str], config: str | None, mode: str, stream=None):
+        self.todo, self.config, self.mode = todo, config, mode
+        self.stream = stream or sys.stderr
+        self.fired, self.t0, self.ticker, self.stop = False, 0.0, None, None
+
+    def on_start(self, event) -> None:  # numba.core.event.Listener
+        if self.fired:
+            return
+        self.fired = True
+        from ..warmup import chains, estimate_seconds
+
+        parallel = self.mode != "serial"
+        n_proc = len(chains(self.todo))
+        how = ("in this process" if self.mode == "lazy" else
+               f"{n_proc} processes in parallel" if parallel and n_proc > 1 else "one process")
+        est = estimate_seconds(self.todo, 1 if self.mode == "lazy" or not parallel else None)
+        print(f"assemblers: compiling kernels for this machine, first run only, about {est:.0f} s "
+              f"({', '.join(self.todo)}; {how}); `assemblers warmup` does it ahead of time",
+              file=self.stream, flush=True)
+        self.t0 = time.perf_counter()
+        if self.mode == "lazy":
+            self._start_ticker(est)
+            return
+        state = compile_with_progress(self.todo, self.config, parallel, self.stream)
+        for r in state.values():
+            if not r.ok:
+                print(f"assemblers: could not pre-compile {r.name} ({r.error[:200]}); the "
+                      "command compiles what it needs itself", file=self.stream, flush=True)
+        print(f"assemblers: kernels compiled in {time.perf_counter() - self.t0:.0f} s and cached "
+              "for the next runs", file=self.stream, flush=True)
+
+    def on_end(self, event) -> None:
+        pass
+
+    def notify(self, event) -> None:
+        if event.is_start:
+            self.on_start(event)
+
+    def _start_ticker(self, est: float) -> None:
+        """Lazy mode: the kernels compile in this thread (LLVM releases the GIL), a thread
+        shows the seconds on a terminal."""
+        if not getattr(self.stream, "isatty", lambda: False)():
+            return
+        import threading
+
+        self.stop = threading.Event()
+
+        def tick():
+            while not self.stop.wait(0.5):
+                self.stream.write(f"\r  compiling: {time.perf_counter() - self.t0:.0f} s of "
+                                  f"about {est:.0f} s ")
+                self.stream.flush()
+
+        self.ticker = threading.Thread(target=tick, daemon=True)
+        self.ticker.start()
+
+    def close(self) -> None:
+        if self.stop is not None:
+            self.stop.set()
+            self.ticker.join(1.0)
+            self.stream.write("\n")
+        if self.fired and self.mode == "lazy":
+            print(f"assemblers: kernels compiled within {time.perf_counter() - self.t0:.0f} s and "
+                  "cached for the next runs", file=self.stream, flush=True)
+
+
+class first_compile_notice:
+    """``with first_compile_notice(name, argv): run the command``, used by the dispatcher.
+
+    When a kernel group the command needs is not compiled yet (a few milliseconds to check,
+    no import of Numba), a listener waits for the moment a kernel really starts compiling (bad
+    input fails before that, without a word about kernels): then the notice, and the groups
+    are compiled (see :class:`_FirstCompile`).  Everything compiled: nothing happens at all."""
+
+    def __init__(self, name: str, argv: list[str]):
+        self.name, self.argv, self.listener = name, argv, None
+
+    def __enter__(self):
+        mode = os.environ.get("ASSEMBLERS_PRECOMPILE", "auto")
+        if mode not in MODES:
+            mode = "auto"
+        if mode == "off":
+            return self
+        needs = kernels_of(self.name, self.argv)
+        if not needs:
+            return self
+        from ..warmup import cold, numba_cache
+
+        todo = cold(needs)
+        if not todo:
+            return self
+        if mode == "auto":
+            mode = auto_mode(todo)
+        if mode != "lazy" and not _writable(numba_cache()):
+            mode = "lazy"  # children could not leave their kernels where this process looks
+        from numba.core import event
+
+        class Listener(_FirstCompile, event.Listener):  # Numba checks the base class
+            pass
+
+        self.listener = Listener(todo, _config_of(self.argv), mode)
+        event.register("numba:compile", self.listener)
+        return self
+
+    def __exit__(self, *exc):
+        if self.listener is not None:
+            from numba.core import event
+
+            event.unregister("numba:compile", self.listener)
+            self.listener.close()
+        return False
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def configure_warmup(p):
+    add_config_arg(p)
+    p.add_argument("--group", action="append", default=None, metavar="NAME",
+                   help="compile only this kernel group (repeat it; default: every group)")
+    p.add_argument("--serial", action="store_true",
+                   help="one group after another instead of parallel processes")
+    p.add_argument("--check", action="store_true",
+                   help="only say which groups are compiled (exit 1 when one is not)")
+    add_json_arg(p)
+
+
+def run_warmup(args) -> int:
+    from ..warmup import cold, estimate_seconds, groups, is_compiled, numba_cache
+
+    known = groups()
+    names = args.group or list(known)
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise CLIError(f"--group: unknown kernel group {bad[0]!r} (known: {', '.join(known)})")
+    if args.check:
+        doc = {"cache": str(numba_cache()),
+               "groups": {n: is_compiled(known[n]) for n in names}}
+        if args.json:
+            print_json(doc)
+        else:
+            for n, ok in doc["groups"].items():
+                print(f"{n:<12} {'compiled' if ok else 'not compiled':<13} {known[n].help}")
+            print(f"cache: {doc['cache']}")
+        return 0 if all(doc["groups"].values()) else 1
+    todo = cold(names)
+    t0 = time.perf_counter()
+    state = {}
+    if todo:
+        est = estimate_seconds(todo, 1 if args.serial else None)
+        if not args.json:
+            print(f"compiling {', '.join(todo)} for this machine, about {est:.0f} s "
+                  f"({'one after another' if args.serial else 'in parallel processes'})",
+                  flush=True)
+        state = compile_with_progress(todo, args.config, not args.serial)
+    wall = time.perf_counter() - t0
+    ok = all(r.ok for r in state.values())
+    doc = {"cache": str(numba_cache()), "wall_s": wall, "ok": ok,
+           "groups": {n: {"compiled_now": n in state, "ok": state[n].ok if n in state else True,
+                          "seconds": state[n].seconds if n in state else 0.0,
+                          "error": state[n].error if n in state else ""} for n in names}}
+    if args.json:
+        print_json(doc)
+    elif todo:
+        print(f"{'done' if ok else 'FAILED'} in {wall:.1f} s; cache: {doc['cache']}")
+        for r in state.values():
+            if not r.ok:
+                print(f"  {r.name}: {r.error}")
+    else:
+        print(f"already compiled ({', '.join(names)}); cache: {doc['cache']}")
+    return 0 if ok else 1

@@ -1,0 +1,352 @@
+"""Compile the kernels ahead of use: kernel groups, a cheap cold-cache check, parallel compiling.
+
+The Numba kernels are compiled for the machine they run on the first time they are used and
+kept in the persistent cache (:func:`assemblers._runtime.cache_dir`, one folder per version of
+the kernel sources).  On a fresh install that is a minute or more of silence before the first
+result, so the kernels are organised in **groups** that compile independently:
+
+======================  =========================================================  ==========
+group                   what                                                        used by
+======================  =========================================================  ==========
+``kinematics``          the NumPy facade's single-pose kernels (FK, legs, J_Q,     info, fk,
+                        J_L, from_legs, joint angles)                               jacobian
+``ik``                  the compiled SQP, the evaluation kernel, the dual QP       solve, demo
+``ipm``                 the warm-started interior point of trajectory steps        trajectory
+``montecarlo``          the Monte Carlo lanes and the streaming statistics         robustness
+                        (registered by ``sims``)
+======================  =========================================================  ==========
+
+A group is a plain dict (a *catalog* entry, importing nothing heavy) named by an entry point of
+the ``assemblers.kernels`` group in a package's ``pyproject.toml``::
+
+    [project.entry-points."assemblers.kernels"]
+    montecarlo = "sims.warmup:montecarlo"
+
+with keys ``help`` (one line), ``warm`` (``"module:function"``; ``function(config)`` compiles
+the group by running it once on the config, so the very specializations the commands use are
+built), ``sentinels`` (kernels whose Numba cache index files mark the group as compiled:
+``"<package folder>/<module>.<function>"``), ``seconds`` (CPU seconds it takes on a 2-core
+machine, for the estimate shown to the user) and optionally ``after`` (groups that must be
+compiled first, in the same process, because this one calls their kernels).
+
+:func:`compile_groups` runs independent groups in parallel processes (dependent ones in the
+same process, in order), so a cold start costs the longest chain rather than the sum.  Nothing
+here prints: progress goes to a callback (the CLI's ``warmup`` command and the dispatcher's
+first-run notice, :mod:`assemblers.cli.warmup`, draw it on stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GROUP = "assemblers.kernels"
+
+# --------------------------------------------------------------------------- the core's groups
+# (catalog entries: plain data; the warm functions are below and import what they need)
+
+kinematics = {"help": "single-pose kinematics: FK, legs, J_Q, J_L, from_legs, joint angles",
+              "warm": "assemblers.warmup:warm_kinematics",
+              "sentinels": ["kinematics/kernels.jacobian_legs_rows",
+                            "kinematics/kernels.joint_angles_rows",
+                            "kinematics/kernels.from_legs_rows"],
+              "seconds": 12.0, "order": 10}
+ik = {"help": "least-sensitive IK: compiled SQP, evaluation kernel, dual active-set QP",
+      "warm": "assemblers.warmup:warm_ik",
+      "sentinels": ["ik/sqp.sqp", "ik/evaluate.evaluate", "optim/qp.elastic_qp"],
+      "seconds": 44.0, "order": 20}
+ipm = {"help": "trajectory IK: the warm-started interior point",
+       "warm": "assemblers.warmup:warm_ipm", "sentinels": ["ik/ipm.interior_point"], "after": ["ik"],
+       "seconds": 10.0, "order": 30}
+
+
+@dataclass(frozen=True)
+class KernelGroup:
+    """One group of kernels that compile together (see the module docstring)."""
+
+    name: str
+    help: str
+    warm: str
+    sentinels: tuple[str, ...]
+    seconds: float = 10.0
+    after: tuple[str, ...] = ()
+    order: float = 1000.0
+
+    def run(self, config: str | None = None) -> None:
+        """Compile the group in this process (imports its module; may take a minute)."""
+        import importlib
+
+        module, _, func = self.warm.partition(":")
+        getattr(importlib.import_module(module), func)(config)
+
+
+@dataclass
+class GroupRun:
+    """What compiling one group did: ``seconds`` wall time of its process (0 when it was
+    already compiled), ``ok`` and, on failure, the last line its process printed."""
+
+    name: str
+    seconds: float = 0.0
+    ok: bool = True
+    error: str = ""
+    state: str = "waiting"  # waiting, compiling, done, failed
+    started: float = field(default=0.0, repr=False)
+
+
+def groups() -> dict[str, KernelGroup]:
+    """Every registered kernel group (entry points of ``assemblers.kernels``), in order; a broken
+    entry is left out (its kernels then compile when first used, as without this module)."""
+    from importlib.metadata import entry_points
+
+    out = {}
+    for ep in entry_points(group=GROUP):
+        if ep.name in out:
+            continue
+        try:
+            d = ep.load()
+            out[ep.name] = KernelGroup(ep.name, str(d["help"]), str(d["warm"]),
+                                       tuple(d["sentinels"]), float(d.get("seconds", 10.0)),
+                                       tuple(d.get("after", ())), float(d.get("order", 1000.0)))
+        except Exception:  # noqa: BLE001 - a broken plug-in must not break the others
+            continue
+    return dict(sorted(out.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def numba_cache() -> Path:
+    """The Numba cache folder of this version of the kernels (set by :mod:`assemblers._runtime`
+    when ``assemblers`` is imported)."""
+    from . import _runtime
+
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or _runtime.cache_dir() / "numba")
+
+
+def _index_names(root: Path) -> set[str]:
+    """``"<package folder>/<module>.<function>-<line>.pyXY.nbi"`` of every cached kernel: one
+    ``scandir`` per source folder (a few dozen files; well under a millisecond)."""
+    names = set()
+    try:
+        subdirs = [e for e in os.scandir(root) if e.is_dir()]
+    except OSError:
+        return names
+    for d in subdirs:
+        pkg = d.name.rsplit("_", 1)[0]  # Numba names it "<folder>_<hash of its path>"
+        try:
+            names.update(f"{pkg}/{f.name}" for f in os.scandir(d.path) if f.name.endswith(".nbi"))
+        except OSError:
+            continue
+    return names
+
+
+def is_compiled(group: KernelGroup, root: Path | None = None, _names=None) -> bool:
+    """Whether every sentinel kernel of ``group`` has a cache index file: the cheap check of a
+    cold cache (no import of Numba).  A kernel compiled for one argument type but not another
+    still counts as compiled; it then compiles on first use, as it would anyway."""
+    names = _index_names(numba_cache() if root is None else root) if _names is None else _names
+    return all(any(n.startswith(s) for n in names) for s in group.sentinels)
+
+
+def cold(names: Iterable[str], root: Path | None = None) -> list[str]:
+    """Those of the groups ``names`` (unknown names are ignored) not compiled yet, with the
+    groups they need first (``after``), in dependency order."""
+    known = groups()
+    index = _index_names(numba_cache() if root is None else root)
+    out: list[str] = []
+
+    def visit(n):
+        g = known.get(n)
+        if g is None or n in out:
+            return
+        for dep in g.after:
+            visit(dep)
+        if not is_compiled(g, _names=index):
+            out.append(n)
+
+    for n in names:
+        visit(n)
+    return out
+
+
+def chains(names: Iterable[str]) -> list[list[str]]:
+    """The groups ``names`` as chains that compile independently: a group and the groups it
+    needs (``after``) share one process, in order; different chains run in parallel."""
+    known = groups()
+    names = [n for n in names if n in known]
+    out: list[list[str]] = []
+    for n in names:
+        deps = [d for d in known[n].after if d in names]
+        home = next((c for c in out if any(d in c for d in deps)), None)
+        if home is None:
+            out.append([n])
+        else:
+            home.append(n)
+    return out
+
+
+def estimate_seconds(names: Iterable[str], workers: int | None = None) -> float:
+    """Wall-clock estimate of :func:`compile_groups` for ``names``: the longest chain, or the
+    total CPU time spread over the cores when that is longer (the ``seconds`` of each group are
+    for one core of a 2-core machine)."""
+    known = groups()
+    cs = chains(names)
+    if not cs:
+        return 0.0
+    workers = workers or max(1, min(len(cs), os.cpu_count() or 1))
+    per_chain = [sum(known[n].seconds for n in c) + 2.0 for c in cs]  # + start-up
+    return max(max(per_chain), sum(per_chain) / workers)
+
+
+def _child_cmd(chain: list[str], config: str | None) -> list[str]:
+    cmd = [sys.executable, "-m", "assemblers.warmup", *chain]
+    return cmd + (["--config", config] if config else [])
+
+
+def compile_groups(names: Iterable[str], config: str | None = None, *, parallel: bool = True,
+                   progress: Callable[[dict[str, GroupRun]], None] | None = None,
+                   poll_s: float = 0.25) -> dict[str, GroupRun]:
+    """Compile the groups ``names`` into the persistent cache, each chain (:func:`chains`) in a
+    fresh process (``python -m assemblers.warmup GROUP...``), all chains at once with
+    ``parallel`` (else one after another).  ``config``: the config the warm functions run on
+    (default: the default Assembler; the kernels do not depend on it, but JAX functions with
+    shapes do).  ``progress(state)`` is called about every ``poll_s`` seconds.  A process that
+    fails is reported in its :class:`GroupRun`, never raised: the kernels then compile when
+    first used.  Returns ``{name: GroupRun}``."""
+    import threading
+
+    names = list(dict.fromkeys(names))
+    state = {n: GroupRun(n) for n in names}
+    todo = chains(names)
+    running: list[tuple[list[str], subprocess.Popen, threading.Thread]] = []
+    env = dict(os.environ, ASSEMBLERS_PRECOMPILE="off")  # a child never precompiles itself
+
+    def follow(chain, proc, t0):
+        """Read the child's lines: one mark per group done; the last other line is kept as the
+        error of a failure."""
+        last = ""
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line.startswith(_MARK):
+                name, _, secs = line[len(_MARK):].partition(" ")
+                if name in state:
+                    state[name].state = "done"
+                    state[name].seconds = _float(secs, time.perf_counter() - t0)
+            elif line.strip():
+                last = line
+        proc.wait()
+        for n in chain:
+            if state[n].state == "compiling":
+                state[n].ok = False
+                state[n].state = "failed"
+                state[n].error = last or f"exit status {proc.returncode}"
+
+    def start(chain):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(_child_cmd(chain, config), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                text=True, errors="replace")
+        for n in chain:
+            state[n].state = "compiling"
+            state[n].started = t0
+        th = threading.Thread(target=follow, args=(chain, proc, t0), daemon=True)
+        th.start()
+        running.append((chain, proc, th))
+
+    try:
+        while todo or running:
+            while todo and (parallel or not running):
+                start(todo.pop(0))
+            time.sleep(poll_s)
+            now = time.perf_counter()
+            for run in state.values():
+                if run.state == "compiling":
+                    run.seconds = now - run.started
+            for item in list(running):
+                if not item[2].is_alive():
+                    running.remove(item)
+            if progress is not None:
+                progress(state)
+    finally:
+        for _, proc, th in running:  # interrupted: leave no compiler behind
+            proc.kill()
+            proc.wait()
+            th.join(1.0)
+    return state
+
+
+_MARK = "assemblers-warmup: done "
+
+
+def _float(text: str, default: float) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return default
+
+
+# --------------------------------------------------------------------------- warm functions
+
+
+def _assembler(config):
+    from .model.config import load_config
+
+    return load_config(config)
+
+
+def warm_kinematics(config: str | None = None) -> None:
+    """Every single-pose function of the NumPy facade once (what info/fk/jacobian/legs use)."""
+    from .kinematics import api
+
+    asm = _assembler(config)
+    Q = api.home_pose(asm)
+    legs = api.leg_lengths(asm, Q)
+    api.forward_kinematics(asm, Q)
+    api.tool_pose(asm, Q)
+    api.joint_angles(asm, Q)
+    api.jacobian(asm, Q, wrt="pose")
+    api.jacobian(asm, Q, wrt="legs")
+    api.sensitivity(asm, Q)
+    api.from_legs(asm, legs)
+
+
+def warm_ik(config: str | None = None) -> None:
+    """One solve at the home tool pose (:func:`assemblers.ik.warmup`): the SQP, its elastic
+    subproblems, the repairs and the closest-pose search all compile."""
+    from .ik import warmup
+
+    warmup(_assembler(config))
+
+
+def warm_ipm(config: str | None = None) -> None:
+    """The interior point of trajectory steps (after the ``ik`` group, whose kernels it calls)."""
+    from .ik import warmup
+
+    warmup(_assembler(config), trajectory=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m assemblers.warmup GROUP... [--config C]``: compile the groups in this
+    process, in order, printing one line per group done (read by :func:`compile_groups`)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m assemblers.warmup")
+    p.add_argument("groups", nargs="+")
+    p.add_argument("--config", default=None)
+    args = p.parse_args(argv)
+    known = groups()
+    for name in args.groups:
+        if name not in known:
+            print(f"unknown kernel group {name!r} (known: {', '.join(known)})", flush=True)
+            return 2
+    for name in args.groups:
+        t0 = time.perf_counter()
+        known[name].run(args.config)
+        print(f"{_MARK}{name} {time.perf_counter() - t0:.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The one default target (assemblers.cli.defaults): the demo's target for the default
+Assembler, the same move from home for every other config, and reachable by every shipped
+config."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+import assemblers
+from assemblers.cli.args import parse_target
+from assemblers.cli.defaults import DEFAULT_TARGET_TEXT, default_target, target_or_default
+
+
+def test_default_assemblers_default_is_the_demos_target():
+    from sims.demo import DEFAULT_TARGET as DEMO
+
+    T = default_target(assemblers.load_config("assembler"))
+    assert np.array_equal(T, parse_target(DEMO))
+    assert np.array_equal(T, parse_target(DEFAULT_TARGET_TEXT))
+
+
+@pytest.mark.parametrize("name", assemblers.shipped_configs())
+def test_every_shipped_config_reaches_its_default_target(name):
+    asm = assemblers.load_config(name)
+    T = default_target(asm)
+    T_home = assemblers.forward_kinematics(asm, assemblers.home_pose(asm))
+    ref = assemblers.load_config("assembler")
+    T_ref_home = assemblers.forward_kinematics(ref, assemblers.home_pose(ref))
+    # the same move from home: position offset in the world frame, rotation R_offset R_home
+    np.testing.assert_allclose(T[:3, 3] - T_home[:3, 3],
+                               parse_target(DEFAULT_TARGET_TEXT)[:3, 3] - T_ref_home[:3, 3],
+                               atol=1e-12)
+    np.testing.assert_allclose(T[:3, :3] @ T_home[:3, :3].T,
+                               parse_target(DEFAULT_TARGET_TEXT)[:3, :3], atol=1e-12)
+    r = assemblers.solve_ik(asm, T)
+    assert r.success, r.message
+
+
+def test_given_target_wins():
+    asm = assemblers.load_config("duo")
+    T, text = target_or_default(argparse.Namespace(target="0 0 0.6 0 0 0"), asm)
+    assert text == "0 0 0.6 0 0 0" and T[2, 3] == 0.6
+    T, text = target_or_default(argparse.Namespace(target=None), asm)
+    assert text.endswith("(default)") and np.array_equal(T, default_target(asm))

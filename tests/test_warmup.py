@@ -1,0 +1,113 @@
+"""``assemblers warmup`` and the first-run notice (issue 19): the cheap cold-cache check, the
+chains of kernel groups, the notice printed once at the moment kernels really compile (never
+for bad input), the groups compiled in a child process and found by the next run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from assemblers import warmup as W
+
+NOTICE = "compiling kernels for this machine, first run only"
+
+
+def _fake_cache(root, names):
+    """A Numba cache folder holding index files ``"<pkg>/<module>.<func>"`` (line 1)."""
+    for name in names:
+        pkg, _, stem = name.partition("/")
+        d = root / f"{pkg}_0123abcd"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{stem}-1.py311.nbi").write_bytes(b"")
+    return root
+
+
+def test_groups_are_registered_with_their_sentinels():
+    groups = W.groups()
+    assert {"kinematics", "ik", "ipm", "montecarlo"} <= set(groups)
+    for g in groups.values():
+        assert g.sentinels and ":" in g.warm and g.seconds > 0
+
+
+def test_cold_check_reads_the_index_files(tmp_path):
+    ik = W.groups()["ik"]
+    assert W.cold(["ik", "montecarlo"], root=tmp_path) == ["ik", "montecarlo"]
+    _fake_cache(tmp_path, ik.sentinels[:-1])
+    assert not W.is_compiled(ik, tmp_path)  # one sentinel short: still cold
+    _fake_cache(tmp_path, ik.sentinels)
+    assert W.is_compiled(ik, tmp_path)
+    assert W.cold(["ik", "montecarlo"], root=tmp_path) == ["montecarlo"]
+    # ipm needs ik first: a cold ipm on a cold cache brings ik with it, in order, in one chain
+    assert W.cold(["ipm"], root=tmp_path / "empty") == ["ik", "ipm"]
+    assert W.chains(["ik", "ipm", "montecarlo"]) == [["ik", "ipm"], ["montecarlo"]]
+
+
+def test_estimate_is_the_longest_chain_on_enough_cores():
+    g = W.groups()
+    two = W.estimate_seconds(["ik", "montecarlo"], workers=2)
+    one = W.estimate_seconds(["ik", "montecarlo"], workers=1)
+    assert two == pytest.approx(max(g["ik"].seconds, g["montecarlo"].seconds) + 2)
+    assert one == pytest.approx(g["ik"].seconds + g["montecarlo"].seconds + 4)
+
+
+def _cli(args, cache, **env):
+    e = dict(os.environ, ASSEMBLERS_CACHE_DIR=str(cache), **env)
+    e.pop("NUMBA_CACHE_DIR", None)
+    return subprocess.run([sys.executable, "-m", "assemblers", *args], env=e,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_bad_input_on_a_cold_cache_says_nothing_about_kernels(tmp_path):
+    r = _cli(["fk", "--Q", "1 2 3"], tmp_path / "cache")
+    assert r.returncode == 2
+    assert NOTICE not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_unknown_group_is_bad_input(tmp_path):
+    r = _cli(["warmup", "--group", "nope"], tmp_path / "cache")
+    assert r.returncode == 2 and "unknown kernel group 'nope'" in r.stderr
+
+
+@pytest.mark.slow
+def test_first_run_notice_compiles_in_a_child_then_the_cache_is_warm(tmp_path):
+    cache = tmp_path / "cache"
+    first = _cli(["info", "--json"], cache, ASSEMBLERS_PRECOMPILE="parallel")
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count(NOTICE) == 1, first.stderr
+    assert "kinematics: compiled in" in first.stderr  # by the child process, reported
+    assert json.loads(first.stdout)["n_platforms"] == 4
+    check = _cli(["warmup", "--check", "--group", "kinematics", "--json"], cache)
+    assert check.returncode == 0 and json.loads(check.stdout)["groups"] == {"kinematics": True}
+    second = _cli(["info"], cache)
+    assert second.returncode == 0 and second.stderr == ""
+    again = _cli(["warmup", "--group", "kinematics"], cache)
+    assert again.returncode == 0 and "already compiled" in again.stdout
+    off = _cli(["warmup", "--check"], tmp_path / "other", ASSEMBLERS_PRECOMPILE="off")
+    assert off.returncode == 1  # nothing compiled there
+
+
+def test_commands_compile_only_what_they_need():
+    from assemblers.cli.warmup import kernels_of
+
+    assert kernels_of("solve", ["--target", "0 0 1 0 0 0"]) == ("ik",)
+    assert kernels_of("demo", []) == ("ik", "montecarlo")
+    assert kernels_of("show", ["--out", "a.png"]) == ("kinematics",)  # the home pose
+    assert kernels_of("show", ["--target=0 0 1 0 0 0", "--out", "a.png"]) == ("ik",)
+    assert kernels_of("sweep", ["--out", "d"]) == ("ik",)
+    assert kernels_of("sweep", ["--out", "d", "--mc-samples", "1e3"]) == ("ik", "montecarlo")
+    assert kernels_of("emulate", []) == () and kernels_of("stream", []) == ()
+
+
+def test_auto_goes_parallel_only_with_idle_cores_and_two_chains(monkeypatch):
+    from assemblers.cli import warmup as CW
+
+    monkeypatch.setattr(CW.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(CW.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert CW.auto_mode(["ik", "montecarlo"]) == "parallel"
+    assert CW.auto_mode(["ik", "ipm"]) == "lazy"  # one chain: nothing to run beside it
+    monkeypatch.setattr(CW.os, "getloadavg", lambda: (1.2, 1.0, 1.0))  # one core taken
+    assert CW.auto_mode(["ik", "montecarlo"]) == "lazy"
