@@ -41,9 +41,8 @@ _LAZY.update({name: "ik" for name in ("solve_ik", "IKResult", "solve_trajectory"
 _LAZY.update({name: "calibration" for name in ("calibrate", "CalibrationResult")})
 _LAZY["write_config"] = "model.writer"
 __all__ += ["CalibrationResult", "calibrate", "write_config"]
-_SUBMODULES = ("api", "cli", "commands", "commands_ik", "config", "fastkin", "files", "geometry",
-               "ik", "io", "kinematics", "lie", "model", "optim", "statics", "transforms")
-_SUBMODULES += ("calibration",)
+_SUBMODULES = ("calibration", "cli", "files", "geometry", "ik", "io", "kinematics", "model", "optim",
+               "statics", "transforms")
 
 
 def __getattr__(name):

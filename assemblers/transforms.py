@@ -1,4 +1,4 @@
-"""Shim: pose <-> transform in NumPy moved to :mod:`assemblers.geometry.api`."""
+"""Old import path (docs/architecture.md, "Old import paths"): pose <-> transform in NumPy lives
+in :mod:`assemblers.geometry.api`; the documented names stay importable from here."""
 
-from .geometry.api import *  # noqa: F401,F403
 from .geometry.api import pose_to_transform, transform_to_pose  # noqa: F401

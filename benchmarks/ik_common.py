@@ -36,7 +36,7 @@ def machine_line() -> str:
 def family_config(n: int):
     """The default Assembler's platform type stacked n high (its spacers, tool, weights)."""
     import assemblers as A
-    from assemblers.config import resolve_config_path
+    from assemblers.model.config import resolve_config_path
 
     path = resolve_config_path("assembler")
     data = tomllib.loads(path.read_text())

@@ -22,7 +22,7 @@ import numpy as np
 
 def numpy_fk(asm, Q):
     """Plain vectorized NumPy stack FK: Q (B, 6N) -> (B, 4, 4)."""
-    from assemblers.transforms import pose_to_transform
+    from assemblers.geometry.api import pose_to_transform
 
     B = Q.shape[0]
     T = np.broadcast_to(asm.T_mount, (B, 4, 4)).copy()

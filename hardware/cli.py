@@ -294,7 +294,7 @@ def _load(args):
     import numpy as np
 
     import assemblers
-    from assemblers.io import load_trajectory
+    from assemblers.model.io import load_trajectory
 
     if (args.trajectory is None) == (args.target is None):
         raise CLIError("give exactly one of --trajectory FILE or --target 'x y z roll pitch yaw'")

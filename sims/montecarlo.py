@@ -1,6 +1,6 @@
-"""Shim: the Monte Carlo moved to the package :mod:`sims.robustness` (rng, lanes, chunks,
-montecarlo, stats).  These names stay here until callers have moved; new code imports
-``sims.robustness``."""
+"""Old import path (docs/architecture.md, "Old import paths"): the Monte Carlo moved to the package
+:mod:`sims.robustness` (rng, lanes, chunks, montecarlo, stats). The documented names stay
+importable here; new code imports ``sims.robustness``."""
 
 from sims.robustness.chunks import draw_layout, mc_chunks, perturb_scalar, run_chunk  # noqa: F401
 from sims.robustness.lanes import (  # noqa: F401

@@ -1,4 +1,5 @@
-"""Shim: rendering moved to :mod:`sims.viz.render`."""
+"""Old import path (docs/architecture.md, "Old import paths"): rendering moved to
+:mod:`sims.viz.render`."""
 
 from sims.viz.render import (  # noqa: F401
     ANIMATION_SUFFIXES,

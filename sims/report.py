@@ -1,4 +1,5 @@
-"""Shim: the robustness report moved to :mod:`sims.robustness.report`."""
+"""Old import path (docs/architecture.md, "Old import paths"): the robustness report moved to
+:mod:`sims.robustness.report`."""
 
 from sims.robustness.report import (  # noqa: F401
     FIGURES,

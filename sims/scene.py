@@ -1,5 +1,6 @@
-"""Shim: the scene moved to :mod:`sims.viz.scene` (shapes and colours to :mod:`sims.viz.style`,
-the camera to :mod:`sims.viz.camera`, quaternions to :mod:`assemblers.geometry.api`)."""
+"""Old import path (docs/architecture.md, "Old import paths"): the scene moved to
+:mod:`sims.viz.scene` (shapes and colours to :mod:`sims.viz.style`, the camera to
+:mod:`sims.viz.camera`, quaternions to :mod:`assemblers.geometry.api`)."""
 
 from assemblers.geometry.api import matrix_to_quaternion, quaternion_to_matrix  # noqa: F401
 from sims.viz.camera import Camera, frame_points  # noqa: F401

@@ -1,4 +1,5 @@
-"""Shim: the streaming statistics moved to :mod:`sims.robustness.stats`."""
+"""Old import path (docs/architecture.md, "Old import paths"): the streaming statistics moved to
+:mod:`sims.robustness.stats`."""
 
 from sims.robustness.stats import *  # noqa: F403
 from sims.robustness.stats import (  # noqa: F401

@@ -1,4 +1,5 @@
-"""Shim: the robustness study moved to :mod:`sims.robustness.study`."""
+"""Old import path (docs/architecture.md, "Old import paths"): the robustness study moved to
+:mod:`sims.robustness.study`."""
 
 from sims.robustness.study import (  # noqa: F401
     DEFAULT_SIGMA,

@@ -1,5 +1,6 @@
-"""Shim: sweeps moved to the package :mod:`sims.sweeps` (spec, workers, storage, driver, maps,
-cli).  These names are re-exported until callers have moved; new code imports ``sims.sweeps``."""
+"""Old import path (docs/architecture.md, "Old import paths"): sweeps moved to the package
+:mod:`sims.sweeps` (spec, workers, storage, driver, maps, cli). The documented names stay
+importable here; new code imports ``sims.sweeps``."""
 
 from sims.sweeps import *  # noqa: F403
 from sims.sweeps import __all__  # noqa: F401

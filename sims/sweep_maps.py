@@ -1,4 +1,5 @@
-"""Shim: the maps and summary of a sweep moved to :mod:`sims.sweeps.maps`."""
+"""Old import path (docs/architecture.md, "Old import paths"): the maps and summary of a sweep
+moved to :mod:`sims.sweeps.maps`."""
 
 from sims.sweeps.maps import (  # noqa: F401
     PLANES,

@@ -48,7 +48,7 @@ def write_trajectory(path, asm, duration=3.0, amplitude=0.0008, knots=16):
     time, at rest at both ends at the home pose; returns ``str(path)``."""
     import numpy as np
 
-    from assemblers.io import Trajectory, save_trajectory
+    from assemblers.model.io import Trajectory, save_trajectory
     from hardware.plan import home_legs
 
     H = home_legs(asm)

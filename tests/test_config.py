@@ -54,7 +54,7 @@ def test_mixed_types_explicit_joints_and_interface_rotation():
 
 
 def test_explicit_joints_equal_parametric(tmp_path):
-    from assemblers.config import parametric_layout
+    from assemblers.model.config import parametric_layout
 
     b, t = parametric_layout(0.15, 0.15, 15.0, 15.0)
     text = GOOD.replace("base_radius = 0.15\ntop_radius = 0.15\nbase_pair_angle_deg = 15.0\n"

@@ -16,7 +16,7 @@ from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
 
 import assemblers
 from assemblers.cli import main
-from assemblers.io import Trajectory, save_trajectory
+from assemblers.model.io import Trajectory, save_trajectory
 from hardware.emulator import EmulatorGroup, FaultPlan, emulators_for
 from hardware.plan import home_legs
 

@@ -9,7 +9,7 @@ import pytest
 from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
 
 import assemblers
-from assemblers.config import ConfigError
+from assemblers.model.config import ConfigError
 
 BASE = """
 [platforms.p]

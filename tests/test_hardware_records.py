@@ -104,7 +104,7 @@ def _long_trajectory(path, seconds):
     H = home_legs(DUO)
     t = np.linspace(0, seconds, 201)
     legs = H[None] + 0.002 * np.sin(2 * np.pi * t / seconds)[:, None, None] ** 2
-    from assemblers.io import Trajectory, save_trajectory
+    from assemblers.model.io import Trajectory, save_trajectory
 
     save_trajectory(path, Trajectory(t=t, Q=np.zeros((t.size, 12)), legs=legs, config="duo"))
     return str(path)
@@ -139,7 +139,7 @@ def test_dry_run_checks_every_frame_not_only_the_printed_ones(tmp_path, capsys):
     t = np.linspace(0, 600.0, 6001)
     legs = np.repeat(H[None], t.size, axis=0)
     legs[3000:3002, 1, 4] += 0.003  # a 3 mm jump for 0.2 s in the middle
-    from assemblers.io import Trajectory, save_trajectory
+    from assemblers.model.io import Trajectory, save_trajectory
 
     path = tmp_path / "bump.json"
     save_trajectory(path, Trajectory(t=t, Q=np.zeros((t.size, 12)), legs=legs, config="duo"))
@@ -151,7 +151,7 @@ def test_dry_run_checks_every_frame_not_only_the_printed_ones(tmp_path, capsys):
 def test_absurdly_long_trajectory_is_refused_quickly(tmp_path):
     """Two samples a million seconds apart (1e8 ticks at 100 Hz): refused at once with one line
     (it used to try to build every tick: minutes and gigabytes)."""
-    from assemblers.io import Trajectory, save_trajectory
+    from assemblers.model.io import Trajectory, save_trajectory
 
     H = home_legs(DUO)
     path = tmp_path / "huge.json"

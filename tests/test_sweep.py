@@ -347,14 +347,10 @@ def test_map_cells_match_a_cell_by_cell_binning(grid):
 
 
 def test_old_module_names_still_work():
-    """The shims left for callers of the modules before the split (removed later)."""
+    """The documented old paths (docs/architecture.md, "Old import paths") keep their names."""
     import sims.sweep
-    import sims.sweep_cli
     import sims.sweep_maps
-    import sims.sweeps.cli
 
     for name in sims.sweeps.__all__:
         assert getattr(sims.sweep, name) is getattr(S, name)
-    assert sims.sweep_cli.run_sweep is sims.sweeps.cli.run_sweep
-    assert sims.sweep_cli.configure_sweep is sims.sweeps.cli.configure_sweep
     assert sims.sweep_maps.report is S.report

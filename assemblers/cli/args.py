@@ -82,7 +82,7 @@ def parse_numbers(text: str, name: str, count: int | None = None, *,
 
 def parse_target(text: str, name: str = "--target"):
     """``"x y z roll pitch yaw"`` (m, rad; tool pose in the world frame) -> (4, 4) transform."""
-    from ..transforms import pose_to_transform
+    from ..geometry.api import pose_to_transform
 
     return pose_to_transform(parse_numbers(text, name, 6, bound=MAX_POSE))
 

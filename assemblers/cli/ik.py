@@ -33,7 +33,7 @@ def _target(args):
     if args.target is not None:
         return parse_target(args.target)
     if getattr(args, "target_file", None):
-        from ..api import as_array
+        from ..kinematics.api import as_array
 
         path = args.target_file
         try:
@@ -43,7 +43,7 @@ def _target(args):
         if isinstance(doc, dict) and "T" in doc:
             return _bounded(as_array(doc["T"], f"{path}: T", (4, 4), batch=False), f"{path}: T")
         if isinstance(doc, dict) and "pose" in doc:
-            from ..transforms import pose_to_transform
+            from ..geometry.api import pose_to_transform
 
             pose = as_array(doc["pose"], f"{path}: pose", (6,), batch=False)
             return pose_to_transform(_bounded(pose, f"{path}: pose"))

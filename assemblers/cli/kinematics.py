@@ -19,7 +19,7 @@ from .render import pose_str, print_json, table
 
 
 def _get_Q(args, asm):
-    from ..api import home_pose
+    from ..kinematics.api import home_pose
 
     if args.Q is None:
         return home_pose(asm)

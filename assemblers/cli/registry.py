@@ -8,7 +8,7 @@ A package adds commands to ``assemblers`` by declaring entry points in its ``pyp
 Each names a plain dict in a module that imports nothing heavy (a *catalog*)::
 
     robustness = {"help": "Monte Carlo robustness study ...",   # one line for --help
-                  "module": "sims.cli",                         # imported only when it runs
+                  "module": "sims.robustness.cli",              # imported only when it runs
                   "order": 80}                                  # place in --help (optional)
 
 ``module`` defines ``configure_<name>(parser)`` and ``run_<name>(args) -> int``.  Listing the

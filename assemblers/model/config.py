@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import files
-from ..transforms import pose_to_transform
+from ..geometry.api import pose_to_transform
 from ._toml import ConfigError, _short, _Table, _type_name
 from .hardware import _hardware
 from .types import STANDARD_GRAVITY, Assembler, IKSettings, Payload, PlatformType, Sensitivity, _frozen

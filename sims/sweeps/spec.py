@@ -155,7 +155,7 @@ def read_config(name_or_path: str | os.PathLike | None) -> ConfigSource:
     like ``load_config``.
     """
     from assemblers import ConfigError, config_from_dict, shipped_configs
-    from assemblers.config import resolve_config_path
+    from assemblers.model.config import resolve_config_path
 
     p = resolve_config_path(name_or_path)
     try:

@@ -240,7 +240,7 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
             stride: int | None = None, width: int = 640, height: int = 480, camera: Camera | None = None,
             style: Style | None = None, show_target: bool = True, show_caption: bool = True,
             workers: int | None = None) -> dict:
-    """Animate a trajectory (a path or an :class:`assemblers.io.Trajectory`) to ``out``.
+    """Animate a trajectory (a path or an :class:`assemblers.model.io.Trajectory`) to ``out``.
 
     ``out``: ``.gif`` (Pillow) or ``.mp4`` (:func:`ffmpeg_path`); ``stride``: use every stride-th sample
     (default: 1 with ``fps``; in real time, the stride giving about 25 frames per second);
@@ -250,7 +250,7 @@ def animate(asm: Assembler, trajectory, out: str | os.PathLike, fps: float | Non
     (default :func:`default_workers`).  Returns a dict with ``out``,
     ``frames``, ``duration_s`` (of the animation), ``render_s`` (wall time) and ``camera``.
     """
-    from assemblers.io import Trajectory, load_trajectory
+    from assemblers.model.io import Trajectory, load_trajectory
 
     t0 = time.perf_counter()
     out = Path(out)

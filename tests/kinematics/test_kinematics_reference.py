@@ -154,7 +154,7 @@ def test_stack_fk_is_product_of_platform_transforms(seed, name):
 def test_yaw_symmetric_platform_has_equal_legs_at_home(rb, rt, ab, at):
     """SPEC's parametric layout is 3-fold symmetric with mirror pairs: all six legs are equal at
     any pure-z pose, and the default home puts each at mid-stroke exactly (closed form)."""
-    from assemblers.config import default_home_height, parametric_layout
+    from assemblers.model.config import default_home_height, parametric_layout
 
     b, t = parametric_layout(rb, rt, ab, at)
     dxy = np.linalg.norm(t[:, :2] - b[:, :2], axis=1)

@@ -1,6 +1,6 @@
-"""The old module paths of sims (before the robustness/ and viz/ packages) still give the names
-that callers import, as the very objects of the new homes; the commands run from the new
-command modules."""
+"""The documented module paths of sims from before the robustness/ and viz/ packages
+(docs/architecture.md, "Old import paths") still give the names that callers import, as the
+very objects of the new homes."""
 
 import importlib
 
@@ -17,14 +17,11 @@ SHIMS = {
         "run_study", "run_studies", "default_disturbance", "TargetUnreachable", "StudyResult",
         "PoseResult", "METRICS", "DEFAULT_SIGMA")),
     "sims.report": ("sims.robustness.report", ("write_report", "terminal_summary", "FIGURES")),
-    "sims.cli": ("sims.robustness.cli", ("configure_robustness", "run_robustness")),
     "sims.scene": ("sims.viz.scene", ("AssemblerScene", "StackPose", "stack_pose",
                                       "z_to_vector_quaternion", "SceneIds", "scene_points")),
     "sims.render": ("sims.viz.render", ("render_pose", "save_image", "animate", "ffmpeg_path",
                                         "default_workers", "render_frames")),
     "sims.physics": ("sims.viz.physics", ("physics_check", "PhysicsReport", "leg_error_study")),
-    "sims.view_cli": ("sims.viz.cli", ("configure_show", "run_show", "configure_animate",
-                                       "run_animate", "configure_physics", "run_physics")),
 }
 
 
