@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from assemblers import files
 from assemblers.cli import add_config_arg, parse_count, parse_numbers
+from assemblers.cli.defaults import DEFAULT_TARGET_TEXT as DEFAULT_TARGET  # noqa: F401  (the demo's, public)
+from assemblers.cli.defaults import TARGET_HELP
 from assemblers.cli.registry import find
-
-DEFAULT_TARGET = "0.02 0.01 1.07 0.05 0.0 0.1"  # reachable by the default Assembler
 
 
 def configure_demo(p):
     add_config_arg(p)
-    p.add_argument("--target", default=DEFAULT_TARGET, metavar='"x y z roll pitch yaw"',
-                   help=f"tool target in the world frame, m and rad (default: {DEFAULT_TARGET!r}, "
-                        "reachable by the default Assembler)")
+    p.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"', help=TARGET_HELP)
     p.add_argument("--samples", default="2e5", metavar="N",
                    help="Monte Carlo samples per pose (default 2e5: a few seconds)")
     p.add_argument("--out", default="demo", metavar="DIR",
@@ -40,6 +38,11 @@ def _command(name: str, argv: list[str]) -> int:
 
 def run_demo(args) -> int:
     # bad input fails before any work or file
+    if args.target is None:  # the config's default target (for the default Assembler: the same)
+        from assemblers.cli import load_assembler
+        from assemblers.cli.defaults import default_target_text
+
+        args.target = default_target_text(load_assembler(args))
     parse_numbers(args.target, "--target", 6)
     parse_count(args.samples, "--samples", 1)
     parse_count(args.seed, "--seed", 0)

@@ -43,15 +43,25 @@ def default_target(asm):
     return T
 
 
+def default_target_text(asm) -> str:
+    """:func:`default_target` as ``--target`` writes it: x y z (m) roll pitch yaw (rad)."""
+    import numpy as np
+
+    from ..geometry.api import pose_to_transform, transform_to_pose
+
+    T = default_target(asm)
+    if np.array_equal(T, pose_to_transform(DEFAULT_TARGET)):
+        return DEFAULT_TARGET_TEXT
+    return " ".join(f"{v:.12g}" for v in transform_to_pose(T))
+
+
 def target_or_default(args, asm, name: str = "target"):
     """``(T (4, 4), text)``: the ``--target`` of ``args`` (parsed by
     :func:`assemblers.cli.args.parse_target`), or the config's :func:`default_target` when
     it was not given (``text`` then says so)."""
-    from ..geometry.api import transform_to_pose
     from .args import parse_target
 
     value = getattr(args, name, None)
     if value is not None:
         return parse_target(value, f"--{name.replace('_', '-')}"), value
-    T = default_target(asm)
-    return T, " ".join(f"{v:.6g}" for v in transform_to_pose(T)) + " (default)"
+    return default_target(asm), default_target_text(asm) + " (default)"

@@ -19,6 +19,7 @@ from .args import (
     parse_numbers,
     parse_target,
 )
+from .defaults import TARGET_HELP
 from .render import print_json, table
 
 #: Most starts of one solve (each is a full solve).
@@ -27,7 +28,7 @@ MAX_STARTS = 1000
 MAX_STEPS = 1_000_000
 
 
-def _target(args):
+def _target(args, asm):
     if args.target is not None and getattr(args, "target_file", None):
         raise CLIError("give --target or --target-file, not both")
     if args.target is not None:
@@ -49,7 +50,9 @@ def _target(args):
             return pose_to_transform(_bounded(pose, f"{path}: pose"))
         raise CLIError(f"--target-file {path}: expected {{\"pose\": [x, y, z, roll, "
                        "pitch, yaw]}} or {\"T\": 4x4}")
-    raise CLIError("give a target: --target \"x y z roll pitch yaw\" (m, rad, world frame)")
+    from .defaults import default_target
+
+    return default_target(asm)  # the one default target of every command (cli/defaults.py)
 
 
 def _bounded(a, name: str):
@@ -63,8 +66,7 @@ def _bounded(a, name: str):
 
 def configure_solve(p):
     add_config_arg(p)
-    p.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"',
-                   help="tool pose target in the world frame (m, rad)")
+    p.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"', help=TARGET_HELP)
     p.add_argument("--target-file", default=None, metavar="FILE",
                    help='JSON file: {"pose": [x, y, z, roll, pitch, yaw]} or {"T": 4x4}')
     p.add_argument("--criterion", default=None, metavar="NAME|BLEND",
@@ -122,7 +124,7 @@ def run_solve(args) -> int:
     from ..ik import solve_ik, warmup
 
     asm = load_assembler(args)
-    T = _target(args)
+    T = _target(args, asm)
     if args.starts < 1:
         raise CLIError("--starts: must be at least 1")
     if args.starts > MAX_STARTS:

@@ -47,9 +47,10 @@ SIGMA_OPTIONS = (
 
 def configure_robustness(p):
     add_config_arg(p)
-    p.add_argument("--target", required=True, action="append", metavar='"x y z roll pitch yaw"',
+    p.add_argument("--target", default=None, action="append", metavar='"x y z roll pitch yaw"',
                    help="tool pose target in the world frame (m, rad); repeat it for several "
-                        "targets (reports in DIR/target-1, DIR/target-2, ... and DIR/index.md)")
+                        "targets (reports in DIR/target-1, DIR/target-2, ... and DIR/index.md); "
+                        "default: the config's default target (assemblers.cli.defaults)")
     p.add_argument("--samples", default="1e6", metavar="N",
                    help="Monte Carlo samples per pose (default 1e6, at most 1e10; memory does not "
                         "grow with N)")
@@ -123,7 +124,7 @@ def run_robustness(args) -> int:
     from assemblers.cli import load_assembler
 
     # validate everything before any work or any file
-    targets = [parse_target(t, "--target") for t in args.target]
+    targets = [parse_target(t, "--target") for t in args.target or ()]
     n_samples = parse_count(args.samples, "--samples", 1, MAX_SAMPLES)
     seed = parse_count(args.seed, "--seed", 0)
     if seed >= 2**63:
@@ -139,6 +140,10 @@ def run_robustness(args) -> int:
             raise CLIError(f"--threads: at most {numba.config.NUMBA_NUM_THREADS} on this machine")
         numba.set_num_threads(threads)
     asm = load_assembler(args)
+    if not targets:  # the one default target of every command
+        from assemblers.cli.defaults import default_target, default_target_text
+
+        targets, args.target = [default_target(asm)], [default_target_text(asm)]
     disturbance = _disturbance(args, asm)
 
     from .study import TargetUnreachable, run_study
