@@ -219,7 +219,7 @@ def test_cli_solve_and_trajectory(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "NOT REACHED" in out and "unreachable: stroke" in out
     assert main(["solve", "--target", "0 0 nan 0 0 0"]) == 2
-    assert main(["solve"]) == 2
+    assert main(["solve", "--target", "0 0 1 0 0 0", "--target-file", "t.json"]) == 2  # both
     f = tmp_path / "traj.json"
     assert main(["trajectory", "--config", "duo", "--to", "0.01 0 0.63 0.02 0 0.05",
                  "--duration", "0.2", "--rate", "50", "--out", str(f)]) == 0
