@@ -3,8 +3,10 @@
 
 ``DUO_TOML``: the text of a small valid config, two identical platforms of one type ``p``, that
 tests edit into invalid ones; ``with_joints``: the same with explicit joints in place of its
-parametric layout.
+parametric layout.  ``named_in_error``: bad-input cases whose error names the option.
 """
+
+import shlex
 
 DUO_TOML = """
 [platforms.p]
@@ -26,3 +28,9 @@ def with_joints(base, top) -> str:
     """:data:`DUO_TOML` with the joints ``base`` and ``top`` (lists of rows, or any text) given
     explicitly in place of the parametric layout."""
     return DUO_TOML.replace(PARAMETRIC_LAYOUT, f"base_joints = {base}\ntop_joints = {top}\n")
+
+
+def named_in_error(*command_lines: str) -> list[tuple[list[str], str]]:
+    """``(argv, option)`` cases of a bad-input test: each command line (shell syntax) is split
+    into its arguments, and the error it gets must name its first word, the option refused."""
+    return [(shlex.split(line), line.split()[0]) for line in command_lines]
