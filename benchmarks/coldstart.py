@@ -263,6 +263,25 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _print_profile(doc: dict, args) -> None:
+    """The per-kernel compile times of ``--profile`` as text."""
+    print(f"cold `assemblers {args.profile}`{' (' + args.variant + ')' if args.variant else ''}"
+          f": {doc['wall_s']:.1f} s in the command, {doc['compile_s']:.1f} s compiling "
+          f"({doc['compile_cpu_s']:.1f} s CPU of the compiling thread; load {doc['load']})")
+    if doc["solve_cpu_median_s"] is not None:
+        print(f"warm solve, median CPU of {args.probe}: "
+              f"{doc['solve_cpu_median_s'] * 1e3:.3f} ms")
+    print(f"{'kernel':<58} {'spec':>4} {'own CPU [s]':>11} {'own wall [s]':>12}")
+    for k in doc["kernels"]:
+        print(f"{k['name'][:58]:<58} {k['specializations']:>4} {k['excl_cpu_s']:11.2f} "
+              f"{k['excl_s']:12.2f}")
+    for k in doc["kernels"]:  # where a kernel compiles twice: the argument types
+        if k["specializations"] > 1 and k["name"].startswith(("assemblers", "sims")):
+            print(f"\n{k['name']} (where the signatures differ):")
+            for a in k["args"]:
+                print(f"  {_difference(a, k['args'])}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--profile-child"]:
@@ -294,22 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             doc = profile(args.profile, tree, n_probe=args.probe)
             if args.json:
                 print(json.dumps(doc, indent=2))
-                return 0
-            print(f"cold `assemblers {args.profile}`{' (' + args.variant + ')' if args.variant else ''}"
-                  f": {doc['wall_s']:.1f} s in the command, {doc['compile_s']:.1f} s compiling "
-                  f"({doc['compile_cpu_s']:.1f} s CPU of the compiling thread; load {doc['load']})")
-            if doc["solve_cpu_median_s"] is not None:
-                print(f"warm solve, median CPU of {args.probe}: "
-                      f"{doc['solve_cpu_median_s'] * 1e3:.3f} ms")
-            print(f"{'kernel':<58} {'spec':>4} {'own CPU [s]':>11} {'own wall [s]':>12}")
-            for k in doc["kernels"]:
-                print(f"{k['name'][:58]:<58} {k['specializations']:>4} {k['excl_cpu_s']:11.2f} "
-                      f"{k['excl_s']:12.2f}")
-            for k in doc["kernels"]:  # where a kernel compiles twice: the argument types
-                if k["specializations"] > 1 and k["name"].startswith(("assemblers", "sims")):
-                    print(f"\n{k['name']} (where the signatures differ):")
-                    for a in k["args"]:
-                        print(f"  {_difference(a, k['args'])}")
+            else:
+                _print_profile(doc, args)
             return 0
         rows = []
         for cmd in args.commands.split(","):

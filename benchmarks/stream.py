@@ -102,6 +102,19 @@ def start_emulators(config: str, n: int) -> tuple[subprocess.Popen, list[str]]:
     return proc, ports
 
 
+def stop_emulators(group, proc: subprocess.Popen | None) -> None:
+    """Stop what serves the ports: an in-process group (or ``None``) and the emulator process
+    of :func:`start_emulators` (or ``None``; killed if it does not end within 10 s)."""
+    if group is not None:
+        group.stop()
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 OVERRUN_LIMIT = 0.01
 """A rate is sustained when at most this fraction of its ticks overran (started more than half
 a period late)."""
@@ -212,14 +225,7 @@ def device_search(args) -> int:
             lat = trial(asm, ports, args.latency_rate, args.trial_seconds)
             log(lat)
         finally:
-            if group is not None:
-                group.stop()
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.communicate(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_emulators(group, proc)
         rows.append({"device": name, "link": link, "baud": baud, **found, "at_latency_rate": lat})
     result = {"config": args.config, "platforms": n, "trial_seconds": args.trial_seconds,
               "rates": rates, "latency_rate_hz": args.latency_rate,
@@ -321,14 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             plan = s.plan(t, legs, start, source="benchmark")
             summary = s.run(plan)
     finally:
-        if group is not None:
-            group.stop()
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_emulators(group, proc)
     lost = summary.frames_sent - summary.frames_acked
     result = {
         "rate_hz": args.rate, "seconds": args.seconds, "platforms": n,

@@ -78,6 +78,27 @@ def _ceiling(workers: int, n: int = 30_000_000) -> float:
         return one * workers / (workers * timed(workers))
 
 
+def print_table(info: dict) -> None:
+    """The measurements of :func:`main` as a text table."""
+    print(f"sweep throughput: config {info['config']}, {info['targets']} random reachable "
+          f"targets, criterion = config default, Monte Carlo samples {info['mc_samples']}, "
+          f"{info['cpus']} CPUs")
+    print(f"{'executor':<24} {'workers':>7} {'batch':>5} {'targets/s':>10} {'per worker':>10} "
+          f"{'speedup':>8} {'efficiency':>10} {'solve ms':>8} {'busy':>5} {'warm-up s':>9} "
+          f"{'load':>9}")
+    for r in info["results"]:
+        print(f"{r['executor']:<24} {r['workers']:>7} {r['batch']:>5} {r['rate_per_s']:>10.2f} "
+              f"{r['rate_per_s'] / r['workers']:>10.2f} {r['speedup']:>8.2f} "
+              f"{r['efficiency']:>9.0%} {r['solve_ms_median']:>8.2f} {r['solver_busy']:>5.0%} "
+              f"{r['warmup_s']:>9.1f} "
+              f"{r['load_before']:>4.1f}/{r['load_after']:<4.1f}")
+    print("efficiency = rate / (workers x rate with 1 process), measured in this run; solve ms = "
+          "median solve_ik wall time per target; busy = share of the workers' wall time spent "
+          "in solve_ik; load = 1-min load average before/after the timed sweep")
+    print("this machine's own ceiling: 2 processes of pure CPU-bound work run at "
+          f"{info['machine_efficiency_2']:.0%} efficiency (vs 1 process alone), measured just after")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="duo")
@@ -112,24 +133,8 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(), "machine_efficiency_2": ceiling, "results": results}
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    print(f"sweep throughput: config {args.config}, {args.targets} random reachable targets, "
-          f"criterion = config default, Monte Carlo samples {args.mc_samples}, "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'executor':<24} {'workers':>7} {'batch':>5} {'targets/s':>10} {'per worker':>10} "
-          f"{'speedup':>8} {'efficiency':>10} {'solve ms':>8} {'busy':>5} {'warm-up s':>9} "
-          f"{'load':>9}")
-    for r in results:
-        print(f"{r['executor']:<24} {r['workers']:>7} {r['batch']:>5} {r['rate_per_s']:>10.2f} "
-              f"{r['rate_per_s'] / r['workers']:>10.2f} {r['speedup']:>8.2f} "
-              f"{r['efficiency']:>9.0%} {r['solve_ms_median']:>8.2f} {r['solver_busy']:>5.0%} "
-              f"{r['warmup_s']:>9.1f} "
-              f"{r['load_before']:>4.1f}/{r['load_after']:<4.1f}")
-    print("efficiency = rate / (workers x rate with 1 process), measured in this run; solve ms = "
-          "median solve_ik wall time per target; busy = share of the workers' wall time spent "
-          "in solve_ik; load = 1-min load average before/after the timed sweep")
-    print(f"this machine's own ceiling: 2 processes of pure CPU-bound work run at {ceiling:.0%} "
-          f"efficiency (vs 1 process alone), measured just after")
+    else:
+        print_table(info)
     return 0
 
 

@@ -7,28 +7,21 @@ Writes robustness/report.md, stats.json and the PNG figures (the same as ``assem
 robustness --target "..." --out DIR``; docs/robustness.md explains every number).
 """
 
-import argparse
-import os
-from pathlib import Path
+from _common import example_args
 
 import assemblers
 from sims.robustness import Disturbance, run_study, terminal_summary, write_report
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="examples-out", help="output folder (default examples-out)")
-    p.add_argument("--small", action="store_true", default=os.environ.get("ASSEMBLERS_EXAMPLE_SMALL") == "1",
-                   help="a quick run (also ASSEMBLERS_EXAMPLE_SMALL=1)")
-    args = p.parse_args()
-    out = Path(args.out) / "robustness"
+    out, small = example_args(__doc__, "robustness")
 
     asm = assemblers.load_config("assembler")
     T_target = assemblers.pose_to_transform([0.02, 0.01, 1.07, 0.05, 0.0, 0.1])   # m, rad, world
     # 0.1 mm / 0.1 mrad of independent error on every pose parameter of every platform
     noise = Disturbance(pose_sigma=[1e-4, 1e-4, 1e-4, 1e-4, 1e-4, 1e-4])
-    study = run_study(asm, T_target, noise, n_samples=2_000 if args.small else 200_000, seed=0,
-                      n_random=2 if args.small else 5, progress=False)
+    study = run_study(asm, T_target, noise, n_samples=2_000 if small else 200_000, seed=0,
+                      n_random=2 if small else 5, progress=False)
     print(terminal_summary(study))
 
     paths = write_report(study, out)

@@ -7,26 +7,18 @@ legs' use of their stroke) and draws criteria.png: the per-platform leg lengths 
 solution against the stroke limits.
 """
 
-import argparse
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import example_args  # noqa: E402
 
 import assemblers  # noqa: E402
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="examples-out", help="output folder (default examples-out)")
-    p.add_argument("--small", action="store_true", default=os.environ.get("ASSEMBLERS_EXAMPLE_SMALL") == "1",
-                   help="a quick run (also ASSEMBLERS_EXAMPLE_SMALL=1)")
-    args = p.parse_args()
-    out = Path(args.out)
+    out, small = example_args(__doc__)
     out.mkdir(parents=True, exist_ok=True)
 
     asm = assemblers.load_config("assembler")                    # the default Assembler, N = 4

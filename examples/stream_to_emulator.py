@@ -10,9 +10,7 @@ reply) and prints the stream's summary.  From the command line (two terminals)::
     assemblers stream --config duo --trajectory t.json --port /dev/pts/3 --port /dev/pts/4
 """
 
-import argparse
-import os
-from pathlib import Path
+from _common import example_args
 
 import assemblers
 from assemblers.ik import straight_line
@@ -21,18 +19,13 @@ from hardware.streamer import stream_trajectory
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="examples-out", help="output folder (default examples-out)")
-    p.add_argument("--small", action="store_true", default=os.environ.get("ASSEMBLERS_EXAMPLE_SMALL") == "1",
-                   help="a quick run (also ASSEMBLERS_EXAMPLE_SMALL=1)")
-    args = p.parse_args()
-    out = Path(args.out) / "stream"
+    out, small = example_args(__doc__, "stream")
     out.mkdir(parents=True, exist_ok=True)
 
     asm = assemblers.load_config("duo")                  # its [hardware] section: ports, counts
     T_home = assemblers.forward_kinematics(asm, assemblers.home_pose(asm))
     T_goal = T_home @ assemblers.pose_to_transform([0.005, -0.005, 0.003, 0.0, 0.01, 0.02])
-    t, T_targets = straight_line(T_home, T_goal, 1.0 if args.small else 3.0, 50.0)  # s, Hz
+    t, T_targets = straight_line(T_home, T_goal, 1.0 if small else 3.0, 50.0)  # s, Hz
     res = assemblers.solve_trajectory(asm, t, T_targets)
     assert res.ok, res.messages
     assemblers.save_trajectory(out / "trajectory.json", assemblers.Trajectory(

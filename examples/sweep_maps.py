@@ -8,28 +8,23 @@ the same as ``assemblers sweep --config duo --x "-0.15 0.15" --y "-0.15 0.15" --
 --out DIR`` (docs/scaling.md: executors, Dask, the output folder).
 """
 
-import argparse
-import os
 from pathlib import Path
+
+from _common import example_args
 
 from sims.sweeps import SweepSpec, read_config, report, run_sweep
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="examples-out", help="output folder (default examples-out)")
-    p.add_argument("--small", action="store_true", default=os.environ.get("ASSEMBLERS_EXAMPLE_SMALL") == "1",
-                   help="a quick run (also ASSEMBLERS_EXAMPLE_SMALL=1)")
-    args = p.parse_args()
-    out = Path(args.out) / "sweep"
+    out, small = example_args(__doc__, "sweep")
 
-    n = 5 if args.small else 9
+    n = 5 if small else 9
     # an x-y slice of targets around the home tool pose of the 2-platform stack: +-15 cm, fixed z
     # and orientation (offsets from home: frame="home"; m and rad)
     spec = SweepSpec(configs=[read_config("duo")], lo=(-0.15, -0.15, 0, 0, 0, 0),
                      hi=(0.15, 0.15, 0, 0, 0, 0), mode="grid", counts=(n, n, 1, 1, 1, 1),
                      frame="home")
-    run = run_sweep(spec, out, executor=0 if args.small else None)    # 0: in this process
+    run = run_sweep(spec, out, executor=0 if small else None)    # 0: in this process
     print(f"{run.new} targets solved in {run.wall_s:.1f} s ({run.throughput:.0f} targets/s)")
 
     doc = report(out)                                     # summary.md and maps/*.png from disk

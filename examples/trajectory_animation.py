@@ -10,14 +10,11 @@ The same from the command line::
     assemblers animate --trajectory t.json --out t.gif
 """
 
-import argparse
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from _common import example_args  # noqa: E402
 
 import assemblers  # noqa: E402
 from assemblers.ik import straight_line  # noqa: E402
@@ -25,18 +22,13 @@ from sims.viz import animate  # noqa: E402
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="examples-out", help="output folder (default examples-out)")
-    p.add_argument("--small", action="store_true", default=os.environ.get("ASSEMBLERS_EXAMPLE_SMALL") == "1",
-                   help="a quick run (also ASSEMBLERS_EXAMPLE_SMALL=1)")
-    args = p.parse_args()
-    out = Path(args.out)
+    out, small = example_args(__doc__)
     out.mkdir(parents=True, exist_ok=True)
 
     asm = assemblers.load_config("assembler")
     T_home = assemblers.forward_kinematics(asm, assemblers.home_pose(asm))   # (4, 4) T_world_tool
     T_goal = assemblers.pose_to_transform([0.05, 0.03, 1.06, 0.1, -0.05, 0.2])
-    duration, rate = (1.0, 10.0) if args.small else (2.0, 50.0)             # s, Hz
+    duration, rate = (1.0, 10.0) if small else (2.0, 50.0)             # s, Hz
     t, T_targets = straight_line(T_home, T_goal, duration, rate)            # (T,), (T, 4, 4)
 
     res = assemblers.solve_trajectory(asm, t, T_targets)                    # warm-started IK steps
@@ -65,9 +57,9 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(out / "legs.png")
 
-    size = (200, 250) if args.small else (320, 400)
+    size = (200, 250) if small else (320, 400)
     info = animate(asm, tr, out / "trajectory.gif", width=size[0], height=size[1],
-                   workers=1 if args.small else None)
+                   workers=1 if small else None)
     print(f"wrote {info['out']}: {info['frames']} frames, {info['duration_s']:.1f} s "
           f"(rendered in {info['render_s']:.1f} s)")
 

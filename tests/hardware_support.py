@@ -4,10 +4,12 @@
 for 60 s (a streamer or emulator thread stuck on a pty would otherwise stall the whole suite);
 import it into a test module with ``from hardware_support import hang_guard  # noqa: F401``.
 ``journal_acked``: the set-point ticks a journal says were acknowledged, in order.
+``killed_on_exit``: a started process killed at the end of a ``with`` block if still running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 
 import pytest
@@ -20,6 +22,18 @@ def hang_guard():
     faulthandler.dump_traceback_later(HANG_S, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
+
+
+@contextlib.contextmanager
+def killed_on_exit(p):
+    """``with killed_on_exit(p):`` the process ``p`` (a ``subprocess.Popen``) is killed when the
+    block ends and it is still running (a failed check must not leave it behind; unlike
+    ``Popen``'s own ``with``, which waits for it)."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
 
 
 def journal_acked(records, platform):

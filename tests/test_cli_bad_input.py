@@ -12,28 +12,14 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
+from support import DUO_TOML, with_joints
 
 import assemblers as A
 from assemblers.cli import main
 
-GOOD = textwrap.dedent("""
-    [platforms.p]
-    base_radius = 0.15
-    top_radius = 0.15
-    base_pair_angle_deg = 15.0
-    top_pair_angle_deg = 15.0
-    leg_min = 0.20
-    leg_max = 0.32
-
-    [stack]
-    platforms = ["p", "p"]
-    """)
-LAYOUT = ("base_radius = 0.15\ntop_radius = 0.15\nbase_pair_angle_deg = 15.0\n"
-          "top_pair_angle_deg = 15.0\n")
 TARGET = "0.01 0 0.63 0.02 0 0.05"  # reachable by duo
 
 
@@ -55,30 +41,26 @@ def strict_json(text: str):
 
 # ------------------------------------------------------------------------ config contents
 
-def _explicit(base, top):
-    return GOOD.replace(LAYOUT, f"base_joints = {base}\ntop_joints = {top}\n")
-
-
 CONFIGS = [
     ("not UTF-8", b"\xff\xfe[stack]\n", "not UTF-8 text (byte 0xff at offset 0)"),
     ("nested TOML", ("a = " + "[" * 5000 + "]" * 5000 + "\n").encode(), "nested deeper than"),
-    ("huge integer", GOOD.replace("leg_min = 0.20", "leg_min = " + "1" * 400).encode(),
+    ("huge integer", DUO_TOML.replace("leg_min = 0.20", "leg_min = " + "1" * 400).encode(),
      "leg_min: must be a finite number"),
-    ("200 platforms", GOOD.replace('["p", "p"]', "[" + ", ".join(['"p"'] * 200) + "]").encode(),
+    ("200 platforms", DUO_TOML.replace('["p", "p"]', "[" + ", ".join(['"p"'] * 200) + "]").encode(),
      "stack.platforms: 200 platforms; at most 32"),
-    ("coincident joints", _explicit([[0.1, 0, 0]] * 6, [[0.1, 0, 0]] * 6).encode(),
+    ("coincident joints", with_joints([[0.1, 0, 0]] * 6, [[0.1, 0, 0]] * 6).encode(),
      "base_joints: the six joints span"),
-    ("collinear joints", _explicit([[0.1 * k, 0, 0] for k in range(1, 7)],
+    ("collinear joints", with_joints([[0.1 * k, 0, 0] for k in range(1, 7)],
                                    [[0.1 * k, 0, 0] for k in range(1, 7)]).encode(),
      "base_joints: the platform is singular at its home pose"),
-    ("home past the joint limit", GOOD.replace("leg_max = 0.32", "leg_max = 0.32\n"
-                                               "max_joint_angle_deg = 5.0").encode(),
+    ("home past the joint limit", DUO_TOML.replace("leg_max = 0.32", "leg_max = 0.32\n"
+                                                   "max_joint_angle_deg = 5.0").encode(),
      "max_joint_angle_deg: at the home pose (z = 0.233281 m) leg 0 makes 26.203 deg"),
-    ("length of 1e300", GOOD.replace("leg_max = 0.32", "leg_max = 1e300").encode(),
+    ("length of 1e300", DUO_TOML.replace("leg_max = 0.32", "leg_max = 1e300").encode(),
      "leg_max: must be at most 100"),
-    ("tiny plate", GOOD.replace("top_radius = 0.15", "top_radius = 1e-300").encode(),
+    ("tiny plate", DUO_TOML.replace("top_radius = 0.15", "top_radius = 1e-300").encode(),
      "top_radius: must be at least 0.001 m"),
-    ("weight of 1e300", (GOOD + "\n[sensitivity]\nsigma_leg = 1e300\n").encode(),
+    ("weight of 1e300", (DUO_TOML + "\n[sensitivity]\nsigma_leg = 1e300\n").encode(),
      "sensitivity.sigma_leg: must be at most 1000"),
 ]
 

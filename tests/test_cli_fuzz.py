@@ -12,26 +12,14 @@ import contextlib
 import io
 import json
 import os
-import textwrap
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import DUO_TOML
 
 from assemblers.cli import main
 
-GOOD_TOML = textwrap.dedent("""
-    [platforms.p]
-    base_radius = 0.15
-    top_radius = 0.15
-    base_pair_angle_deg = 15.0
-    top_pair_angle_deg = 15.0
-    leg_min = 0.20
-    leg_max = 0.32
-
-    [stack]
-    platforms = ["p", "p"]
-    """)
 HOME_DUO = "0 0 0.2507 0 0 0 0 0 0.2507 0 0 0"
 TARGET = "0.01 0 0.63 0.02 0 0.05"
 
@@ -43,12 +31,12 @@ numbers_text = st.lists(st.sampled_from(["0", "0.25", "-0.1", "1e-9", "1e9", "na
 
 FILE_KINDS = ("toml", "target_json", "targets", "trajectory", "none", "fifo", "dir")
 tomls = st.one_of(
-    st.just(GOOD_TOML),
+    st.just(DUO_TOML),
     st.sampled_from([b"\xff\xfe[stack]\n", "a = " + "[" * 3000 + "]" * 3000,
-                     GOOD_TOML.replace('["p", "p"]', "[" + '"p", ' * 199 + '"p"]'),
-                     GOOD_TOML.replace("top_radius = 0.15", "top_radius = 1e-300"),
-                     GOOD_TOML.replace("leg_max = 0.32", "leg_max = 0.32\nmax_joint_angle_deg = 2")]),
-    st.builds(lambda a, b: GOOD_TOML.replace(a, b),
+                     DUO_TOML.replace('["p", "p"]', "[" + '"p", ' * 199 + '"p"]'),
+                     DUO_TOML.replace("top_radius = 0.15", "top_radius = 1e-300"),
+                     DUO_TOML.replace("leg_max = 0.32", "leg_max = 0.32\nmax_joint_angle_deg = 2")]),
+    st.builds(lambda a, b: DUO_TOML.replace(a, b),
               st.sampled_from(["0.15", "0.20", "0.32", "15.0", '["p", "p"]', "[stack]"]),
               st.sampled_from(["0", "-1", "1e300", "nan", '"x"', "[]", "[1, 2]", "{}", "1" * 400,
                                "[" * 60 + "]" * 60, '["p"]', "[platforms.q]"])),

@@ -7,22 +7,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from support import DUO_TOML, with_joints
 
 import assemblers as A
 from assemblers.cli import main
-
-GOOD = """
-[platforms.p]
-base_radius = 0.15
-top_radius = 0.15
-base_pair_angle_deg = 15.0
-top_pair_angle_deg = 15.0
-leg_min = 0.20
-leg_max = 0.32
-
-[stack]
-platforms = ["p", "p"]
-"""
 
 
 def write(tmp_path, text, name="robot.toml"):
@@ -57,18 +45,15 @@ def test_explicit_joints_equal_parametric(tmp_path):
     from assemblers.model.config import parametric_layout
 
     b, t = parametric_layout(0.15, 0.15, 15.0, 15.0)
-    text = GOOD.replace("base_radius = 0.15\ntop_radius = 0.15\nbase_pair_angle_deg = 15.0\n"
-                        "top_pair_angle_deg = 15.0\n",
-                        f"base_joints = {b.tolist()}\ntop_joints = {t.tolist()}\n")
-    a1 = A.load_config(write(tmp_path, GOOD, "a.toml"))
-    a2 = A.load_config(write(tmp_path, text, "b.toml"))
+    a1 = A.load_config(write(tmp_path, DUO_TOML, "a.toml"))
+    a2 = A.load_config(write(tmp_path, with_joints(b.tolist(), t.tolist()), "b.toml"))
     np.testing.assert_array_equal(a1.arrays.b, a2.arrays.b)
     assert a1.platforms[0].home_height == a2.platforms[0].home_height
 
 
 def test_mount_tool_and_home_height(tmp_path):
-    text = GOOD + 'mount = { xyz = [1.0, 2.0, 3.0], rpy = [0.0, 0.0, 0.5] }\n' \
-                  'tool = { xyz = [0.0, 0.0, 0.1] }\n'
+    text = DUO_TOML + 'mount = { xyz = [1.0, 2.0, 3.0], rpy = [0.0, 0.0, 0.5] }\n' \
+                      'tool = { xyz = [0.0, 0.0, 0.1] }\n'
     text = text.replace("leg_max = 0.32", "leg_max = 0.32\nhome_height = 0.24")
     asm = A.load_config(write(tmp_path, text))
     assert asm.platforms[0].home_height == 0.24
@@ -77,7 +62,10 @@ def test_mount_tool_and_home_height(tmp_path):
     assert math.atan2(T[1, 0], T[0, 0]) == pytest.approx(0.5)
 
 
-# (description, edit of GOOD, expected message fragment (regex), key named)
+FIVE_JOINTS = "[[0.1, 0, 0], [0, 0.1, 0], [-0.1, 0, 0], [0, -0.1, 0], [0.07, 0.07, 0]]"
+SIX_JOINTS = FIVE_JOINTS[:-1] + ", [0.07, -0.07, 0]]"
+
+# (description, edit of DUO_TOML, expected message fragment (regex), key named)
 CASES = [
     ("missing key", lambda s: s.replace("leg_min = 0.20\n", ""),
      r"platforms\.p\.leg_min: missing \(required\)"),
@@ -87,17 +75,10 @@ CASES = [
      r"sensitivty: unknown key in the top level"),
     ("wrong type", lambda s: s.replace("leg_max = 0.32", 'leg_max = "0.32"'),
      r"platforms\.p\.leg_max: must be a number, got a string"),
-    ("six joints not given", lambda s: s.replace(
-        "base_radius = 0.15\ntop_radius = 0.15\nbase_pair_angle_deg = 15.0\ntop_pair_angle_deg = 15.0",
-        "base_joints = [[0.1, 0, 0], [0, 0.1, 0], [-0.1, 0, 0], [0, -0.1, 0], [0.07, 0.07, 0]]\n"
-        "top_joints = [[0.1, 0, 0], [0, 0.1, 0], [-0.1, 0, 0], [0, -0.1, 0], [0.07, 0.07, 0], "
-        "[0.07, -0.07, 0]]"),
+    ("six joints not given", lambda s: with_joints(FIVE_JOINTS, SIX_JOINTS),
      r"platforms\.p\.base_joints: must be 6 rows of 3 numbers"),
-    ("joint row of wrong length", lambda s: s.replace(
-        "base_radius = 0.15\ntop_radius = 0.15\nbase_pair_angle_deg = 15.0\ntop_pair_angle_deg = 15.0",
-        "base_joints = [[0.1, 0], [0, 0.1, 0], [-0.1, 0, 0], [0, -0.1, 0], [0.07, 0.07, 0], [1,1,0]]\n"
-        "top_joints = [[0.1, 0, 0], [0, 0.1, 0], [-0.1, 0, 0], [0, -0.1, 0], [0.07, 0.07, 0], "
-        "[0.07, -0.07, 0]]"),
+    ("joint row of wrong length", lambda s: with_joints(
+        "[[0.1, 0], [0, 0.1, 0], [-0.1, 0, 0], [0, -0.1, 0], [0.07, 0.07, 0], [1,1,0]]", SIX_JOINTS),
      r"platforms\.p\.base_joints\[0\]: must be a list of 3 numbers"),
     ("leg_min >= leg_max", lambda s: s.replace("leg_min = 0.20", "leg_min = 0.40"),
      r"platforms\.p\.leg_min: must be less than leg_max \(0\.4 >= 0\.32\)"),
@@ -127,7 +108,7 @@ CASES = [
 
 @pytest.mark.parametrize("desc,edit,pattern", CASES, ids=[c[0] for c in CASES])
 def test_config_errors_have_clear_messages(tmp_path, desc, edit, pattern):
-    path = write(tmp_path, edit(GOOD))
+    path = write(tmp_path, edit(DUO_TOML))
     with pytest.raises(A.ConfigError, match=pattern) as info:
         A.load_config(path)
     msg = str(info.value)
@@ -137,7 +118,7 @@ def test_config_errors_have_clear_messages(tmp_path, desc, edit, pattern):
 
 @pytest.mark.parametrize("desc,edit,pattern", CASES[:6], ids=[c[0] for c in CASES[:6]])
 def test_cli_bad_config_exit_2_without_traceback(tmp_path, capsys, desc, edit, pattern):
-    path = write(tmp_path, edit(GOOD))
+    path = write(tmp_path, edit(DUO_TOML))
     assert main(["info", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -145,7 +126,7 @@ def test_cli_bad_config_exit_2_without_traceback(tmp_path, capsys, desc, edit, p
 
 
 def test_cli_subprocess_bad_config(tmp_path):
-    path = write(tmp_path, GOOD.replace("leg_min = 0.20", "leg_min = 0.40"))
+    path = write(tmp_path, DUO_TOML.replace("leg_min = 0.20", "leg_min = 0.40"))
     r = subprocess.run([sys.executable, "-m", "assemblers.cli", "info", "--config", str(path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2

@@ -27,12 +27,13 @@ OUTPUTS = {
 
 
 def _env(tmp_path) -> dict:
-    return dict(os.environ, ASSEMBLERS_EXAMPLE_SMALL="1", MPLBACKEND="Agg",
-                ASSEMBLERS_EXAMPLE_OUT=str(tmp_path))
+    """What the examples and the notebook run under: small sizes, output in ``tmp_path``, Agg."""
+    return {"ASSEMBLERS_EXAMPLE_SMALL": "1", "MPLBACKEND": "Agg",
+            "ASSEMBLERS_EXAMPLE_OUT": str(tmp_path)}
 
 
 def test_every_example_is_tested():
-    scripts = {p.name for p in EXAMPLES.glob("*.py")} - {"tutorial.py"}
+    scripts = {p.name for p in EXAMPLES.glob("[!_]*.py")} - {"tutorial.py"}  # _common.py: shared
     assert scripts == set(OUTPUTS), "add the new example to OUTPUTS with the files it writes"
 
 
@@ -40,7 +41,7 @@ def test_every_example_is_tested():
 @pytest.mark.parametrize("script", sorted(OUTPUTS))
 def test_example_runs(script, tmp_path):
     r = subprocess.run([sys.executable, str(EXAMPLES / script), "--out", str(tmp_path),
-                        "--small"], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+                        "--small"], cwd=tmp_path, env=dict(os.environ, **_env(tmp_path)), capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, f"{script}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
     for name in OUTPUTS[script]:
@@ -73,27 +74,19 @@ def test_notebook_matches_its_jupytext_twin():
 
 
 @pytest.mark.slow
-def test_notebook_executes(tmp_path):
+def test_notebook_executes(tmp_path, monkeypatch):
     if os.environ.get("CI") == "true":
         import nbclient
     else:
         nbclient = pytest.importorskip("nbclient")
         pytest.importorskip("ipykernel")
     _, nb, _ = _notebook_pair()
-    old = {k: os.environ.get(k) for k in ("ASSEMBLERS_EXAMPLE_SMALL", "ASSEMBLERS_EXAMPLE_OUT",
-                                          "MPLBACKEND")}
     # the kernel inherits this process's environment; figures inline, as in Jupyter
-    os.environ.update(_env(tmp_path), MPLBACKEND="module://matplotlib_inline.backend_inline")
-    try:
-        client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                         resources={"metadata": {"path": str(tmp_path)}})
-        client.execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for k, v in dict(_env(tmp_path), MPLBACKEND="module://matplotlib_inline.backend_inline").items():
+        monkeypatch.setenv(k, v)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
     assert "lower" in outputs and "fn vs even" in outputs

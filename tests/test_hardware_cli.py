@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
+from hardware_support import hang_guard, killed_on_exit  # noqa: F401 (autouse fixture)
 
 import assemblers
 from assemblers.cli import main
@@ -144,16 +144,13 @@ def test_termination_signal_mid_stream_stops_the_platforms(tmp_path, sig):
                               "--no-progress", "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                              cwd=ROOT)
-        try:
+        with killed_on_exit(p):
             deadline = time.monotonic() + 60
             while len(g.emulators[0].executed_ticks()) < 10 and p.poll() is None:
                 assert time.monotonic() < deadline, "the stream never started"
                 time.sleep(0.005)
             p.send_signal(sig)  # never before streaming: 10 set-points are executed
             out, err = p.communicate(timeout=20)
-        finally:
-            if p.poll() is None:
-                p.kill()
     assert p.returncode == 130, err
     assert "Traceback" not in err
     assert json.loads(out)["status"] == "interrupted"
@@ -188,15 +185,12 @@ def test_emulate_command_prints_ports_and_stops_on_ctrl_c(inherited):
                f"{cmd!r})"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          cwd=ROOT)
-    try:
+    with killed_on_exit(p):
         ports = [p.stdout.readline().strip() for _ in range(2)]
         assert all(x.startswith("/dev/") for x in ports), ports
         assert all(os.path.exists(x) for x in ports)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
-    finally:
-        if p.poll() is None:
-            p.kill()
     assert p.returncode == 0, err
     assert "Traceback" not in err and "set-points executed" in err
 

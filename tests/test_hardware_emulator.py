@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from hardware_support import ROOT, hang_guard, wait_for  # noqa: F401 (autouse fixture)
+from hardware_support import ROOT, hang_guard, killed_on_exit, wait_for  # noqa: F401 (autouse fixture)
 
 import assemblers
 from hardware import protocol as P
@@ -111,7 +111,7 @@ def test_emulate_exit_summary_says_what_stopped_each_device(tmp_path):
                           "--json", "--fault", "drop-reply-at=5", "--fault", "at-ticks=true"],
                          stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    try:
+    with killed_on_exit(p):
         ports = json.loads(p.stdout.readline())["ports"]
         traj = write_trajectory(tmp_path / "t.json", DUO, duration=0.5)
         s = subprocess.run([sys.executable, "-m", "assemblers.cli", "stream", "--trajectory",
@@ -123,9 +123,6 @@ def test_emulate_exit_summary_says_what_stopped_each_device(tmp_path):
         time.sleep(DUO.hardware.watchdog_s + 0.3)  # the watchdog trips after the stop
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=20)
-    finally:
-        if p.poll() is None:
-            p.kill()
     assert p.returncode == 0 and "Traceback" not in err
     devices = json.loads(out.strip().splitlines()[-1])["devices"]
     for d in devices:

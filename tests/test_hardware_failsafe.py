@@ -17,6 +17,7 @@ import pytest
 from hardware_support import (  # noqa: F401 (hang_guard: autouse fixture)
     first_stop_after,
     hang_guard,
+    killed_on_exit,
     start_stream,
     wait_for,
     write_trajectory,
@@ -67,14 +68,11 @@ def test_signal_mid_stream_stops_every_platform(traj, name):
     sig = getattr(signal, name)
     with EmulatorGroup(emulators_for(DUO)) as g:
         p = start_stream(traj, g.ports, "--no-progress", "--json")
-        try:
+        with killed_on_exit(p):
             wait_for(_running(g), proc=p, what="the stream to start")
             t_fault = time.perf_counter()
             p.send_signal(sig)
             out, err = p.communicate(timeout=20)
-        finally:
-            if p.poll() is None:
-                p.kill()
         assert p.returncode == 130, (p.returncode, err[-500:])
         assert_devices_stopped(g, t_fault, name)
     assert "Traceback" not in err
@@ -99,15 +97,12 @@ def test_closed_output_pipe_stops_every_platform(traj, which):
     extra = () if which == "stderr" else ("--no-progress", "--json")
     with EmulatorGroup(emulators_for(DUO)) as g:
         p = start_stream(traj, g.ports, *extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
+        with killed_on_exit(p):
             wait_for(_running(g), proc=p, what="the stream to start")
             t_fault = time.perf_counter()
             getattr(p, which).close()
             p.wait(timeout=20)
             other = (p.stdout if which == "stderr" else p.stderr).read()
-        finally:
-            if p.poll() is None:
-                p.kill()
         assert p.returncode == 1, p.returncode
         assert_devices_stopped(g, t_fault, f"closed {which}")
     assert "Traceback" not in other
@@ -121,7 +116,7 @@ def test_stalled_host_is_stopped_by_the_watchdog(traj):
     every platform and exits 1."""
     with EmulatorGroup(emulators_for(DUO)) as g:
         p = start_stream(traj, g.ports, "--no-progress", "--json")
-        try:
+        with killed_on_exit(p):
             wait_for(_running(g), proc=p, what="the stream to start")
             t_fault = time.perf_counter()
             p.send_signal(signal.SIGSTOP)
@@ -132,9 +127,6 @@ def test_stalled_host_is_stopped_by_the_watchdog(traj):
             n_exec = [len(e.executed) for e in g.emulators]
             p.send_signal(signal.SIGCONT)
             out, err = p.communicate(timeout=20)
-        finally:
-            if p.poll() is None:
-                p.kill()
     assert p.returncode == 1, err
     doc = json.loads(out)
     assert doc["status"] == "fault" and doc["faults"][0]["kind"] in ("gap", "nak")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import named_in_error
 
 from assemblers.cli import main
 from sims import sweeps as S
@@ -185,23 +186,13 @@ def test_cli_small_sweep_prints_table(tmp_path, capsys):
     assert (out / "results.parquet").exists() and (out / "maps" / "reachability.png").exists()
 
 
-BAD = [
+BAD = named_in_error(
+    '--y "nan 0.1"', '--z "0 inf"', '--roll "1 2 3"', "--grid 0", '--grid "2 2"', "--random 0",
+    "--criterion smallest", "--format xml", "--workers -1", "--batch 0", "--seed -3",
+    "--mc-samples 1.5", "--mc-noise wind", "--frame tool", "--grid 1e400", "--batch 1e400",
+    "--seed 1e400") + [
     (["--x", "0.1 -0.1"], "--x: min 0.1 m is greater than max -0.1 m"),
-    (["--y", "nan 0.1"], "--y"),
-    (["--z", "0 inf"], "--z"),
-    (["--roll", "1 2 3"], "--roll"),
-    (["--grid", "0"], "--grid"),
-    (["--grid", "2 2"], "--grid"),
     (["--grid", "3", "--random", "5"], "--grid and --random"),
-    (["--random", "0"], "--random"),
-    (["--criterion", "smallest"], "--criterion"),
-    (["--format", "xml"], "--format"),
-    (["--workers", "-1"], "--workers"),
-    (["--batch", "0"], "--batch"),
-    (["--seed", "-3"], "--seed"),
-    (["--mc-samples", "1.5"], "--mc-samples"),
-    (["--mc-noise", "wind"], "--mc-noise"),
-    (["--frame", "tool"], "--frame"),
     (["--frame", "world", "--x", "0 0.1"], "--frame world: give --y, --z"),
     (["--config", "nosuch"], "nosuch"),
     (["--workers", "1", "--dask", "tcp://127.0.0.1:8786"], "--dask and --workers"),
@@ -209,11 +200,8 @@ BAD = [
     (["--grid", "100000"], "--grid: 1e+15 targets is more than 1e+08"),
     (["--random", "1e12"], "--random: 1e+12 targets is more than 1e+08"),
     (["--random", "200000000"], "--random: 2e+08 targets is more than 1e+08"),
-    (["--grid", "1e400"], "--grid"),
     (["--mc-samples", "1e12"], "--mc-samples: must be at most"),
     (["--workers", "1e6"], "--workers: at most"),
-    (["--batch", "1e400"], "--batch"),
-    (["--seed", "1e400"], "--seed"),
 ]
 
 

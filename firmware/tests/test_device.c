@@ -69,6 +69,12 @@ static void expect_reply(fw_bench_t *b, uint8_t type, uint16_t seq, uint8_t of, 
 #define EXPECT_ACK(b, seq, of, st, fl) expect_reply(b, FW_ACK, seq, of, st, fl, 0, __LINE__)
 #define EXPECT_NAK(b, seq, of, st, fl, code) expect_reply(b, FW_NAK, seq, of, st, fl, code, __LINE__)
 #define EXPECT_NONE(b) CHECK((b)->sink.n == 0)
+/* A command without payload, to the device's address, answered by its ACK (state, faults). */
+#define COMMAND_ACKED(b, type, seq, now, st, fl)                                              \
+    do {                                                                                       \
+        send(b, type, (b)->cfg.address, seq, NULL, 0, now);                                    \
+        EXPECT_ACK(b, seq, type, st, fl);                                                      \
+    } while (0)
 
 typedef struct {
     uint8_t state;
@@ -223,8 +229,7 @@ static void test_stop_estop_clear(void)
     CHECK(s.measured[0] > 26000 + 3000 && s.measured[0] < 26000 + 3400);
     CHECK(s.measured[1] < 26000 - 3000 && s.measured[1] > 26000 - 3400);
     /* STOP: hold where it is now */
-    send(&b, FW_STOP, 1, 3, NULL, 0, 20);
-    EXPECT_ACK(&b, 3, FW_STOP, FW_HOLD, 0);
+    COMMAND_ACKED(&b, FW_STOP, 3, 20, FW_HOLD, 0);
     fw_device_poll(&b.dev, 200);
     s2 = query(&b, 4, 200);
     CHECK(s2.state == FW_HOLD && s2.target[0] == s.measured[0] && s2.measured[0] == s.measured[0]);
@@ -233,8 +238,7 @@ static void test_stop_estop_clear(void)
     EXPECT_ACK(&b, 5, FW_SETPOINT, FW_RUNNING, 0);
     fw_device_poll(&b.dev, 210);
     /* ESTOP: latched, drives cut (the position freezes), set-points refused */
-    send(&b, FW_ESTOP, 1, 6, NULL, 0, 210);
-    EXPECT_ACK(&b, 6, FW_ESTOP, FW_ESTOPPED, FW_F_ESTOP);
+    COMMAND_ACKED(&b, FW_ESTOP, 6, 210, FW_ESTOPPED, FW_F_ESTOP);
     s = query(&b, 7, 210);
     fw_device_poll(&b.dev, 400);
     s2 = query(&b, 8, 400);
@@ -243,11 +247,9 @@ static void test_stop_estop_clear(void)
     send_setpoint(&b, 9, 2, far, 400);
     EXPECT_NAK(&b, 9, FW_SETPOINT, FW_ESTOPPED, FW_F_ESTOP, FW_NAK_ESTOPPED);
     /* STOP does not leave ESTOP */
-    send(&b, FW_STOP, 1, 10, NULL, 0, 400);
-    EXPECT_ACK(&b, 10, FW_STOP, FW_ESTOPPED, FW_F_ESTOP);
+    COMMAND_ACKED(&b, FW_STOP, 10, 400, FW_ESTOPPED, FW_F_ESTOP);
     /* CLEAR_FAULTS: ESTOP -> HOLD, faults cleared; a repeat of it is not re-executed */
-    send(&b, FW_CLEAR_FAULTS, 1, 11, NULL, 0, 401);
-    EXPECT_ACK(&b, 11, FW_CLEAR_FAULTS, FW_HOLD, 0);
+    COMMAND_ACKED(&b, FW_CLEAR_FAULTS, 11, 401, FW_HOLD, 0);
     send_setpoint(&b, 12, 3, far, 402);
     EXPECT_ACK(&b, 12, FW_SETPOINT, FW_RUNNING, 0);
     fw_device_poll(&b.dev, 1000);
@@ -280,8 +282,7 @@ static void test_watchdog(void)
     s = query(&b, 3, 5601);
     CHECK(s.state == FW_HOLD && !memcmp(s.target, s.measured, sizeof s.target));
     /* CLEAR_FAULTS, then set-points again (HOLD -> RUNNING) */
-    send(&b, FW_CLEAR_FAULTS, 1, 4, NULL, 0, 5602);
-    EXPECT_ACK(&b, 4, FW_CLEAR_FAULTS, FW_HOLD, 0);
+    COMMAND_ACKED(&b, FW_CLEAR_FAULTS, 4, 5602, FW_HOLD, 0);
     send_setpoint(&b, 5, 1, sp, 5603);
     EXPECT_ACK(&b, 5, FW_SETPOINT, FW_RUNNING, 0);
     /* heartbeats, STATUS queries and IDENTIFY (any address) all feed it */
@@ -301,8 +302,7 @@ static void test_watchdog(void)
         CHECK(b.dev.state == FW_RUNNING);
     }
     /* a frame that arrives after the deadline comes too late even if nobody polled since */
-    send(&b, FW_HEARTBEAT, 1, 100, NULL, 0, 20000);
-    EXPECT_ACK(&b, 100, FW_HEARTBEAT, FW_HOLD, FW_F_WATCHDOG);
+    COMMAND_ACKED(&b, FW_HEARTBEAT, 100, 20000, FW_HOLD, FW_F_WATCHDOG);
     /* the clock wraps */
     {
         fw_bench_t w;
@@ -332,8 +332,7 @@ static void test_bad_crc(void)
     fw_device_rx(&b.dev, fr, n, 2);
     EXPECT_ACK(&b, 7, FW_SETPOINT, FW_RUNNING, FW_F_COMM);
     /* another controller's damaged frame: no NAK (it is not ours), but COMM is latched */
-    send(&b, FW_CLEAR_FAULTS, 1, 8, NULL, 0, 3);
-    EXPECT_ACK(&b, 8, FW_CLEAR_FAULTS, FW_RUNNING, 0);
+    COMMAND_ACKED(&b, FW_CLEAR_FAULTS, 8, 3, FW_RUNNING, 0);
     n = fw_encode(fr, FW_SETPOINT, 2, 9, p, sizeof p);
     fr[n - 1] ^= 1;
     fw_device_rx(&b.dev, fr, n, 4);
@@ -364,16 +363,13 @@ static void test_fault_inputs(void)
     CHECK(b.dev.state == FW_FAULTED && b.dev.faults == FW_F_DEVICE);
     send_setpoint(&b, 2, 1, sp, 6);
     EXPECT_NAK(&b, 2, FW_SETPOINT, FW_FAULTED, FW_F_DEVICE, FW_NAK_DEVICE_FAULT);
-    send(&b, FW_STOP, 1, 3, NULL, 0, 7);
-    EXPECT_ACK(&b, 3, FW_STOP, FW_FAULTED, FW_F_DEVICE);
+    COMMAND_ACKED(&b, FW_STOP, 3, 7, FW_FAULTED, FW_F_DEVICE);
     /* cleared while the input is still open: HOLD, and the next poll latches it again */
-    send(&b, FW_CLEAR_FAULTS, 1, 4, NULL, 0, 8);
-    EXPECT_ACK(&b, 4, FW_CLEAR_FAULTS, FW_HOLD, 0);
+    COMMAND_ACKED(&b, FW_CLEAR_FAULTS, 4, 8, FW_HOLD, 0);
     fw_device_poll(&b.dev, 9);
     CHECK(b.dev.state == FW_FAULTED && b.dev.faults == FW_F_DEVICE);
     b.model.fault_inputs = 0;
-    send(&b, FW_CLEAR_FAULTS, 1, 5, NULL, 0, 10);
-    EXPECT_ACK(&b, 5, FW_CLEAR_FAULTS, FW_HOLD, 0);
+    COMMAND_ACKED(&b, FW_CLEAR_FAULTS, 5, 10, FW_HOLD, 0);
     fw_device_poll(&b.dev, 11);
     CHECK(b.dev.state == FW_HOLD && b.dev.faults == 0);
     /* the emergency-stop input */
@@ -381,8 +377,7 @@ static void test_fault_inputs(void)
     fw_device_poll(&b.dev, 12);
     CHECK(b.dev.state == FW_ESTOPPED && b.dev.faults == FW_F_ESTOP && !b.model.enabled);
     b.model.fault_inputs = 0;
-    send(&b, FW_CLEAR_FAULTS, 1, 6, NULL, 0, 13);
-    EXPECT_ACK(&b, 6, FW_CLEAR_FAULTS, FW_HOLD, 0);
+    COMMAND_ACKED(&b, FW_CLEAR_FAULTS, 6, 13, FW_HOLD, 0);
     CHECK(b.model.enabled);
 }
 

@@ -85,19 +85,21 @@ def test_wrong_column_count(workdir, capsys):
     assert "unknown column 'leg_3_0' (this stack has 2 platform(s)" in err
 
 
+def _with_cell(lines, i, col, value):
+    """The CSV text of ``lines`` with column ``col`` of row ``i`` (0: the header) set to
+    ``value``."""
+    row = lines[i].split(",")
+    row[col] = value
+    return "\n".join(lines[:i] + [",".join(row)] + lines[i + 1:]) + "\n"
+
+
 def test_nan(workdir, capsys):
-    lines = _lines(workdir)
-    row = lines[5].split(",")
-    row[13] = "nan"
-    err = _bad(workdir, capsys, "\n".join(lines[:5] + [",".join(row)] + lines[6:]) + "\n")
+    err = _bad(workdir, capsys, _with_cell(_lines(workdir), 5, 13, "nan"))
     assert "bad.csv: line 6, column 'y': not a finite number ('nan')" in err
 
 
 def test_legs_outside_the_stroke(workdir, capsys):
-    lines = _lines(workdir)
-    row = lines[7].split(",")
-    row[8] = "0.3412"
-    err = _bad(workdir, capsys, "\n".join(lines[:7] + [",".join(row)] + lines[8:]) + "\n")
+    err = _bad(workdir, capsys, _with_cell(_lines(workdir), 7, 8, "0.3412"))
     assert "bad.csv: line 8: leg_2_2 = 0.3412 m is outside the stroke [0.2, 0.32] of platform 2" \
         in err
 

@@ -1,10 +1,11 @@
-"""Helpers shared by the IK kernel tests (test_fastik, test_fastsqp)."""
+"""Helpers shared by the IK tests (tests/ik)."""
 
 import dataclasses
 
 import numpy as np
 
 import assemblers as A
+from assemblers.geometry.api import pose_to_transform, transform_to_pose
 from assemblers.kinematics.api import home_pose
 
 
@@ -19,6 +20,31 @@ def feasible_poses(asm, k, seed):
                 np.all(A.leg_lengths(asm, Q) <= asm.leg_max[:, None]):
             out.append(Q)
     return np.array(out)
+
+
+def eliminated(asm, T, legs=A.leg_lengths):
+    """The IK of the tool target ``T`` with the last platform eliminated, in NumPy, for the
+    independent SLSQP reference solves: ``full(z)``, the stack pose (6N,) whose first N-1
+    platforms are at ``z`` (6(N-1),) and whose last one closes the chain to ``T``; and
+    ``cons(z)``, every limit as ``g >= 0`` (leg lengths by ``legs(asm, Q)``, joint angles by the
+    public API)."""
+    N = asm.n_platforms
+    tool_inv = np.linalg.inv(asm.T_tool)
+
+    def full(z):
+        Tb = asm.T_mount.copy()
+        for i in range(N - 1):
+            Tb = Tb @ pose_to_transform(z[6 * i: 6 * i + 6]) @ asm.T_interfaces[i]
+        return np.concatenate([z, transform_to_pose(np.linalg.inv(Tb) @ T @ tool_inv)])
+
+    def cons(z):
+        Q = full(z)
+        L = legs(asm, Q)
+        return np.concatenate([(L - asm.leg_min[:, None]).ravel(),
+                               (asm.leg_max[:, None] - L).ravel(),
+                               (asm.max_joint_angle[:, None, None] - A.joint_angles(asm, Q)).ravel()])
+
+    return full, cons
 
 
 def with_pose_bounds(asm):

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ik_support import feasible_poses
+from ik_support import eliminated, feasible_poses
 from scipy.spatial.transform import Rotation
 
 import assemblers as A
@@ -225,21 +225,7 @@ def _slsqp_fd(asm, T, Q0):
     from scipy.optimize import minimize
 
     N = asm.n_platforms
-    tool_inv = np.linalg.inv(asm.T_tool)
-
-    def full(z):
-        Tb = asm.T_mount.copy()
-        for i in range(N - 1):
-            Tb = Tb @ pose_to_transform(z[6 * i: 6 * i + 6]) @ asm.T_interfaces[i]
-        return np.concatenate([z, transform_to_pose(np.linalg.inv(Tb) @ T @ tool_inv)])
-
-    def cons(z):
-        Q = full(z)
-        L = A.leg_lengths(asm, Q)
-        return np.concatenate([(L - asm.leg_min[:, None]).ravel(),
-                               (asm.leg_max[:, None] - L).ravel(),
-                               (asm.max_joint_angle[:, None, None] - A.joint_angles(asm, Q)).ravel()])
-
+    full, cons = eliminated(asm, T)
     res = minimize(lambda z: A.sensitivity(asm, full(z)), Q0[:6 * (N - 1)], method="SLSQP",
                    constraints=[{"type": "ineq", "fun": cons}],
                    options={"maxiter": 300, "ftol": 1e-13})

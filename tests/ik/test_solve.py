@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from ik_support import eliminated
 from scipy.optimize import minimize, nnls
 
 import assemblers as A
@@ -60,20 +61,7 @@ def _reference(asm, T, starts):
     """Slow independent optimum: elimination in NumPy, constraints from the public API,
     finite-difference SLSQP from many starts."""
     N = asm.n_platforms
-    tool_inv = np.linalg.inv(asm.T_tool)
-
-    def full(z):
-        Tb = asm.T_mount.copy()
-        for i in range(N - 1):
-            Tb = Tb @ pose_to_transform(z[6 * i: 6 * i + 6]) @ asm.T_interfaces[i]
-        return np.concatenate([z, transform_to_pose(np.linalg.inv(Tb) @ T @ tool_inv)])
-
-    def cons(z):
-        Q = full(z)
-        L = legs_np(asm, Q)
-        ang = A.joint_angles(asm, Q)
-        return np.concatenate([(L - asm.leg_min[:, None]).ravel(), (asm.leg_max[:, None] - L).ravel(),
-                               (asm.max_joint_angle[:, None, None] - ang).ravel()])
+    full, cons = eliminated(asm, T, legs=legs_np)
 
     best = np.inf
     for Q0 in starts:

@@ -5,8 +5,23 @@ import dataclasses
 
 import numpy as np
 
+import assemblers as A
 from assemblers.geometry.api import pose_to_transform
 from assemblers.model import Payload
+
+
+def poses(asm, k, seed, scale=1.0):
+    """Random stack poses inside the strokes (rejection), (k, 6N): home +- 2 cm, +- 0.1 rad per
+    platform (times ``scale``)."""
+    rng = np.random.default_rng(seed)
+    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], asm.n_platforms) * scale
+    out = []
+    while len(out) < k:
+        Q = A.home_pose(asm) + rng.uniform(-lim, lim)
+        L = A.leg_lengths(asm, Q)
+        if np.all(L > asm.leg_min[:, None]) and np.all(L < asm.leg_max[:, None]):
+            out.append(Q)
+    return np.array(out)
 
 
 def with_masses(asm, *, top_mass=2.5, leg_mass=0.4, stiffness=3e5, rating=None, payload=1.0,

@@ -6,7 +6,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from statics_support import with_masses
+from statics_support import poses, with_masses
 
 import assemblers as A
 from assemblers.errors import InputError
@@ -26,18 +26,6 @@ def settle(asm, Q, wrench=None, iters=30):
         f = A.leg_forces(asm, Qx, wrench=wrench)
         Qx = A.from_legs(asm, L_rest - f * invk, initial=Qx)
     return Qx
-
-
-def poses(asm, k, seed):
-    rng = np.random.default_rng(seed)
-    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], asm.n_platforms)
-    out = []
-    while len(out) < k:
-        Q = A.home_pose(asm) + rng.uniform(-lim, lim)
-        L = A.leg_lengths(asm, Q)
-        if np.all(L > asm.leg_min[:, None]) and np.all(L < asm.leg_max[:, None]):
-            out.append(Q)
-    return np.array(out)
 
 
 @pytest.mark.parametrize("name", ["duo", "trio", "assembler"])

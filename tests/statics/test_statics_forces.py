@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from statics_support import bodies, gravity_potential, with_masses
+from statics_support import bodies, gravity_potential, poses, with_masses
 
 import assemblers as A
 from assemblers.errors import InputError
@@ -20,19 +20,6 @@ from assemblers.statics import reference as R
 from assemblers.statics.loads import LoadArrays, load_arrays
 
 STACKS = ["single", "duo", "trio", "assembler"]
-
-
-def poses(asm, k, seed, scale=1.0):
-    """Random stack poses inside the strokes (rejection), (k, 6N)."""
-    rng = np.random.default_rng(seed)
-    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], asm.n_platforms) * scale
-    out = []
-    while len(out) < k:
-        Q = A.home_pose(asm) + rng.uniform(-lim, lim)
-        L = A.leg_lengths(asm, Q)
-        if np.all(L > asm.leg_min[:, None]) and np.all(L < asm.leg_max[:, None]):
-            out.append(Q)
-    return np.array(out)
 
 
 @pytest.mark.parametrize("name", STACKS)

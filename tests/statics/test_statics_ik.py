@@ -8,7 +8,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from statics_support import frames, point
+from statics_support import frames, point, poses
 
 import assemblers as A
 from assemblers.errors import InputError
@@ -23,15 +23,7 @@ def loaded():
 
 def targets(asm, k, seed, scale=1.0):
     """Reachable tool targets: the tool at random stack poses inside the strokes."""
-    rng = np.random.default_rng(seed)
-    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], asm.n_platforms) * scale
-    out = []
-    while len(out) < k:
-        Q = A.home_pose(asm) + rng.uniform(-lim, lim)
-        L = A.leg_lengths(asm, Q)
-        if np.all(L > asm.leg_min[:, None]) and np.all(L < asm.leg_max[:, None]):
-            out.append(A.forward_kinematics(asm, Q))
-    return out
+    return [A.forward_kinematics(asm, Q) for Q in poses(asm, k, seed, scale)]
 
 
 def legs_np(asm, Q):

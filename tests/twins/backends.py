@@ -119,27 +119,16 @@ def geometry_backends(name):
     return res
 
 
-def _stack_kernel(rows_name, out_tail, args):
-    """A kinematics ``*_rows`` kernel as a callable over (..., 6N) (one call, all rows)."""
+def _stack_kernel(name, out_tail, args, serial):
+    """A kinematics kernel over (..., 6N) as one call on all rows: the serial ``*_rows`` driver
+    (``serial``, told the row range) or the threaded ``*_batch`` one."""
 
     def call(asm, Q):
         a = kin_api.kernel_arrays(asm)
         lead = Q.shape[:-1]
         Qf = np.ascontiguousarray(Q.reshape(-1, Q.shape[-1]))
         out = np.empty((Qf.shape[0],) + out_tail(asm))
-        getattr(kk, rows_name)(*args(a), Qf, out, 0, Qf.shape[0])
-        return out.reshape(lead + out_tail(asm))
-
-    return call
-
-
-def _stack_threads(batch_name, out_tail, args):
-    def call(asm, Q):
-        a = kin_api.kernel_arrays(asm)
-        lead = Q.shape[:-1]
-        Qf = np.ascontiguousarray(Q.reshape(-1, Q.shape[-1]))
-        out = np.empty((Qf.shape[0],) + out_tail(asm))
-        getattr(kk, batch_name)(*args(a), Qf, out)
+        getattr(kk, name)(*args(a), Qf, out, *((0, Qf.shape[0]) if serial else ()))
         return out.reshape(lead + out_tail(asm))
 
     return call
@@ -186,8 +175,8 @@ def kinematics_backends(name):
     Numba drivers, and the public facade."""
     ref, kern, (tail, args), public = KINEMATICS[name]
     return [("reference", _stack_jax(ref)),
-            ("numba-serial", _stack_kernel(f"{kern}_rows", tail, args)),
-            ("numba-threads", _stack_threads(f"{kern}_batch", tail, args)),
+            ("numba-serial", _stack_kernel(f"{kern}_rows", tail, args, True)),
+            ("numba-threads", _stack_kernel(f"{kern}_batch", tail, args, False)),
             ("api", _stack_api(public))]
 
 

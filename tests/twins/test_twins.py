@@ -60,46 +60,43 @@ def close(a, b, atol):
 seeds = st.integers(0, 2**32 - 1)
 
 
-@over_shapes()
-@over_backends("geometry", "rpy_to_matrix")
-@twin
-@given(seeds, st.sampled_from(["zero", "generic"]))
-def test_rpy_to_matrix(backend, ref, shape, seed, regime):
-    rpy = poses(np.random.default_rng(seed), shape, regime)[..., 3:]
-    close(backend(rpy), ref(rpy), 1e-15)
+def geometry_twin(name, regimes):
+    """A geometry twin test over every batch shape and every backend of ``name``, on drawn seeds
+    and rotation regimes (``regimes``)."""
+
+    def wrap(test):
+        return over_shapes()(over_backends("geometry", name)(twin(given(
+            seeds, st.sampled_from(regimes))(test))))
+
+    return wrap
 
 
-@over_shapes()
-@over_backends("geometry", "matrix_to_rpy")
-@twin
-@given(seeds, st.sampled_from(["zero", "generic"]))
-def test_matrix_to_rpy(backend, ref, shape, seed, regime):
-    R = A.geometry.api.rpy_to_matrix(poses(np.random.default_rng(seed), shape, regime)[..., 3:])
-    close(backend(R), ref(R), 1e-13)
+def rpys(rng, shape, regime):
+    """(*shape, 3) roll, pitch, yaw: the angles of :func:`poses`."""
+    return poses(rng, shape, regime)[..., 3:]
 
 
-@over_shapes()
-@over_backends("geometry", "angular_basis")
-@twin
-@given(seeds, st.sampled_from(["zero", "generic"]))
-def test_angular_basis(backend, ref, shape, seed, regime):
-    rpy = poses(np.random.default_rng(seed), shape, regime)[..., 3:]
-    close(backend(rpy), ref(rpy), 1e-15)
+def same_as_reference(name, draw, atol, regimes=("zero", "generic")):
+    """A twin test of ``name``: every backend on ``draw(rng, shape, regime)`` against the JAX
+    reference, to ``atol``."""
+
+    @geometry_twin(name, list(regimes))
+    def test(backend, ref, shape, seed, regime):
+        x = draw(np.random.default_rng(seed), shape, regime)
+        close(backend(x), ref(x), atol)
+
+    test.__doc__ = f"{name}: every backend against the JAX reference."
+    return test
 
 
-@over_shapes()
-@over_backends("geometry", "pose_to_transform")
-@twin
-@given(seeds, st.sampled_from(["zero", "generic"]))
-def test_pose_to_transform(backend, ref, shape, seed, regime):
-    q = poses(np.random.default_rng(seed), shape, regime)
-    close(backend(q), ref(q), 1e-15)
+test_rpy_to_matrix = same_as_reference("rpy_to_matrix", rpys, 1e-15)
+test_matrix_to_rpy = same_as_reference(
+    "matrix_to_rpy", lambda *draw: A.geometry.api.rpy_to_matrix(rpys(*draw)), 1e-13)
+test_angular_basis = same_as_reference("angular_basis", rpys, 1e-15)
+test_pose_to_transform = same_as_reference("pose_to_transform", poses, 1e-15)
 
 
-@over_shapes()
-@over_backends("geometry", "transform_to_pose")
-@twin
-@given(seeds, st.sampled_from(["zero", "generic"]))
+@geometry_twin("transform_to_pose", ["zero", "generic"])
 def test_transform_to_pose_inverts_pose_to_transform(backend, ref, shape, seed, regime):
     q = poses(np.random.default_rng(seed), shape, regime)
     T = A.geometry.api.pose_to_transform(q)
@@ -107,29 +104,17 @@ def test_transform_to_pose_inverts_pose_to_transform(backend, ref, shape, seed, 
     close(backend(T), q, 1e-12)
 
 
-@over_shapes()
-@over_backends("geometry", "inverse_transform")
-@twin
-@given(seeds, st.sampled_from(ROTATIONS))
+@geometry_twin("inverse_transform", ROTATIONS)
 def test_inverse_transform(backend, ref, shape, seed, regime):
     T = transforms(np.random.default_rng(seed), shape, regime)
     close(backend(T), ref(T), 1e-15)
     close(backend(T) @ T, np.broadcast_to(np.eye(4), T.shape), 1e-14)
 
 
-@over_shapes()
-@over_backends("geometry", "so3_exp")
-@twin
-@given(seeds, st.sampled_from(ROTATIONS))
-def test_so3_exp(backend, ref, shape, seed, regime):
-    w = rotvecs(np.random.default_rng(seed), shape, regime)
-    close(backend(w), ref(w), 1e-14)
+test_so3_exp = same_as_reference("so3_exp", rotvecs, 1e-14, ROTATIONS)
 
 
-@over_shapes()
-@over_backends("geometry", "so3_log")
-@twin
-@given(seeds, st.sampled_from(ROTATIONS))
+@geometry_twin("so3_log", ROTATIONS)
 def test_so3_log(backend, ref, shape, seed, regime):
     """The log equals the reference (up to the sign of the axis at pi, where both are right)
     and exp inverts it; near pi the axis is read from the symmetric part in every backend."""
@@ -145,10 +130,7 @@ def test_so3_log(backend, ref, shape, seed, regime):
         close(got, w, 1e-9)
 
 
-@over_shapes()
-@over_backends("geometry", "twist_between")
-@twin
-@given(seeds, st.sampled_from(["zero", "tiny", "small", "generic"]))
+@geometry_twin("twist_between", ["zero", "tiny", "small", "generic"])
 def test_twist_between(backend, ref, shape, seed, regime):
     rng = np.random.default_rng(seed)
     T0 = transforms(rng, shape, "generic")

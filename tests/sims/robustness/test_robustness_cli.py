@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import named_in_error
 
 from assemblers.cli import main as cli_main
 
@@ -58,16 +59,10 @@ def test_cli_table_with_leg_noise(capsys):
     assert "RMS pos [" in stdout
 
 
-@pytest.mark.parametrize("argv, msg", [
-    (["--samples", "0"], "--samples"),
-    (["--samples", "abc"], "--samples"),
-    (["--target", "0 0 nan 0 0 0"], "--target"),
-    (["--target", "0 0 1"], "--target"),
-    (["--noise", "pose,wind"], "--noise"),
+@pytest.mark.parametrize("argv, msg", named_in_error(
+    "--samples 0", "--samples abc", '--target "0 0 nan 0 0 0"', '--target "0 0 1"',
+    "--noise pose,wind", "--sigma-xyz -1", "--seed -3", "--random-poses 1.5") + [
     (["--noise", "pose", "--sigma-leg", "1e-4"], "--sigma-leg"),
-    (["--sigma-xyz", "-1"], "--sigma-xyz"),
-    (["--seed", "-3"], "--seed"),
-    (["--random-poses", "1.5"], "--random-poses"),
     (["--config", "no_such_config_name"], "no_such_config_name"),
 ])
 def test_cli_bad_input(tmp_path, capsys, argv, msg):
