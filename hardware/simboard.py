@@ -44,6 +44,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from .running import StartStop
+
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 """The firmware sources (``firmware/Makefile``)."""
 DEFAULT_BUILD_DIR = FIRMWARE_DIR / "build"
@@ -310,7 +312,7 @@ def start_board(firmware: Firmware, config: BoardConfig, *, name: str = "",
             return board
 
 
-class SimBoardGroup:
+class SimBoardGroup(StartStop):
     """Several simulated boards (one per platform); a context manager.  ``ports`` in platform
     order."""
 
@@ -339,13 +341,6 @@ class SimBoardGroup:
 
     def stop(self) -> list[Pulses | None]:
         return [b.stop() for b in self.boards]
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def start_boards(asm, *, n: int | None = None, baud: int | None = None,
