@@ -15,7 +15,7 @@ steps still run where they can), 2 bad input.
 from __future__ import annotations
 
 from assemblers import files
-from assemblers.cli import add_config_arg, parse_count, parse_numbers
+from assemblers.cli import TARGET_METAVAR, add_config_arg, parse_count, parse_numbers
 from assemblers.cli.registry import find
 
 DEFAULT_TARGET = "0.02 0.01 1.07 0.05 0.0 0.1"  # reachable by the default Assembler
@@ -23,7 +23,7 @@ DEFAULT_TARGET = "0.02 0.01 1.07 0.05 0.0 0.1"  # reachable by the default Assem
 
 def configure_demo(p):
     add_config_arg(p)
-    p.add_argument("--target", default=DEFAULT_TARGET, metavar='"x y z roll pitch yaw"',
+    p.add_argument("--target", default=DEFAULT_TARGET, metavar=TARGET_METAVAR,
                    help=f"tool target in the world frame, m and rad (default: {DEFAULT_TARGET!r}, "
                         "reachable by the default Assembler)")
     p.add_argument("--samples", default="2e5", metavar="N",
