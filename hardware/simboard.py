@@ -328,19 +328,23 @@ def write_eeprom_files(configs: list[BoardConfig], out_dir: str | os.PathLike,
     return paths
 
 
+#: the simulated boards' own options: (option, type, what it sets)
+BOARD_OPTIONS = (
+    ("--baud", int, "UART baud rate of every board (default: each link's baudrate; the "
+                    "simulation moves bytes at this rate)"),
+    ("--rate", float, "slowest stream rate to allow for in the boards' step limit (Hz; default: "
+                      "the config's rate_hz)"),
+    ("--max-step", int, "largest step per set-point in counts (default: twice what the host's "
+                        "gate admits at --rate; 0: off)"),
+)
+
+
 def add_board_arguments(p: argparse.ArgumentParser) -> None:
     """The simulated boards' own options (``--baud``, ``--rate``, ``--max-step``); the number of
     boards (``--platforms``) is the caller's: ``assemblers emulate`` shares it with the Python
     emulator."""
-    p.add_argument("--baud", type=int, default=None,
-                   help="simulated boards: UART baud rate of every board (default: each link's "
-                        "baudrate; the simulation moves bytes at this rate)")
-    p.add_argument("--rate", type=float, default=None,
-                   help="simulated boards: slowest stream rate to allow for in the boards' step "
-                        "limit (Hz; default: the config's rate_hz)")
-    p.add_argument("--max-step", type=int, default=None,
-                   help="simulated boards: largest step per set-point in counts (default: twice "
-                        "what the host's gate admits at --rate; 0: off)")
+    for flag, kind, text in BOARD_OPTIONS:
+        p.add_argument(flag, type=kind, default=None, help=f"simulated boards: {text}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
