@@ -272,6 +272,10 @@ def fault_names(bits: int) -> list[str]:
     return names
 
 
+def _state_faults(reply: Ack | Nak | Status) -> str:
+    return f"state={_enum_name(State, reply.state)} faults={fault_names(reply.faults)}"
+
+
 def describe(frame: Frame) -> str:
     """One line, human-readable: ``SETPOINT addr=1 seq=3 tick=3 counts=[...]``."""
     head = f"{type_name(frame.type)} addr={frame.address} seq={frame.seq}"
@@ -281,16 +285,14 @@ def describe(frame: Frame) -> str:
         return f"{head} tick={sp.tick} counts={list(sp.counts)}"
     if frame.type == MsgType.ACK:
         a = parse_ack(p)
-        return (f"{head} of={type_name(a.of_type)} state={_enum_name(State, a.state)} "
-                f"faults={fault_names(a.faults)}")
+        return f"{head} of={type_name(a.of_type)} {_state_faults(a)}"
     if frame.type == MsgType.NAK:
         n = parse_nak(p)
-        return (f"{head} of={type_name(n.of_type)} code={_enum_name(NakCode, n.code)} "
-                f"state={_enum_name(State, n.state)} faults={fault_names(n.faults)}")
+        return f"{head} of={type_name(n.of_type)} code={_enum_name(NakCode, n.code)} {_state_faults(n)}"
     if frame.type == MsgType.STATUS:
         s = parse_status(p)
-        return (f"{head} state={_enum_name(State, s.state)} faults={fault_names(s.faults)} "
-                f"last_tick={s.last_tick} measured={list(s.measured)} target={list(s.target)}")
+        return (f"{head} {_state_faults(s)} last_tick={s.last_tick} measured={list(s.measured)} "
+                f"target={list(s.target)}")
     if frame.type == MsgType.IDENT:
         d = parse_ident(p)
         return (f"{head} address={d.address} protocol={d.protocol} fw_version={d.fw_version} "

@@ -14,9 +14,12 @@ Nothing here imports NumPy until a command runs.
 """
 
 from .args import (
+    STACK_POSE_METAVAR,
+    TARGET_METAVAR,
     CLIError,
     add_config_arg,
     add_json_arg,
+    add_stack_pose_arg,
     check_number,
     load_assembler,
     parse_count,
@@ -24,12 +27,15 @@ from .args import (
     parse_sigma,
     parse_stack_pose,
     parse_target,
+    stack_pose_or_home,
 )
 from .main import main
 
 __all__ = [
-    "COMMANDS", "CLIError", "add_config_arg", "add_json_arg", "check_number", "load_assembler",
-    "main", "parse_count", "parse_numbers", "parse_sigma", "parse_stack_pose", "parse_target",
+    "COMMANDS", "STACK_POSE_METAVAR", "TARGET_METAVAR", "CLIError", "add_config_arg",
+    "add_json_arg", "add_stack_pose_arg", "check_number", "load_assembler", "main",
+    "parse_count", "parse_numbers", "parse_sigma", "parse_stack_pose", "parse_target",
+    "stack_pose_or_home",
 ]
 
 

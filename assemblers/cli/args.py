@@ -12,8 +12,9 @@ import argparse
 import math
 
 __all__ = [
-    "CLIError", "add_config_arg", "add_json_arg", "check_number", "load_assembler",
-    "parse_count", "parse_numbers", "parse_sigma", "parse_stack_pose", "parse_target",
+    "STACK_POSE_METAVAR", "TARGET_METAVAR", "CLIError", "add_config_arg", "add_json_arg",
+    "add_stack_pose_arg", "check_number", "load_assembler", "parse_count", "parse_numbers",
+    "parse_sigma", "parse_stack_pose", "parse_target", "stack_pose_or_home",
 ]
 
 #: Most numbers one option takes (a stack pose of the largest stack is 192).
@@ -21,6 +22,10 @@ MAX_NUMBERS = 10_000
 #: Largest size of a pose, target or leg-length component (m or rad): beyond it, squares and
 #: products of the kinematics overflow long before anything physical happens.
 MAX_POSE = 1e3
+#: How the options of a tool pose (:func:`parse_target`) and of a stack pose
+#: (:func:`parse_stack_pose`) show their value in ``--help``.
+TARGET_METAVAR = '"x y z roll pitch yaw"'
+STACK_POSE_METAVAR = '"q1 ... q6N"'
 
 
 class CLIError(Exception):
@@ -93,6 +98,21 @@ def parse_stack_pose(text: str, asm, name: str = "--Q"):
     import numpy as np
 
     return np.array(parse_numbers(text, name, 6 * asm.n_platforms, bound=MAX_POSE))
+
+
+def add_stack_pose_arg(p: argparse.ArgumentParser, default: str = "the home pose") -> None:
+    """``--Q``, a stack pose (read by :func:`stack_pose_or_home`); ``default`` says what stands
+    in for it when it is not given."""
+    p.add_argument("--Q", default=None, metavar=STACK_POSE_METAVAR,
+                   help="stack pose: 6 numbers per platform (x y z m, roll pitch yaw rad), bottom "
+                        f"first; default: {default}")
+
+
+def stack_pose_or_home(args, asm):
+    """The stack pose ``--Q`` (see :func:`add_stack_pose_arg`), or the home pose without it."""
+    from ..kinematics.api import home_pose
+
+    return home_pose(asm) if args.Q is None else parse_stack_pose(args.Q, asm, "--Q")
 
 
 def parse_count(text, name: str, lo: int = 0, hi: int | None = None) -> int:

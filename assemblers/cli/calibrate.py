@@ -17,6 +17,17 @@ MAX_CANDIDATES = 1_000_000
 FAMILY_FLAGS = (("joints", "--no-joints"), ("offsets", "--no-offsets"), ("mount", "--no-mount"),
                 ("tool", "--no-tool"))
 
+#: the error sizes of ``calibrate simulate``'s true build: (option, default, metavar, help)
+ERROR_SIZES = (
+    ("--joints", "1e-3", "M", "joint position error per coordinate, m"),
+    ("--offsets", "5e-4", "M", "leg offset error, m"),
+    ("--leg-scales", "0", "X", "leg scale error, relative"),
+    ("--mount", "1e-3", "M", "mount position error per axis, m"),
+    ("--mount-rotation", "1e-3", "RAD", "mount rotation error per axis, rad"),
+    ("--tool", "1e-3", "M", "tool position error per axis, m"),
+    ("--tool-rotation", "1e-3", "RAD", "tool rotation error per axis, rad"),
+)
+
 
 def _noise_args(p) -> None:
     p.add_argument("--sigma-position", type=float, default=1e-5, metavar="M",
@@ -47,14 +58,19 @@ def _sigmas(args) -> tuple[float, float]:
     return sp, sr
 
 
+def _action(sub, name: str, help: str, description: str):
+    """The subcommand ``calibrate <name>``, its ``--config`` declared."""
+    p = sub.add_parser(name, help=help, description=description)
+    add_config_arg(p)
+    return p
+
+
 def configure_calibrate(p) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="{plan,simulate,fit}")
-    pl = sub.add_parser("plan", help="choose measurement poses (D-optimal) and predict the "
-                        "uncertainty they give",
-                        description="Choose measurement poses inside every limit that maximize "
-                        "observability (D-optimal over random candidate poses); write their "
-                        "commanded legs as CSV and report the expected uncertainty.")
-    add_config_arg(pl)
+    pl = _action(sub, "plan", "choose measurement poses (D-optimal) and predict the uncertainty "
+                 "they give", "Choose measurement poses inside every limit that maximize "
+                 "observability (D-optimal over random candidate poses); write their commanded "
+                 "legs as CSV and report the expected uncertainty.")
     pl.add_argument("--poses", default="40", metavar="N", help="poses to plan (default 40)")
     pl.add_argument("--candidates", default="2000", metavar="N",
                     help="random candidate poses to choose from (default 2000)")
@@ -66,29 +82,17 @@ def configure_calibrate(p) -> None:
     _family_args(pl)
     add_json_arg(pl)
 
-    si = sub.add_parser("simulate", help="a synthetic campaign: perturb a config, measure it "
-                        "with noise", description="Perturb a config by the given error sizes "
-                        "(the 'true' build) and measure its tool at planned or random poses "
-                        "with noise; writes the measurements CSV and the true config.")
-    add_config_arg(si)
+    si = _action(sub, "simulate", "a synthetic campaign: perturb a config, measure it with "
+                 "noise", "Perturb a config by the given error sizes (the 'true' build) and "
+                 "measure its tool at planned or random poses with noise; writes the "
+                 "measurements CSV and the true config.")
     src = si.add_mutually_exclusive_group()
     src.add_argument("--poses", default=None, metavar="FILE",
                      help="planned poses (CSV with leg_* columns, e.g. from 'calibrate plan')")
     src.add_argument("--random", default=None, metavar="N", help="measure N random poses")
-    si.add_argument("--joints", type=float, default=1e-3, metavar="M",
-                    help="joint position error per coordinate, m (default 1e-3)")
-    si.add_argument("--offsets", type=float, default=5e-4, metavar="M",
-                    help="leg offset error, m (default 5e-4)")
-    si.add_argument("--leg-scales", type=float, default=0.0, metavar="X",
-                    help="leg scale error, relative (default 0)")
-    si.add_argument("--mount", type=float, default=1e-3, metavar="M",
-                    help="mount position error per axis, m (default 1e-3)")
-    si.add_argument("--mount-rotation", type=float, default=1e-3, metavar="RAD",
-                    help="mount rotation error per axis, rad (default 1e-3)")
-    si.add_argument("--tool", type=float, default=1e-3, metavar="M",
-                    help="tool position error per axis, m (default 1e-3)")
-    si.add_argument("--tool-rotation", type=float, default=1e-3, metavar="RAD",
-                    help="tool rotation error per axis, rad (default 1e-3)")
+    for flag, default, metavar, text in ERROR_SIZES:
+        si.add_argument(flag, type=float, default=float(default), metavar=metavar,
+                        help=f"{text} (default {default})")
     si.add_argument("--plates", action="store_true",
                     help="also measure every top plate (top_<i>_* columns)")
     si.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -98,11 +102,9 @@ def configure_calibrate(p) -> None:
     _noise_args(si)
     add_json_arg(si)
 
-    fi = sub.add_parser("fit", help="fit the error model to measurements: a calibrated config "
-                        "and a report", description="Calibrate the config from a measurements "
-                        "CSV: writes the calibrated config (TOML, loadable by --config) and "
-                        "optionally a report folder.")
-    add_config_arg(fi)
+    fi = _action(sub, "fit", "fit the error model to measurements: a calibrated config and a "
+                 "report", "Calibrate the config from a measurements CSV: writes the calibrated "
+                 "config (TOML, loadable by --config) and optionally a report folder.")
     fi.add_argument("--measurements", required=True, metavar="FILE", help="measurements (CSV)")
     fi.add_argument("--out", required=True, metavar="FILE", help="calibrated config (TOML)")
     fi.add_argument("--report", default=None, metavar="DIR",

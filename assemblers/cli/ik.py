@@ -11,6 +11,7 @@ from .. import files
 from ..errors import ConvergenceError, InputError
 from .args import (
     MAX_POSE,
+    TARGET_METAVAR,
     CLIError,
     add_config_arg,
     add_json_arg,
@@ -66,7 +67,7 @@ def _bounded(a, name: str):
 
 def configure_solve(p):
     add_config_arg(p)
-    p.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"', help=TARGET_HELP)
+    p.add_argument("--target", default=None, metavar=TARGET_METAVAR, help=TARGET_HELP)
     p.add_argument("--target-file", default=None, metavar="FILE",
                    help='JSON file: {"pose": [x, y, z, roll, pitch, yaw]} or {"T": 4x4}')
     p.add_argument("--criterion", default=None, metavar="NAME|BLEND",
@@ -148,9 +149,9 @@ def configure_trajectory(p):
         "sampled at the stream rate.  The output says how long the move takes, which limit "
         "binds, and whether the file streams as it is.")
     add_config_arg(p)
-    p.add_argument("--from", dest="from_", default=None, metavar='"x y z roll pitch yaw"',
+    p.add_argument("--from", dest="from_", default=None, metavar=TARGET_METAVAR,
                    help="start tool pose (default: the tool at the home pose)")
-    p.add_argument("--to", default=None, metavar='"x y z roll pitch yaw"',
+    p.add_argument("--to", default=None, metavar=TARGET_METAVAR,
                    help="end tool pose of a straight-line + SLERP move")
     p.add_argument("--targets", default=None, metavar="FILE",
                    help="timed tool targets instead of --from/--to: CSV with a header "

@@ -11,26 +11,12 @@ from .args import (
     CLIError,
     add_config_arg,
     add_json_arg,
+    add_stack_pose_arg,
     load_assembler,
     parse_numbers,
-    parse_stack_pose,
+    stack_pose_or_home,
 )
 from .render import pose_str, print_json, table
-
-
-def _get_Q(args, asm):
-    from ..kinematics.api import home_pose
-
-    if args.Q is None:
-        return home_pose(asm)
-    return parse_stack_pose(args.Q, asm, "--Q")
-
-
-def _add_Q_arg(p):
-    p.add_argument("--Q", default=None, metavar='"q1 ... q6N"',
-                   help="stack pose: 6 numbers per platform (x y z m, roll pitch yaw rad), bottom "
-                        "first; default: the home pose")
-
 
 # ----------------------------------------------------------------------------------- info
 
@@ -112,7 +98,7 @@ def _unit(asm, wrt) -> bool:
 
 def configure_fk(p):
     add_config_arg(p)
-    _add_Q_arg(p)
+    add_stack_pose_arg(p)
     add_json_arg(p)
 
 
@@ -120,7 +106,7 @@ def run_fk(args) -> int:
     import assemblers as A
 
     asm = load_assembler(args)
-    Q = _get_Q(args, asm)
+    Q = stack_pose_or_home(args, asm)
     T = A.forward_kinematics(asm, Q)
     legs = A.leg_lengths(asm, Q)
     ang = np.degrees(A.joint_angles(asm, Q))
@@ -148,7 +134,7 @@ def run_fk(args) -> int:
 
 def configure_jacobian(p):
     add_config_arg(p)
-    _add_Q_arg(p)
+    add_stack_pose_arg(p)
     p.add_argument("--wrt", choices=("pose", "legs"), default="pose",
                    help="J_Q (pose parameters) or J_L (leg lengths); default pose")
     add_json_arg(p)
@@ -158,7 +144,7 @@ def run_jacobian(args) -> int:
     import assemblers as A
 
     asm = load_assembler(args)
-    Q = _get_Q(args, asm)
+    Q = stack_pose_or_home(args, asm)
     J = A.jacobian(asm, Q, wrt=args.wrt)
     fro = float(np.linalg.norm(J))
     cost = A.sensitivity(asm, Q, wrt=args.wrt)

@@ -7,13 +7,15 @@ import numpy as np
 
 from .args import (
     MAX_POSE,
+    TARGET_METAVAR,
     CLIError,
     add_config_arg,
     add_json_arg,
+    add_stack_pose_arg,
     load_assembler,
     parse_numbers,
-    parse_stack_pose,
     parse_target,
+    stack_pose_or_home,
 )
 from .render import pose_str, print_json, table
 
@@ -61,10 +63,8 @@ def _payload(text):
 
 def configure_statics(p):
     add_config_arg(p)
-    p.add_argument("--Q", default=None, metavar='"q1 ... q6N"',
-                   help="stack pose: 6 numbers per platform (x y z m, roll pitch yaw rad), bottom "
-                        "first; default: the home pose (or --target)")
-    p.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"',
+    add_stack_pose_arg(p, "the home pose (or --target)")
+    p.add_argument("--target", default=None, metavar=TARGET_METAVAR,
                    help="solve the IK for this tool pose (world frame, m, rad) first")
     p.add_argument("--criterion", default=None,
                    help="IK criterion for --target (as `assemblers solve --criterion`)")
@@ -98,7 +98,7 @@ def run_statics(args) -> int:
             raise CLIError(f"--target: {solved.message}", status=1)
         Q = solved.Q
     else:
-        Q = A.home_pose(asm) if args.Q is None else parse_stack_pose(args.Q, asm, "--Q")
+        Q = stack_pose_or_home(args, asm)
     doc = force_doc(asm, Q, payload, wrench)
     legs = A.leg_lengths(asm, Q)
     out = {"Q": Q.tolist(), "tool_pose": A.tool_pose(asm, Q).tolist(), "legs_m": legs.tolist(),

@@ -23,7 +23,7 @@ Jacobian; ``V``, ``Rt`` (N, 6, 3) leg vectors and ``R t_k``, ``L`` (N, 6) m, ``E
 angular bases and their derivatives (each platform's base frame); scratch of the stack
 Jacobian ``J`` (6, 6N) with its frames ``bases``, ``tops`` (N, 4, 4), ``T_ee``, ``tmp`` (4, 4);
 ``X`` (6, 6N), ``Jinv`` (N, 6, 6), ``e`` (6,), ``Us`` (6, 6), ``Ss`` (6,), ``Vts`` (6, 6N);
-``F`` (N, 6) N the leg forces and ``dF`` (6N, 6N) their derivative (:func:`forces`).
+``F`` (N, 6) N the leg forces and ``dF`` (6N, 6N) their derivative (:func:`.loads_kernels.forces`).
 """
 
 from __future__ import annotations
@@ -32,14 +32,17 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, objmode, types
-from numba.extending import overload
+from numba import njit, objmode
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..geometry.kernels import twist_between
 from ..kinematics.kernels import jacobian_pose, jacobian_pose_contract, leg_jacobian_row_derivative
 from ..optim.linalg import invert6
-from ..statics import kernels as sk
+from .loads_kernels import (
+    compliance_gradient,
+    forces,  # noqa: F401  (criteria.forces: the evaluation kernel's name)
+    inv_stiffness,
+)
 from .user import call as user_call
 
 # kernel codes
@@ -155,65 +158,6 @@ def needs_forces(crit, P):
             if P.terms.weights[a] != 0.0 and _needs_forces1(P.terms.codes[a]):
                 return True
     return False
-
-
-# The statics in the kernels exist only for a problem with a mass model: ``P.loads`` is None
-# for a config without one (``assemblers.statics.loads.kernel_loads``), and these overloads then
-# compile to stubs, so such a stack's first run does not compile the forces, their derivative
-# and the compliance gradient (seconds of LLVM time) it never uses.
-
-
-def _loaded(P) -> bool:
-    """(At typing time) whether the Problem type ``P`` carries a mass model."""
-    return not isinstance(P.types[P.fields.index("loads")], types.NoneType)
-
-
-def forces(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
-    """The leg forces ``F`` (N, 6) N at ``Q`` and, when ``want``, ``dF`` (6N, 6N) = dF/dQ
-    (:mod:`assemblers.statics.kernels`); fills ``J`` = J_Q and its frames.  False where a
-    platform is singular.  Without a mass model: zeros.  (Kernels only: see the overload.)"""
-    raise NotImplementedError("forces is compiled into the kernels only")
-
-
-@overload(forces, jit_options={"cache": True})
-def _forces_overload(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
-    if _loaded(P):
-        return _forces
-
-    def no_load(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
-        F[:, :] = 0.0
-        if want:
-            dF[:, :] = 0.0
-        return True
-    return no_load
-
-
-def inv_stiffness(P):
-    """(N,) m/N, each platform's 1 / leg_stiffness (0 without a mass model).  (Kernels only.)"""
-    raise NotImplementedError("inv_stiffness is compiled into the kernels only")
-
-
-@overload(inv_stiffness, jit_options={"cache": True})
-def _inv_stiffness_overload(P):
-    if _loaded(P):
-        return lambda P: P.loads.inv_stiffness
-    return lambda P: np.zeros(P.b.shape[0])
-
-
-def _forces(P, Q, want, J, bases, tops, T_ee, tmp, F, dF):
-    n = P.b.shape[0]
-    jacobian_pose(P.T_mount, P.T_after, Q, J, bases, tops, T_ee, tmp)
-    Ginv = np.empty((n, 6, 6))
-    U = np.empty((n, 6, 3))
-    Bw = np.empty((n, 6, 3))
-    Lw = np.empty((n, 6))
-    Mc = np.empty(n)
-    Sc = np.empty((n, 3))
-    if not sk.forces(P.b, P.t, P.loads, bases, tops, T_ee, F, Ginv, U, Bw, Lw, Mc, Sc):
-        return False
-    if want:
-        sk.forces_jacobian(P.loads, J, T_ee, F, Ginv, U, Bw, Lw, Mc, Sc, dF)
-    return True
 
 
 @njit(cache=True)
@@ -386,8 +330,8 @@ def _gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
         with objmode():
             user_call(key, Q, gQ)  # the value and gradient of _value's call, cached
     elif crit == CRIT_COMPLIANCE:
-        _compliance_gradient(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F, dF,
-                             gQ)
+        compliance_gradient(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F, dF,
+                            gQ)
     elif crit == CRIT_COND:
         # d sigma_i = u_i' dM v_i (simple singular values), M = W_out J W_in
         Gf = np.empty((6, nq))
@@ -440,71 +384,6 @@ def _gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
                         for c in range(6):
                             acc += Pm[k, c] * drow[c]
                     gQ[6 * i + j] -= acc
-
-
-def _compliance_gradient(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F, dF,
-                         gQ):
-    """d|W d|/dQ for the deflection ``d = -J_Q y`` (in ``e``), ``y_i = Jinv_i c_i F_i``:
-    ``dd = -(dJ_Q y + J_Q dy)``, ``dy_i = -Jinv_i dJleg_i y_i + c_i Jinv_i dF_i`` (0 without a
-    mass model).  (Kernels only: see the overload.)"""
-    raise NotImplementedError("_compliance_gradient is compiled into the kernels only")
-
-
-@overload(_compliance_gradient, jit_options={"cache": True})
-def _compliance_gradient_overload(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs,
-                                  F, dF, gQ):
-    if _loaded(P):
-        return _compliance_gradient_loaded
-    return lambda P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F, dF, gQ: None
-
-
-def _compliance_gradient_loaded(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt, L, Es, dEs, F,
-                                dF, gQ):
-    w_out = P.w_out
-    n = P.b.shape[0]
-    nq = 6 * n
-    if not f > 0.0:
-        return
-    a = np.empty(6)  # d f / d d
-    for r in range(6):
-        a[r] = w_out[r] * w_out[r] * e[r] / f
-    y = np.empty(nq)
-    c_leg = P.loads.inv_stiffness
-    for i in range(n):
-        c_i = c_leg[i]
-        for r in range(6):
-            s = 0.0
-            for k in range(6):
-                s += Jinv[i, r, k] * F[i, k]
-            y[6 * i + r] = c_i * s
-    Km = np.empty((6, nq))  # -a y^T: what multiplies d J_Q
-    for r in range(6):
-        for c in range(nq):
-            Km[r, c] = -a[r] * y[c]
-    jacobian_pose_contract(Km, J, Q, bases, tops, T_ee, gQ)
-    gam = np.empty(6)  # X_i^T a
-    drow = np.empty(6)
-    for i in range(n):
-        c_i = c_leg[i]
-        for k in range(6):
-            s = 0.0
-            for r in range(6):
-                s += X[r, 6 * i + k] * a[r]
-            gam[k] = s
-        for j in range(6):
-            acc = 0.0
-            for k in range(6):
-                leg_jacobian_row_derivative(V[i, k], Rt[i, k], L[i, k], Es[i], dEs[i], j, drow)
-                s = 0.0
-                for c in range(6):
-                    s += drow[c] * y[6 * i + c]
-                acc += gam[k] * s
-            gQ[6 * i + j] += acc
-        if c_i != 0.0:
-            for k in range(6):
-                gk = c_i * gam[k]
-                for c in range(nq):
-                    gQ[c] -= gk * dF[6 * i + k, c]
 
 
 @njit(cache=True, inline="always")

@@ -43,6 +43,14 @@ def blend_terms(name: str) -> tuple[tuple[str, float], ...]:
     return _BLENDS[name]
 
 
+def _weight(term: str, w) -> float:
+    """The weight ``w`` of the blend term ``term`` as a float (InputError when not a number)."""
+    try:
+        return float(w)
+    except (TypeError, ValueError):
+        raise InputError(f"criterion: the weight of {term!r} must be a number, got {w!r}") from None
+
+
 def _blend(spec: dict) -> str:
     """Register the blend ``spec`` (term -> weight): its name, e.g. ``"fn:1,loads:0.2"``."""
     if not spec:
@@ -51,10 +59,7 @@ def _blend(spec: dict) -> str:
     for term, w in spec.items():
         if term not in BLENDABLE:
             raise InputError(f"criterion: blend term {term!r} is not one of {', '.join(BLENDABLE)}")
-        try:
-            w = float(w)
-        except (TypeError, ValueError):
-            raise InputError(f"criterion: the weight of {term!r} must be a number, got {w!r}") from None
+        w = _weight(term, w)
         if not (math.isfinite(w) and w >= 0):
             raise InputError(f"criterion: the weight of {term!r} must be finite and >= 0, got {w}")
         pairs.append((term, w))
@@ -91,10 +96,7 @@ def _parse_blend(text: str) -> dict:
                              f"fn:1,loads:0.2), got {text!r}")
         if term in spec:
             raise InputError(f"criterion: {term!r} appears twice in the blend")
-        try:
-            spec[term] = float(w)
-        except ValueError:
-            raise InputError(f"criterion: the weight of {term!r} must be a number, got {w!r}") from None
+        spec[term] = _weight(term, w)
     return spec
 
 

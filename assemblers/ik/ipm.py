@@ -21,7 +21,7 @@ from numba import njit
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..optim.kkt import kkt_error, lagrangian_gradient
-from ..optim.linalg import cholesky_solve
+from ..optim.linalg import cholesky_solve, symmetrize
 from .evaluate import scaled, start
 from .problem import CONVERGED, FAILED, MAX_ITER
 
@@ -100,11 +100,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
                 lagrangian_gradient(grad2, G2, lam, dL2)
                 for a in range(nx):
                     H[a, c] = (dL2[a] - dL[a]) / h
-            for a in range(nx):
-                for c in range(a + 1, nx):
-                    v = 0.5 * (H[a, c] + H[c, a])
-                    H[a, c] = v
-                    H[c, a] = v
+            symmetrize(H, nx)
         # ---- barrier update (IPOPT's monotone rule)
         while mu > mu_min and kkt_error(grad, G, g, s, lam, mu) <= kappa_eps * mu:
             mu = max(mu_min, min(kappa_mu * mu, mu ** theta_mu))

@@ -33,7 +33,7 @@ from numba import njit
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..optim.kkt import kkt_error
-from ..optim.linalg import cholesky, dot
+from ..optim.linalg import cholesky, dot, symmetrize
 from ..optim.qp import QP_INFEASIBLE, QP_OK, elastic_qp, qp_dual
 from .evaluate import evaluate, scaled, start
 from .problem import CONVERGED, FAILED, JOINED, MAX_ITER, QP_FAILED, STALLED
@@ -236,11 +236,7 @@ def initial_hessian(P, crit, x0, H, g):
             return np.nan
         for a in range(n):
             H[a, c] = (g1[a] - g0[a]) / h
-    for a in range(n):
-        for b in range(a + 1, n):
-            v = 0.5 * (H[a, b] + H[b, a])
-            H[a, b] = v
-            H[b, a] = v
+    symmetrize(H, n)
     w, V = np.linalg.eigh(H)
     top = 0.0
     for a in range(n):

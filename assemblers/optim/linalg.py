@@ -8,7 +8,7 @@ preallocated outputs; a failed factorisation returns False instead of raising.
   :func:`invert6` (Gauss-Jordan);
 * :func:`cholesky`, :func:`lower_solve`, :func:`upper_solve` (triangular solves with the
   factor or its transpose), :func:`cholesky_solve`;
-* :func:`dot`.
+* :func:`dot`, :func:`symmetrize`.
 """
 
 from __future__ import annotations
@@ -157,3 +157,13 @@ def dot(a, b):
     for i in range(a.shape[0]):
         s += a[i] * b[i]
     return s
+
+
+@njit(cache=True, inline="always")
+def symmetrize(H, n):
+    """``H[:n, :n] = (H + H') / 2`` in place (a finite-difference Hessian made symmetric)."""
+    for a in range(n):
+        for b in range(a + 1, n):
+            v = 0.5 * (H[a, b] + H[b, a])
+            H[a, b] = v
+            H[b, a] = v

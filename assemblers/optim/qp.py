@@ -30,6 +30,21 @@ _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is 
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
+@njit(cache=True, fastmath=_FAST, inline="always")
+def project_off(Qt, q, n, w, coef):
+    """Project ``w`` (n,) off the rows 0..q-1 of ``Qt`` in place: ``coef[j] = Qt[j] . w`` (of
+    ``w`` as given), then ``w -= sum_j coef[j] Qt[j]``."""
+    for j in range(q):
+        s = 0.0
+        for a in range(n):
+            s += Qt[j, a] * w[a]
+        coef[j] = s
+    for j in range(q):
+        cj = coef[j]
+        for a in range(n):
+            w[a] -= cj * Qt[j, a]
+
+
 @njit(cache=True, fastmath=_FAST)
 def qr_append(Qt, Rm, q, v):
     """Append ``v`` (n,) to the thin QR factors of the active constraints: ``Qt`` (n, n) holds
@@ -44,16 +59,9 @@ def qr_append(Qt, Rm, q, v):
     before = dot(w, w)
     after = before
     for _ in range(2):
-        for j in range(q):
-            s = 0.0
-            for a in range(n):
-                s += Qt[j, a] * w[a]
-            c[j] = s
+        project_off(Qt, q, n, w, c)
         for j in range(q):
             Rm[j, q] += c[j]
-            cj = c[j]
-            for a in range(n):
-                w[a] -= cj * Qt[j, a]
         after = dot(w, w)
         if after > 0.5 * before:  # |w| > 0.707 |v|: orthogonal to working precision
             break
@@ -201,15 +209,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             # z: npv projected off the active constraints; r: its coefficients on them
             for c in range(n):
                 z[c] = npv[c]
-            for j in range(q):
-                cj = 0.0
-                for c in range(n):
-                    cj += Qt[j, c] * npv[c]
-                r[j] = cj
-            for j in range(q):
-                cj = r[j]
-                for c in range(n):
-                    z[c] -= cj * Qt[j, c]
+            project_off(Qt, q, n, z, r)
             upper_solve(Rm[:q, :q].T, r[:q], r[:q])  # R r = Q' npv, in place
             zz = dot(z, z)
             t2 = math.inf

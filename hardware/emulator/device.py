@@ -149,6 +149,18 @@ class Device:
     def _event(self, now: float, kind: str, detail: str = "") -> None:
         self.events.append(Event(now, kind, detail))
 
+    def _measured_counts(self) -> np.ndarray:
+        """The measured position rounded to whole counts (int64): where a hold holds."""
+        return np.rint(self.measured).astype(np.int64)
+
+    def _stop_on_fault(self, now: float, bit: int, state: int, cause: str, kind: str,
+                       detail: str) -> None:
+        """A fault of the plan fires: ``bit`` set, ``state`` entered, hold where it is."""
+        self.fault_bits |= bit
+        self._enter(state, cause)
+        self.target = self._measured_counts()
+        self._event(now, kind, detail)
+
     def _enter(self, state: int, cause: str) -> None:
         """Change state; a stop that finds the device already stopped keeps the first cause."""
         if state in _STOPPED and self.state in _STOPPED and state == self.state:
@@ -184,7 +196,7 @@ class Device:
             self.fault_bits |= Fault.WATCHDOG
             if self.state in (State.IDLE, State.RUNNING):
                 self._enter(State.HOLD, "watchdog")
-            self.target = np.rint(self.measured).astype(np.int64)
+            self.target = self._measured_counts()
             self._event(now, "watchdog", f"no frame for {now - self._last_rx:.3f} s: hold")
         self._flush_out(now)
 
@@ -325,23 +337,19 @@ class Device:
         if (fp.device_fault_after is not None and not self._device_fault_fired
                 and self.n_executed >= fp.device_fault_after):
             self._device_fault_fired = True
-            self.fault_bits |= Fault.DEVICE
-            self._enter(State.FAULT, "device fault")
-            self.target = np.rint(self.measured).astype(np.int64)
-            self._event(now, "device_fault", f"after {self.n_executed} set-points: hold")
+            self._stop_on_fault(now, Fault.DEVICE, State.FAULT, "device fault", "device_fault",
+                                f"after {self.n_executed} set-points: hold")
         if (fp.estop_after is not None and not self._estop_fired
                 and self.n_executed >= fp.estop_after):
             self._estop_fired = True
-            self.fault_bits |= Fault.ESTOP
-            self._enter(State.ESTOP, "ESTOP (device)")
-            self.target = np.rint(self.measured).astype(np.int64)
-            self._event(now, "estop", f"the device's own emergency stop, after "
-                        f"{self.n_executed} set-points")
+            self._stop_on_fault(now, Fault.ESTOP, State.ESTOP, "ESTOP (device)", "estop",
+                                f"the device's own emergency stop, after {self.n_executed} "
+                                "set-points")
         return self._send(now, f.seq, *self._ack(f), f)
 
     def _on_status(self, f: P.Frame, now: float) -> bytes:
         payload = P.pack_status(self.state, self.fault_bits, self.last_tick, self.last_seq,
-                                np.rint(self.measured).astype(np.int64), self.target)
+                                self._measured_counts(), self.target)
         return self._send(now, f.seq, MsgType.STATUS, payload, f)
 
     def _on_heartbeat(self, f: P.Frame, now: float) -> bytes:
@@ -353,14 +361,14 @@ class Device:
         return self._send(now, f.seq, MsgType.IDENT, payload, f)
 
     def _on_stop(self, f: P.Frame, now: float) -> bytes:
-        self.target = np.rint(self.measured).astype(np.int64)
+        self.target = self._measured_counts()
         if self.state not in (State.ESTOP, State.FAULT):
             self._enter(State.HOLD, "STOP")
         self._event(now, "stop", f"seq {f.seq}: hold at {self.target.tolist()}")
         return self._send(now, f.seq, *self._ack(f), f)
 
     def _on_estop(self, f: P.Frame, now: float) -> bytes:
-        self.target = np.rint(self.measured).astype(np.int64)
+        self.target = self._measured_counts()
         self._enter(State.ESTOP, "ESTOP")
         self.fault_bits |= Fault.ESTOP
         self._event(now, "estop", f"seq {f.seq}")
@@ -371,7 +379,7 @@ class Device:
         self.fault_bits = 0
         if self.state in (State.ESTOP, State.FAULT):
             self._enter(State.HOLD, "CLEAR_FAULTS")
-            self.target = np.rint(self.measured).astype(np.int64)
+            self.target = self._measured_counts()
         return self._send(now, f.seq, *self._ack(f), f)
 
     # ------------------------------------------------------------------ output

@@ -18,13 +18,14 @@ import tty
 
 import numpy as np
 
+from ..running import StartStop
 from ..signals import END_SIGNALS, SignalGuard
 from ..timing import paused_gc
 from .device import Device, summary_line
 from .faults import FaultPlan
 
 
-class DeviceEmulator(Device):
+class DeviceEmulator(StartStop, Device):
     """A :class:`Device` served on a pseudo-terminal (same arguments)."""
 
     def __init__(self, *args, **kw):
@@ -74,13 +75,6 @@ class DeviceEmulator(Device):
         else:
             self.close()
 
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
     def on_readable(self, now: float) -> None:
         if self.master is None:
             return
@@ -114,7 +108,7 @@ class DeviceEmulator(Device):
         del self._pending_out[:n]
 
 
-class EmulatorGroup:
+class EmulatorGroup(StartStop):
     """Serve several emulators from one thread (``select`` over their ptys)."""
 
     def __init__(self, emulators: list[DeviceEmulator], poll_s: float = 0.005):
@@ -172,13 +166,6 @@ class EmulatorGroup:
             self._thread.join(timeout)
         for e in self.emulators:
             e.close()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def emulators_for(asm, *, n: int | None = None, faults: FaultPlan | None = None, seed: int = 0,

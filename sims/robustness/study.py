@@ -291,18 +291,13 @@ def run_study(asm, T_target, disturbance: Disturbance | None = None, n_samples=1
         raise TargetUnreachable(res)
     entries = [(criterion, "optimal", res.Q, res.message)]
     skipped = {}
-    for b in baselines:
-        rb = assemblers.solve_ik(asm, T_target, criterion=b, **kw)
-        if rb.success:
-            entries.append((b, "baseline", rb.Q, rb.message))
-        else:
-            skipped[b] = rb.message
-    for c in compare:
-        rc = assemblers.solve_ik(asm, T_target, criterion=c, **kw)
-        if rc.success:
-            entries.append((c, "criterion", rc.Q, rc.message))
-        else:
-            skipped[c] = rc.message
+    for names, kind in ((baselines, "baseline"), (compare, "criterion")):
+        for c in names:
+            rc = assemblers.solve_ik(asm, T_target, criterion=c, **kw)
+            if rc.success:
+                entries.append((c, kind, rc.Q, rc.message))
+            else:
+                skipped[c] = rc.message
     if n_random:
         rand = _random_solutions(asm, T_target, n_random, seed)
         for i, q in enumerate(rand):

@@ -63,15 +63,16 @@ COLUMNS = {
     "max_leg_force_rating": ("float64", "the largest |leg force| / max_leg_force at Q; null "
                              "without ratings"),
 }
-#: extra columns with ``mc_samples > 0`` (null when the target was not reached)
-MC_COLUMNS = {
-    "mc_rms_weighted_m": ("float64", "m, Monte Carlo RMS of |W_out e| at Q"),
-    "mc_rms_position_m": ("float64", "m, RMS tool position error"),
-    "mc_rms_rotation_rad": ("float64", "rad, RMS tool rotation error"),
-    "mc_p99_position_m": ("float64", "m, 99th percentile of the position error"),
-    "mc_even_rms_weighted_m": ("float64", "m, the same at the `even` baseline pose"),
-    "mc_reduction": ("float64", "1 - mc_rms_weighted_m / mc_even_rms_weighted_m"),
-}
+#: extra columns with ``mc_samples > 0``, every one float64 (null when the target was not
+#: reached)
+MC_COLUMNS = {name: ("float64", meaning) for name, meaning in (
+    ("mc_rms_weighted_m", "m, Monte Carlo RMS of |W_out e| at Q"),
+    ("mc_rms_position_m", "m, RMS tool position error"),
+    ("mc_rms_rotation_rad", "rad, RMS tool rotation error"),
+    ("mc_p99_position_m", "m, 99th percentile of the position error"),
+    ("mc_even_rms_weighted_m", "m, the same at the `even` baseline pose"),
+    ("mc_reduction", "1 - mc_rms_weighted_m / mc_even_rms_weighted_m"),
+)}
 
 
 class SweepError(InputError):

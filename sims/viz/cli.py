@@ -21,6 +21,8 @@ import numpy as np
 
 from assemblers import files
 from assemblers.cli import (
+    STACK_POSE_METAVAR,
+    TARGET_METAVAR,
     CLIError,
     add_config_arg,
     add_json_arg,
@@ -38,10 +40,10 @@ from assemblers.errors import InputError
 
 def _add_pose_args(p, what: str = "render") -> None:
     g = p.add_argument_group("pose (one of; default: the home pose)")
-    g.add_argument("--target", default=None, metavar='"x y z roll pitch yaw"',
+    g.add_argument("--target", default=None, metavar=TARGET_METAVAR,
                    help=f"tool target in the world frame (m, rad): solve the IK, then {what} the "
                         "solved pose")
-    g.add_argument("--pose", default=None, metavar='"q1 ... q6N"',
+    g.add_argument("--pose", default=None, metavar=STACK_POSE_METAVAR,
                    help="stack pose Q: 6 numbers per platform (x y z m, roll pitch yaw rad), "
                         "bottom platform first")
     g.add_argument("--trajectory", default=None, metavar="FILE",

@@ -174,12 +174,9 @@ fw_driver_t *fw_stepdir_init(fw_stepdir_t *s, const int32_t *start, uint16_t ste
 {
     uint8_t k;
     uint32_t top = F_CPU / 8u / (step_hz ? step_hz : 1u);
-    s->base.set_target = sd_set_target;
-    s->base.hold = sd_hold;
-    s->base.position = sd_position;
-    s->base.enable = sd_enable;
-    s->base.update = sd_update;
-    s->base.faults = sd_faults;
+    s->base = (fw_driver_t){.set_target = sd_set_target, .hold = sd_hold,
+                            .position = sd_position, .enable = sd_enable,
+                            .update = sd_update, .faults = sd_faults};
     s->flags = flags;
     s->step_hz = step_hz ? step_hz : 1u;
     s->last_target_ms = now_ms - 100u;

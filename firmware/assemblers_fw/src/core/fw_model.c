@@ -63,12 +63,9 @@ fw_driver_t *fw_model_init(fw_model_t *m, const int32_t *start, uint16_t tau_ms,
 {
     uint8_t k;
     double a = 1.0 - exp(-1.0 / (tau_ms ? (double)tau_ms : 1.0));
-    m->base.set_target = m_set_target;
-    m->base.hold = m_hold;
-    m->base.position = m_position;
-    m->base.enable = m_enable;
-    m->base.update = m_update;
-    m->base.faults = m_faults;
+    m->base = (fw_driver_t){.set_target = m_set_target, .hold = m_hold,
+                            .position = m_position, .enable = m_enable,
+                            .update = m_update, .faults = m_faults};
     for (k = 0; k < 6; k++) {
         m->pos_q8[k] = (int64_t)start[k] * 256;
         m->target[k] = start[k];
