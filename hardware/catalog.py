@@ -1,8 +1,9 @@
 """The ``hardware`` commands of the ``assemblers`` console script (entry points in
-``pyproject.toml``; see :mod:`assemblers.cli.registry`).  Plain data: listing commands imports
-nothing else."""
+``pyproject.toml``; see :mod:`assemblers.cli.registry`).  The data is in ``commands.toml`` beside this file;
+listing commands imports nothing else."""
 
-emulate = {"help": "run device emulators on pseudo-terminals (Python, or --device firmware: the "
-                   "firmware on simulated boards)", "module": "hardware.cli", "order": 120}
-stream = {"help": "stream a trajectory or pose to the platforms over serial",
-          "module": "hardware.cli", "order": 130}
+import tomllib
+from pathlib import Path
+
+# one module-level dict per command (the entry points name them): {"help", "module", "order"}
+globals().update(tomllib.loads(Path(__file__).with_name("commands.toml").read_text("utf-8")))

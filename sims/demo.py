@@ -15,15 +15,14 @@ steps still run where they can), 2 bad input.
 from __future__ import annotations
 
 from assemblers import files
-from assemblers.cli import TARGET_METAVAR, add_config_arg, parse_count, parse_numbers
+from assemblers.cli import add_config_arg, add_target_arg, parse_count, parse_numbers
 from assemblers.cli.defaults import DEFAULT_TARGET_TEXT as DEFAULT_TARGET  # noqa: F401  (the demo's, public)
-from assemblers.cli.defaults import TARGET_HELP
 from assemblers.cli.registry import find
 
 
 def configure_demo(p):
     add_config_arg(p)
-    p.add_argument("--target", default=None, metavar=TARGET_METAVAR, help=TARGET_HELP)
+    add_target_arg(p)
     p.add_argument("--samples", default="2e5", metavar="N",
                    help="Monte Carlo samples per pose (default 2e5: a few seconds)")
     p.add_argument("--out", default="demo", metavar="DIR",

@@ -55,7 +55,8 @@ def test_every_imported_package_is_declared():
              for p in (ROOT / d).rglob("*.py")]
     assert len(files) > 50
     for path in files:
-        for mod in sorted(_imports(path) - ours - stdlib - {"__future__"}):
+        local = {f.stem for f in path.parent.glob("*.py")}  # e.g. examples/_common.py
+        for mod in sorted(_imports(path) - ours - stdlib - local - {"__future__"}):
             names = {_norm(d) for d in dists.get(mod, [mod])}
             if mod in OPTIONAL:
                 ok = names & extras[OPTIONAL[mod]]

@@ -13,30 +13,11 @@
 Nothing here imports NumPy until a command runs.
 """
 
-from .args import (
-    STACK_POSE_METAVAR,
-    TARGET_METAVAR,
-    CLIError,
-    add_config_arg,
-    add_json_arg,
-    add_stack_pose_arg,
-    check_number,
-    load_assembler,
-    parse_count,
-    parse_numbers,
-    parse_sigma,
-    parse_stack_pose,
-    parse_target,
-    stack_pose_or_home,
-)
+from . import args as _args
+from .args import *  # noqa: F403  (the one argument module's public names)
 from .main import main
 
-__all__ = [
-    "COMMANDS", "STACK_POSE_METAVAR", "TARGET_METAVAR", "CLIError", "add_config_arg",
-    "add_json_arg", "add_stack_pose_arg", "check_number", "load_assembler", "main",
-    "parse_count", "parse_numbers", "parse_sigma", "parse_stack_pose", "parse_target",
-    "stack_pose_or_home",
-]
+__all__ = ["COMMANDS", "main", *_args.__all__]  # noqa: F405  (COMMANDS: __getattr__)
 
 
 def __getattr__(name):

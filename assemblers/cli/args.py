@@ -13,7 +13,7 @@ import math
 
 __all__ = [
     "STACK_POSE_METAVAR", "TARGET_METAVAR", "CLIError", "add_config_arg", "add_json_arg",
-    "add_stack_pose_arg", "check_number", "load_assembler", "parse_count", "parse_numbers",
+    "add_stack_pose_arg", "add_target_arg", "check_number", "load_assembler", "parse_count", "parse_numbers",
     "parse_sigma", "parse_stack_pose", "parse_target", "stack_pose_or_home",
 ]
 
@@ -45,6 +45,16 @@ def add_config_arg(p: argparse.ArgumentParser) -> None:
 def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the result as JSON for scripts (non-finite numbers as null)")
+
+
+def add_target_arg(p, help: str | None = None, **kw):
+    """The one ``--target "x y z roll pitch yaw"`` option (world frame, m, rad); default None,
+    which the commands read as the config's default target (:mod:`.defaults`) unless ``help``
+    says otherwise."""
+    from .defaults import TARGET_HELP
+
+    return p.add_argument("--target", default=None, metavar=TARGET_METAVAR,
+                          help=help or TARGET_HELP, **kw)
 
 
 def load_assembler(args):

@@ -15,12 +15,12 @@ from .args import (
     CLIError,
     add_config_arg,
     add_json_arg,
+    add_target_arg,
     check_number,
     load_assembler,
     parse_numbers,
     parse_target,
 )
-from .defaults import TARGET_HELP
 from .render import print_json, table
 
 #: Most starts of one solve (each is a full solve).
@@ -67,7 +67,7 @@ def _bounded(a, name: str):
 
 def configure_solve(p):
     add_config_arg(p)
-    p.add_argument("--target", default=None, metavar=TARGET_METAVAR, help=TARGET_HELP)
+    add_target_arg(p)
     p.add_argument("--target-file", default=None, metavar="FILE",
                    help='JSON file: {"pose": [x, y, z, roll, pitch, yaw]} or {"T": 4x4}')
     p.add_argument("--criterion", default=None, metavar="NAME|BLEND",

@@ -5,7 +5,8 @@ A package adds commands to ``assemblers`` by declaring entry points in its ``pyp
     [project.entry-points."assemblers.commands"]
     robustness = "sims.catalog:robustness"
 
-Each names a plain dict in a module that imports nothing heavy (a *catalog*)::
+Each names a plain dict in a module that imports nothing heavy (a *catalog*; the three
+catalogs of this project read theirs from the ``commands.toml`` beside them)::
 
     robustness = {"help": "Monte Carlo robustness study ...",   # one line for --help
                   "module": "sims.robustness.cli",              # imported only when it runs

@@ -7,11 +7,11 @@ import numpy as np
 
 from .args import (
     MAX_POSE,
-    TARGET_METAVAR,
     CLIError,
     add_config_arg,
     add_json_arg,
     add_stack_pose_arg,
+    add_target_arg,
     load_assembler,
     parse_numbers,
     parse_target,
@@ -64,8 +64,7 @@ def _payload(text):
 def configure_statics(p):
     add_config_arg(p)
     add_stack_pose_arg(p, "the home pose (or --target)")
-    p.add_argument("--target", default=None, metavar=TARGET_METAVAR,
-                   help="solve the IK for this tool pose (world frame, m, rad) first")
+    add_target_arg(p, "solve the IK for this tool pose (world frame, m, rad) first")
     p.add_argument("--criterion", default=None,
                    help="IK criterion for --target (as `assemblers solve --criterion`)")
     p.add_argument("--payload", default=None, metavar='"kg [x y z]"',

@@ -18,10 +18,10 @@ import sys
 
 from assemblers import files
 from assemblers.cli import (
-    TARGET_METAVAR,
     CLIError,
     add_config_arg,
     add_json_arg,
+    add_target_arg,
     parse_count,
     parse_sigma,
     parse_target,
@@ -48,7 +48,7 @@ SIGMA_OPTIONS = (
 
 def configure_robustness(p):
     add_config_arg(p)
-    p.add_argument("--target", default=None, action="append", metavar=TARGET_METAVAR,
+    add_target_arg(p, action="append",
                    help="tool pose target in the world frame (m, rad); repeat it for several "
                         "targets (reports in DIR/target-1, DIR/target-2, ... and DIR/index.md); "
                         "default: the config's default target (assemblers.cli.defaults)")

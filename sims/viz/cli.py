@@ -20,15 +20,12 @@ import time
 import numpy as np
 
 from assemblers import files
-from assemblers.cli import (
+from assemblers.cli import CLIError, check_number, load_assembler, parse_numbers
+from assemblers.cli.args import (
     STACK_POSE_METAVAR,
-    TARGET_METAVAR,
-    CLIError,
     add_config_arg,
     add_json_arg,
-    check_number,
-    load_assembler,
-    parse_numbers,
+    add_target_arg,
     parse_stack_pose,
     parse_target,
 )
@@ -40,8 +37,7 @@ from assemblers.errors import InputError
 
 def _add_pose_args(p, what: str = "render") -> None:
     g = p.add_argument_group("pose (one of; default: the home pose)")
-    g.add_argument("--target", default=None, metavar=TARGET_METAVAR,
-                   help=f"tool target in the world frame (m, rad): solve the IK, then {what} the "
+    add_target_arg(g, help=f"tool target in the world frame (m, rad): solve the IK, then {what} the "
                         "solved pose")
     g.add_argument("--pose", default=None, metavar=STACK_POSE_METAVAR,
                    help="stack pose Q: 6 numbers per platform (x y z m, roll pitch yaw rad), "
