@@ -1,4 +1,4 @@
-"""Helpers shared by the firmware tests (``tests/test_firmware*.py``).
+"""Helpers shared by the firmware tests (``tests/firmware/test_firmware*.py``).
 
 ``unavailable(msg)``: skip outside CI, fail under ``CI=true`` (the firmware tests must run
 there: ``.ci/run`` installs the Debian packages they need).  ``firmware``: a module-scoped

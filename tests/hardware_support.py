@@ -1,4 +1,4 @@
-"""Helpers shared by the hardware tests (``tests/test_hardware_*.py``).
+"""Helpers shared by the hardware tests (``tests/hardware/test_hardware_*.py``).
 
 ``hang_guard``: an autouse-able fixture that dumps every thread's stack and exits if a test hangs
 for 60 s (a streamer or emulator thread stuck on a pty would otherwise stall the whole suite);

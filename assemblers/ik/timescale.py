@@ -23,7 +23,7 @@ PCHIP between its samples, which adds up to 7 % to a peak of a bang-bang profile
 per tick, and under 0.5 % at four (:data:`OVERSAMPLE`).  Planning to 97 % of each limit and
 checking to 99 % leaves room for all of that, so a time-scaled plan passes
 ``hardware.plan.check_trajectory`` and the gate at its own rate and any lower one
-(tests/test_timescale.py checks it on random moves and limits), while the binding limit is
+(tests/ik/test_timescale.py checks it on random moves and limits), while the binding limit is
 still reached to within about 3 %: time-optimal, not just feasible.  Streaming *faster* than
 the plan was made for is not covered (the interpolation can double an acceleration): plan at
 the rate you stream (``assemblers trajectory --rate``).

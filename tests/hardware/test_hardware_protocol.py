@@ -184,7 +184,7 @@ def test_docs_protocol_examples_are_what_the_encoder_writes():
     import re
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
     def example(label):  # the first `...` after the label (which may wrap)
         i = doc.index(label)

@@ -20,7 +20,7 @@ from assemblers.model.io import Trajectory, save_trajectory
 from hardware.emulator import EmulatorGroup, FaultPlan, emulators_for
 from hardware.plan import home_legs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DUO = assemblers.load_config("duo")
 
 

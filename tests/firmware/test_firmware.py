@@ -33,7 +33,7 @@ from hardware.simboard import (
     missing_tools,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NATIVE = DEFAULT_BUILD_DIR / "native"
 
 

@@ -17,7 +17,7 @@ from assemblers.cli import main
 from sims import sweeps as S
 from sims.sweeps import report
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 # every target of these boxes is reachable (an unreachable one costs a closest-pose search)
 BOX_LO = (-0.03, -0.03, 0.0, 0.0, 0.0, 0.0)
