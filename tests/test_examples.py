@@ -23,6 +23,9 @@ OUTPUTS = {
                              "robustness/hist_position.png"],
     "sweep_maps.py": ["sweep/summary.md", "sweep/maps/reachability.png"],
     "stream_to_emulator.py": ["stream/trajectory.json", "stream/run.jsonl"],
+    "loads_criteria.py": ["forces.png"],
+    "calibrate_simulated.py": ["calibration/report.md", "calibration/result.json",
+                               "calibration/calibrated.toml"],
 }
 
 

@@ -22,7 +22,7 @@ from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache
 from ..kinematics.api import forward_kinematics, home_pose
 from .constraints import MARGIN
 from .criteria import CODES
-from .evaluate import eliminate, evaluate, report, split
+from .evaluate import NO, YES, eliminate, evaluate, report, split
 from .problem import n_constraints, problem
 from .sqp import B_IDENTITY, B_UNSCALED, initial_hessian, sqp
 
@@ -80,7 +80,7 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
     scale = 1.0 / abs(f_raw) if abs(f_raw) > 1e-12 else 1.0  # the scale sqp used
 
     eliminate(P, x, Q)
-    cost = evaluate(P, crit, x[:0], Q, False, x[:0], g, np.empty((0, 0)), True)
+    cost = evaluate(P, crit, x[:0], Q, NO, x[:0], g, np.empty((0, 0)), YES)
     worst = 0.0
     for i in range(g.shape[0]):
         worst = max(worst, -g[i] - MARGIN)

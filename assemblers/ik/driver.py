@@ -75,7 +75,7 @@ class ReducedProblem:
             z, lam, B = np.empty(n), np.empty(m), np.empty((n, n))
             f_tol = SPECS[self.criterion].f_tol
             status, k, err, _ = sqp.sqp(self.P, self.code, z0, SQP_TOL, max_iter, self.scale, z,
-                                        lam, B, f_tol)
+                                        lam, B, f_tol, sqp.B_IDENTITY, z[:0], 0.0)
             self.calls += k + 1
             if status in (CONVERGED, STALLED):
                 msg = (f"converged (KKT error {err:.1e})" if status == CONVERGED else
@@ -109,6 +109,17 @@ def run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=MU_COLD, H0=None):
     hess = ipm.HESS_FD if H0 is None else ipm.HESS_FROZEN
     H_in = np.zeros((n6, n6)) if H0 is None else np.asarray(H0, dtype=np.float64)
     z, s, lam, H = np.empty(n6), np.empty(m), np.empty(m), np.empty((n6, n6))
+    if SPECS[criterion].cost == criterion:  # the step and its report in one compiled call
+        n = asm.n_platforms
+        Q, g, legs, tw = np.empty(6 * n), np.empty(m), np.empty((n, 6)), np.empty(6)
+        status, k, err, f0, cost, ep, er = ipm.step(
+            P, CODES[criterion], np.array(z0, dtype=np.float64), lam_in, mu0, cold, H_in, hess,
+            IPM_TOL, IPM_MAX_ITER, S_PUSH, z, s, lam, H, Q, g, legs, tw)
+        cost = float(cost)
+        return {"converged": status == CONVERGED, "status": int(status), "iterations": int(k),
+                "kkt": float(err), "lam": lam * f0 / max(cost, 1e-300), "H": H, "Q": Q, "g": g,
+                "tool_error": (float(ep), float(er)), "legs": asm.commanded_lengths(legs),
+                "cost": cost}
     status, k, err, f0 = ipm.interior_point(
         P, CODES[criterion], np.array(z0, dtype=np.float64), lam_in, mu0, cold, H_in, hess,
         IPM_TOL, IPM_MAX_ITER, S_PUSH, 0.0, z, s, lam, H)

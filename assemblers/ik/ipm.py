@@ -22,7 +22,7 @@ from numba import njit
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..optim.kkt import kkt_error, lagrangian_gradient
 from ..optim.linalg import cholesky_solve, symmetrize
-from .evaluate import scaled, start
+from .evaluate import NO, YES, eliminate, evaluate, report, scaled, start
 from .problem import CONVERGED, FAILED, MAX_ITER
 
 HESS_FD, HESS_FROZEN = 0, 1  # the Lagrangian Hessian of interior_point
@@ -96,7 +96,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
                 h = 1.5e-8 * max(1.0, abs(x[c]))
                 xt[:] = x
                 xt[c] += h
-                scaled(P, crit, scale, xt, Qw, True, grad2, g2, G2)
+                scaled(P, crit, scale, xt, Qw, YES, grad2, g2, G2)
                 lagrangian_gradient(grad2, G2, lam, dL2)
                 for a in range(nx):
                     H[a, c] = (dL2[a] - dL[a]) / h
@@ -167,7 +167,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
         for _ in range(40):
             for a in range(nx):
                 xt[a] = x[a] + alpha * dx[a]
-            phi = scaled(P, crit, scale, xt, Qw, False, grad2, g2, G2)
+            phi = scaled(P, crit, scale, xt, Qw, NO, grad2, g2, G2)
             for i in range(m):
                 st[i] = s[i] + alpha * ds[i]
                 phi += -mu * math.log(st[i]) + nu * abs(g2[i] - st[i])
@@ -183,6 +183,26 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             s[i] += alpha * ds[i]
             lam[i] += a_l * dlam[i]
         k += 1
-        f_cur = scaled(P, crit, scale, x, Qw, True, grad, g, G)
+        f_cur = scaled(P, crit, scale, x, Qw, YES, grad, g, G)
         if not np.isfinite(f_cur):
             return FAILED, k, np.inf, f_raw
+
+
+@njit(cache=True)
+def step(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push, x, s, lam, H, Q, g, legs,
+         twist):
+    """:func:`interior_point` (objective scaled by ``1 / |f(x0)|``) and everything a result
+    reports, in one compiled call: at ``Q`` (6N,), the full pose of ``x``, the constraints ``g``
+    (m,), the criterion (unscaled), ``legs`` (N, 6) m (geometric) and ``twist`` (6,) the tool's
+    error against the target.  Why: a trajectory step's Python around four compiled calls
+    (each unboxing the :class:`~.problem.Problem`) cost a fifth of the step.  Returns
+    ``(status, Newton steps, KKT error, f(x0) unscaled, cost, tool position error m, tool
+    rotation error rad)``."""
+    status, k, err, f0 = interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter,
+                                        s_push, 0.0, x, s, lam, H)
+    eliminate(P, x, Q)
+    cost = evaluate(P, crit, x[:0], Q, NO, x[:0], g, np.empty((0, 0)), YES)
+    report(P, Q, legs, twist)
+    ep = math.sqrt(twist[0] ** 2 + twist[1] ** 2 + twist[2] ** 2)
+    er = math.sqrt(twist[3] ** 2 + twist[4] ** 2 + twist[5] ** 2)
+    return status, k, err, f0, cost, ep, er

@@ -152,13 +152,14 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
     """The :class:`Problem` of a target for a criterion (see :mod:`.criteria`; its weights);
     the geometry, weights and limits are converted once per Assembler and criterion weighting.
     ``Q_ref`` (6N,): the distance criterion's reference (default: home)."""
-    from ..statics.loads import kernel_loads
-    from .custom import base_terms, terms
-
-    wrt = SPECS[criterion].wrt
-    key = f"_ik_problem_{wrt}"
+    spec = SPECS[criterion]
+    key = f"_ik_problem_{spec.wrt}"
     base = asm.__dict__.get(key)
     if base is None:
+        from ..statics.loads import kernel_loads
+        from .custom import base_terms
+
+        wrt = spec.wrt
         a = kernel_arrays(asm)
         w_out, w_in = weights(asm, wrt)
         base = make_problem(a.b, a.t, a.T_mount, a.T_after, np.eye(4), w_out, w_in,
@@ -168,9 +169,10 @@ def problem(asm: Assembler, T_target, criterion: str, Q_ref=None) -> Problem:
     # a new tuple of the cached arrays (NamedTuple._replace costs ~2 us: solves take ~50 us)
     P = Problem._make(base[:4] + (np.array(T_target, dtype=np.float64),) + base[5:7]
                       + (Q_ref,) + base[8:])
-    spec = SPECS[criterion]
     if spec.code < CRIT_BLEND and not spec.epigraph:
         return P
+    from .custom import terms
+
     return P._replace(terms=terms(asm, P, criterion))  # blend weights, epigraph, user key
 
 

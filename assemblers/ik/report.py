@@ -158,7 +158,7 @@ def as_target(T_target) -> np.ndarray:
 
 def violation(g) -> float:
     """Largest limit violation (m or rad, 0 if none) of constraint values ``g`` (m,)."""
-    return float(max(0.0, -float(np.min(g)) - MARGIN)) if g.size else 0.0
+    return max(0.0, -float(g.min()) - MARGIN) if g.size else 0.0
 
 
 _FAMILY = {"stroke low": "stroke", "stroke high": "stroke", "joint angle": "joint angle",

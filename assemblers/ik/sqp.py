@@ -35,7 +35,7 @@ from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache
 from ..optim.kkt import kkt_error
 from ..optim.linalg import cholesky, dot, symmetrize
 from ..optim.qp import QP_INFEASIBLE, QP_OK, elastic_qp, qp_dual
-from .evaluate import evaluate, scaled, start
+from .evaluate import NO, YES, evaluate, scaled, start
 from .problem import CONVERGED, FAILED, JOINED, MAX_ITER, QP_FAILED, STALLED
 
 _N_FLAT = 3  # consecutive steps below f_tol that make STALLED
@@ -82,7 +82,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
     L = np.empty((n, n))
     rho = np.zeros(m)
     work = np.empty(n, dtype=np.int64)  # the active set of the last subproblem
-    n_work = 0
+    n_work = np.int64(0)  # (np.int64: a literal 0 compiles qp_dual once more)
     d = np.empty(n)
     u = np.empty(m)
     s_pos = np.empty(m)
@@ -104,7 +104,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         delta = 0.0  # the relaxation of an elastic step
         if st == QP_INFEASIBLE:
             st, delta = elastic_qp(L, grad, G, g, d, u)
-            n_work = 0
+            n_work = np.int64(0)
         if st != QP_OK:
             return QP_FAILED, k, err, f_raw
         for i in range(m):
@@ -134,7 +134,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         for _ in range(30):
             for c in range(n):
                 xt[c] = x[c] + alpha * d[c]
-            ft = scaled(P, crit, scale, xt, Qw, True, grad_t, g_t, G_t)
+            ft = scaled(P, crit, scale, xt, Qw, YES, grad_t, g_t, G_t)
             phi = ft
             pen_t = 0.0
             for i in range(m):
@@ -217,7 +217,7 @@ def initial_hessian(P, crit, x0, H, g):
     g1 = np.empty(n)
     no_rows = np.empty((0, n))
     # the constraints are not needed: a G of no rows skips their derivatives
-    f0 = evaluate(P, crit, x0, Qw, True, g0, g, no_rows, False)
+    f0 = evaluate(P, crit, x0, Qw, YES, g0, g, no_rows, NO)
     H[:, :] = 0.0
     for c in range(n):
         H[c, c] = 1.0
@@ -227,7 +227,7 @@ def initial_hessian(P, crit, x0, H, g):
     for c in range(n):
         h = 1.5e-8 * max(1.0, abs(x0[c]))
         xt[c] = x0[c] + h
-        fc = evaluate(P, crit, xt, Qw, True, g1, g, no_rows, False)
+        fc = evaluate(P, crit, xt, Qw, YES, g1, g, no_rows, NO)
         xt[c] = x0[c]
         if not np.isfinite(fc):
             for a in range(n):

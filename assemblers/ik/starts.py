@@ -131,7 +131,8 @@ def closest(asm: Assembler, T_target):
     Q0 = np.array(home_pose(asm), dtype=np.float64)
     P = closest_problem(asm, T_target)
     Q, lam, B = np.empty_like(Q0), np.empty(n_constraints(P)), np.empty((Q0.size,) * 2)
-    status, nit, _, _ = sqp.sqp(P, CODES["closest"], Q0, SQP_TOL, 300, 0.0, Q, lam, B, 0.0)
+    status, nit, _, _ = sqp.sqp(P, CODES["closest"], Q0, SQP_TOL, 300, 0.0, Q, lam, B, 0.0,
+                                  sqp.B_IDENTITY, Q0[:0], 0.0)
     if status == CONVERGED:
         return Q, int(nit), "sqp"
     import jax

@@ -139,12 +139,13 @@ def track(asm, T_target, criterion, prev: IKResult, before: IKResult | None = No
         tries = ([H] if H is not None else []) + [None]
         for H0 in tries:
             out = run_ipm(asm, T_target, criterion, z0, lam0=lam, mu0=IPM_TOL / 10, H0=H0)
-            if out["converged"] and violation(out["g"]) <= FEAS_TOL:
+            viol = violation(out["g"]) if out["converged"] else np.inf
+            if viol <= FEAS_TOL:
                 # a frozen Hessian that needed many steps is refreshed at the next step
                 keep_H = out["H"] if (H0 is None or out["iterations"] <= 2) else None
                 return IKResult(
                     Q=out["Q"], legs=out["legs"], cost=out["cost"], baseline_cost=None,
-                    max_violation=violation(out["g"]), success=True, message="ok",
+                    max_violation=viol, success=True, message="ok",
                     iterations=out["iterations"], time_s=time.perf_counter() - t0,
                     criterion=criterion, tool_error=out["tool_error"],
                     extra={"solver": "ipm (warm)", "kkt": out["kkt"], "lam": out["lam"],

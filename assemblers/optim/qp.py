@@ -139,7 +139,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
     # negative multiplier (and dependent ones) dropped until every multiplier is >= 0; that
     # point is dual feasible, so the dual method continues from it (and stops at once when it
     # satisfies every other constraint: the guess was the solution)
-    q = 0
+    q = np.int64(0)  # (np.int64: a literal 0 would compile qr_append once more for it)
     for j in range(n_work):
         i = work[j]
         if not have[i]:
@@ -159,7 +159,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
         mu_max = 0.0
         for j in range(q):
             mu_max = max(mu_max, abs(r[j]))
-        k_neg = -1
+        k_neg = np.int64(-1)
         r_neg = -1e-12 * max(1.0, mu_max)
         for j in range(q):
             if r[j] < r_neg:
@@ -216,7 +216,7 @@ def qp_dual(L, a, N, b, x, u, tol, max_steps, work, n_work):
             if zz > (_DEPENDENT * nrm_p) ** 2:
                 t2 = -(dot(N[p], x) - b[p]) / zz
             t1 = math.inf
-            k_drop = -1
+            k_drop = np.int64(-1)
             for j in range(q):
                 if r[j] > 0.0 and ua[j] / r[j] < t1:
                     t1 = ua[j] / r[j]
@@ -278,7 +278,7 @@ def elastic_qp(L, grad, G, g, d, u):
     ba[m + 1] = -1.0
     xa = np.empty(n + 1)
     ua = np.empty(m + 2)
-    st, _ = qp_dual(La, aa, Na, ba, xa, ua, 1e-12, 10 * (m + n), np.empty(n + 1, np.int64), 0)
+    st, _ = qp_dual(La, aa, Na, ba, xa, ua, 1e-12, 10 * (m + n), np.empty(n + 1, np.int64), np.int64(0))
     d[:] = xa[:n]
     u[:] = ua[:m]
     return st, min(1.0, max(0.0, xa[n]))
