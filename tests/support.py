@@ -34,3 +34,15 @@ def named_in_error(*command_lines: str) -> list[tuple[list[str], str]]:
     """``(argv, option)`` cases of a bad-input test: each command line (shell syntax) is split
     into its arguments, and the error it gets must name its first word, the option refused."""
     return [(shlex.split(line), line.split()[0]) for line in command_lines]
+
+
+_NOTICE = ("assemblers: compiling kernels", "assemblers: kernels compiled", "  compiling:")
+
+
+def stderr_lines(err: str) -> list[str]:
+    """The lines of a command's stderr without the first-run compile notice (``assemblers
+    warmup``'s: printed when a kernel group is cold, whatever else the command says; which
+    tests see it depends on the order they run in)."""
+    lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip()]
+    return [x for x in lines if not x.startswith(_NOTICE)
+            and not (x.startswith("  ") and ": compiled in " in x)]

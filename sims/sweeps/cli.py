@@ -55,6 +55,9 @@ def configure_sweep(p):
                    help="IK criterion: fn, fn_legs, condition, loads, loads_max, margin, "
                         "compliance, even, nearest or a blend such as fn:1,loads:0.2 (default: "
                         "the config's, fn or fn_legs)")
+    p.add_argument("--restarts", default="0", metavar="N",
+                   help="basin steps of solve_ik's global layer per target (default 0: one start "
+                        "per target, for throughput; solve_ik's own default is 4)")
     p.add_argument("--mc-samples", default="0", metavar="N",
                    help="Monte Carlo samples per reached target at the optimal and the even pose "
                         "(default 0: none)")
@@ -128,7 +131,8 @@ def build_spec(args):
     configs = [read_config(n) for n in names]
     return SweepSpec(configs=configs, lo=lo, hi=hi, mode=mode, counts=counts,
                      n_random=n_random, frame=args.frame, criterion=args.criterion, seed=seed,
-                     mc_samples=mc_samples, mc_noise=mc_noise)
+                     mc_samples=mc_samples, mc_noise=mc_noise,
+                     restarts=_int(args.restarts, "--restarts", 0))
 
 
 def _executor(args):

@@ -111,7 +111,8 @@ def evaluate_batch(spec: SweepSpec, indices) -> dict:
     for i, T, c, pose in zip(idx, T_all, cfg_all, poses):
         asm = st.asms[c]
         try:
-            r = assemblers.solve_ik(asm, T, criterion=spec.criterion)
+            r = assemblers.solve_ik(asm, T, criterion=spec.criterion,
+                                        restarts=spec.restarts)
             row = {
                 "index": i, "config": asm.name, "config_index": int(c),
                 "target": i - int(c) * spec.n_per_config,

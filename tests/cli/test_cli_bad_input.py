@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from support import DUO_TOML, with_joints
+from support import DUO_TOML, stderr_lines, with_joints
 
 import assemblers as A
 from assemblers.cli import main
@@ -26,7 +26,7 @@ TARGET = "0.01 0 0.63 0.02 0 0.05"  # reachable by duo
 def one_error_line(capsys, fragment: str) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
-    assert len(err.strip().splitlines()) == 1, err
+    assert len(stderr_lines(err.strip())) == 1, err
     assert fragment in err, err
     return err
 
@@ -231,7 +231,7 @@ def test_configs_that_are_not_regular_files_fail_fast(tmp_path, what):
         os.mkfifo(path)
     r = _cli(["info", "--config", path])
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "not a regular file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "not a regular file" in r.stderr and len(stderr_lines(r.stderr.strip())) == 1
 
 
 def test_a_billion_starts_fail_fast():

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hardware_support import hang_guard, killed_on_exit  # noqa: F401 (autouse fixture)
+from support import stderr_lines
 
 import assemblers
 from assemblers.cli import main
@@ -86,7 +87,7 @@ def test_bad_input_exits_2_with_one_clear_line(tmp_path, traj, capsys, argv, nee
     assert main(["stream", *argv]) == 2
     err = _err(capsys).err.strip()
     assert needle in err, err
-    assert len(err.splitlines()) == 1 and err.startswith("assemblers stream: error:")
+    assert len(stderr_lines(err)) == 1 and err.startswith("assemblers stream: error:")
 
 
 def test_limit_violation_message_names_everything(tmp_path, capsys):
@@ -198,7 +199,7 @@ def test_emulate_command_prints_ports_and_stops_on_ctrl_c(inherited):
 def test_emulate_bad_fault_spec(capsys):
     assert main(["emulate", "--fault", "explode=1"]) == 2
     err = _err(capsys).err
-    assert "bad fault 'explode=1'" in err and len(err.strip().splitlines()) == 1
+    assert "bad fault 'explode=1'" in err and len(stderr_lines(err.strip())) == 1
 
 
 def test_bandwidth_warning():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from hardware_support import hang_guard  # noqa: F401 (autouse fixture)
+from support import stderr_lines
 
 import assemblers
 from assemblers.model.config import ConfigError
@@ -113,4 +114,4 @@ def test_cli_bad_hardware_config_exit_2(tmp_path, capsys):
     path.write_text(BASE + "[hardware.actuator]\nmax_velocity = 1e300\n")
     assert main(["info", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "hardware.actuator.max_velocity" in err
+    assert len(stderr_lines(err)) == 1 and "hardware.actuator.max_velocity" in err

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 from hardware_support import ROOT, hang_guard  # noqa: F401 (autouse fixture)
+from support import stderr_lines
 
 import assemblers
 from hardware import protocol as P
@@ -176,5 +177,5 @@ def test_int32_calibration_refused_by_config_and_cli(tmp_path):
         p = subprocess.run([sys.executable, "-m", "assemblers.cli", *argv], capture_output=True,
                            text=True, cwd=ROOT, timeout=120)
         assert p.returncode == 2, (argv, p.stdout[-300:], p.stderr[-300:])
-        assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in p.stderr and len(stderr_lines(p.stderr.strip())) == 1
         assert "int32" in p.stderr

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 from hardware_support import ROOT, hang_guard, write_trajectory  # noqa: F401 (autouse fixture)
+from support import stderr_lines
 
 import assemblers
 from assemblers.cli import main
@@ -76,7 +77,7 @@ def test_unwritable_journal_is_one_line_exit_2_nothing_sent(tmp_path, where, cap
                    "--journal", journal, "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert rc == 2, err
-    assert len(err.splitlines()) == 1 and "journal" in err and "Traceback" not in err
+    assert len(stderr_lines(err)) == 1 and "journal" in err and "Traceback" not in err
     assert "nothing was sent" in err
     assert all(e.frames_in == 0 for e in g.emulators)
 
@@ -163,4 +164,4 @@ def test_absurdly_long_trajectory_is_refused_quickly(tmp_path):
                        timeout=60)
     assert time.perf_counter() - t0 < 30
     assert p.returncode == 2 and "set-points" in p.stderr and "in parts" in p.stderr
-    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in p.stderr and len(stderr_lines(p.stderr.strip())) == 1

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from support import stderr_lines
 
 import assemblers as A
 from assemblers.cli import main
@@ -62,7 +63,7 @@ def test_statics_command(capsys):
     for bad in (["--Q", qs, "--target", TARGET], ["--payload", "-1"], ["--wrench", "1 2"],
                 ["--criterion", "loads"]):
         assert main(["statics", "--config", "assembler_loaded"] + bad) == 2
-        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert len(stderr_lines(capsys.readouterr().err)) == 1
 
 
 @pytest.mark.parametrize("key,value,what", [
@@ -81,7 +82,7 @@ def test_bad_mass_keys_exit_2(tmp_path, capsys, key, value, what):
     path.write_text(text)
     assert main(["info", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and what in err and "platforms.hexapod" in err, err
+    assert len(stderr_lines(err)) == 1 and what in err and "platforms.hexapod" in err, err
 
 
 @pytest.mark.parametrize("extra,what", [
@@ -98,7 +99,7 @@ def test_bad_ik_table_exits_2(tmp_path, capsys, extra, what):
     path.write_text(text)
     assert main(["info", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and what in err, err
+    assert len(stderr_lines(err)) == 1 and what in err, err
 
 
 def test_gravity_and_payload_keys(tmp_path, capsys):
@@ -113,7 +114,7 @@ def test_gravity_and_payload_keys(tmp_path, capsys):
         path.write_text(text.replace(old, new))
         assert main(["info", "--config", str(path)]) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and what in err, err
+        assert len(stderr_lines(err)) == 1 and what in err, err
     path.write_text(text.replace("gravity = [0.0, 0.0, -9.81]", "gravity = [0.0, 0.0, 0.0]"))
     asm = A.load_config(str(path))
     assert np.abs(A.leg_forces(asm, A.home_pose(asm))).max() == 0.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import named_in_error
+from support import named_in_error, stderr_lines
 
 from assemblers.cli import main as cli_main
 
@@ -74,7 +74,7 @@ def test_cli_bad_input(tmp_path, capsys, argv, msg):
             args += [k, v]
     code, stdout, err = _run(args + argv, capsys)
     assert code == 2
-    assert msg in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert msg in err and "Traceback" not in err and len(stderr_lines(err.strip())) == 1
     assert not out.exists()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import named_in_error
+from support import named_in_error, stderr_lines
 
 from assemblers.cli import main
 from sims import sweeps as S
@@ -213,7 +213,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys, extra, m
     err = capsys.readouterr().err
     assert rc == 2
     assert message in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    assert len(stderr_lines(err.strip())) == 1
     assert not out.exists()
 
 
@@ -232,7 +232,7 @@ def test_unwritable_output_and_mismatching_resume(tmp_path, capsys):
     before = sorted(p.name for p in out.rglob("*"))
     assert main([*base, "--out", str(out), "--seed", "1"]) == 2
     err = capsys.readouterr().err
-    assert "holds a different sweep (differs in seed)" in err and len(err.splitlines()) == 1
+    assert "holds a different sweep (differs in seed)" in err and len(stderr_lines(err)) == 1
     assert main([*base, "--out", str(out), "--format", "csv"]) == 2
     assert "resume with --format parquet" in capsys.readouterr().err
     assert sorted(p.name for p in out.rglob("*")) == before

@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import stderr_lines
 
 from assemblers.cli import main
 from sims import sweeps as S
@@ -23,7 +24,7 @@ def _bad(capsys, *args, says: str):
     err = capsys.readouterr().err
     assert rc == 2, err
     assert says in err and "Traceback" not in err, err
-    assert len(err.strip().splitlines()) == 1, err
+    assert len(stderr_lines(err.strip())) == 1, err
     return err
 
 
@@ -160,7 +161,7 @@ def test_disk_full_mid_sweep_is_exit_1_and_a_rerun_completes(tmp_path, capsys, m
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "No space left on device" in err and "rerun to resume" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err and len(stderr_lines(err.strip())) == 1
     assert not list((tmp_path / "o" / "parts").glob(".tmp-*"))
     monkeypatch.setattr(output, "write_table_atomic", real)
     assert main(args) == 0

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from support import stderr_lines
 
 import assemblers as A
 from assemblers.cli import main
@@ -55,7 +56,7 @@ def test_view_cli_bad_input_exits_2(argv, fragment, capsys, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert fragment in err and "Traceback" not in err and len(stderr_lines(err.strip())) == 1
 
 
 def _run_cli(args, env_updates, unset=()):
