@@ -50,6 +50,10 @@ RESTARTS = 4  # the global layer's further starts by default (measured: docs/ik.
 BASIN_STEP_RAD = 0.1  # rad: the basin steps' standard deviation in each rotation (see _basin_step)
 JOIN_RADIUS = 1e-3  # m / rad: a further start this close to the best minimum has joined it
 JOINS_TO_STOP = 3  # the global layer stops after this many further starts in a row joined it
+#: the global layer's default needs a stack of this many platforms: on 2 and 3 (6 and 12
+#: variables) one start reached the best known minimum on 99-100 % of 200 targets each of
+#: duo, trio and 2- and 3-platform stacks of the default platform (docs/ik.md)
+GLOBAL_MIN_PLATFORMS = 4
 START_HESSIAN = True  # the first BFGS matrix: cold.start_hessian (else the identity)
 
 __all__ = ["IKResult", "solve_ik", "warmup"]
@@ -92,7 +96,9 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             at a random step (``seed``) from the best minimum so far (a quarter of each
             platform's stroke, 0.1 rad), the lowest minimum kept; a start that comes back to
             the best one stops there, and after :data:`JOINS_TO_STOP` such starts in a row the
-            layer stops.  Default :data:`RESTARTS` (measured, docs/ik.md); 0: one start.
+            layer stops.  Default :data:`RESTARTS` (measured, docs/ik.md), 0 for a
+            non-smooth criterion (``condition``) and for stacks of fewer than
+            :data:`GLOBAL_MIN_PLATFORMS` platforms; 0: one start.
         budget_s: a wall-clock budget of the call: no further start of the global layer (or of
             ``n_starts``) begins once it is spent (the first solve always runs).  None: no
             limit, so the result does not depend on the machine's speed.
@@ -106,7 +112,13 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     check(asm, criterion)
     if method not in ("auto", "ipm", "slsqp"):
         raise InputError(f"method: must be one of auto, ipm, slsqp, got {method!r}")
-    restarts = RESTARTS if restarts is None else int(restarts)
+    if restarts is None:
+        # a non-smooth criterion (condition: f_tol > 0, its optimum where singular values cross)
+        # stalls in each basin step instead of converging: measured on trio, 2.4 ms with one
+        # start, 6.9 ms with RESTARTS (benchmarks/ik.py; cost: see docs/ik.md)
+        restarts = 0 if SPECS[criterion].f_tol > 0 or asm.n_platforms < GLOBAL_MIN_PLATFORMS \
+            else RESTARTS
+    restarts = int(restarts)
     if restarts < 0:
         raise InputError(f"restarts: must be >= 0, got {restarts}")
     if budget_s is not None and not budget_s >= 0:

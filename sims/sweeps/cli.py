@@ -57,7 +57,7 @@ def configure_sweep(p):
                         "the config's, fn or fn_legs)")
     p.add_argument("--restarts", default="0", metavar="N",
                    help="basin steps of solve_ik's global layer per target (default 0: one start "
-                        "per target, for throughput; solve_ik's own default is 4)")
+                        "per target, for throughput; solve_ik's own default is 4 on 4 or more platforms)")
     p.add_argument("--mc-samples", default="0", metavar="N",
                    help="Monte Carlo samples per reached target at the optimal and the even pose "
                         "(default 0: none)")

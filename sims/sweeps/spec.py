@@ -224,9 +224,10 @@ class SweepSpec:
             for every target (common random numbers) at the optimal and the ``even`` pose.
         mc_noise: disturbance kinds ("pose", "legs", "joints"); None: the config's default.
         restarts: ``solve_ik``'s global layer per target (basin steps after the first start);
-            default 0: one start per target, the maps' throughput (a map of 10 000 targets
-            runs about 1.6x faster than with ``solve_ik``'s default of 4, at a cost at or
-            below IPOPT's on about 96 % of targets instead of 99 %: docs/ik.md).
+            default 0: one start per target, the maps' throughput (10 000 duo targets ran
+            about 1.6x faster than with 4, ``solve_ik``'s default from 4 platforms; on the
+            default Assembler one start's cost is at or below IPOPT's on about 96 % of targets
+            instead of 99 %: docs/ik.md).
     """
 
     configs: tuple

@@ -88,8 +88,11 @@ def test_restart_count_and_budget():
     assert A.solve_ik(asm, T, restarts=0).starts == 1
     assert A.solve_ik(asm, T, budget_s=0.0).starts == 1
     # a unique minimum: every basin step comes back, and the layer stops after JOINS_TO_STOP
-    r = A.solve_ik(asm, T)
+    r = A.solve_ik(asm, T, restarts=solve.RESTARTS)
     assert r.starts == 1 + min(solve.RESTARTS, solve.JOINS_TO_STOP)
+    # the default: one start below GLOBAL_MIN_PLATFORMS platforms (and for condition)
+    assert asm.n_platforms < solve.GLOBAL_MIN_PLATFORMS and A.solve_ik(asm, T).starts == 1
+    assert A.solve_ik(asm, T, "condition").starts == 1
     assert A.solve_ik(asm, T, restarts=1).starts == 2
     assert A.solve_ik(asm, T, initial=A.solve_ik(asm, T).Q).starts == 1  # stays in its basin
     for bad in ({"restarts": -1}, {"budget_s": -1.0}, {"budget_s": float("nan")}):
