@@ -58,10 +58,11 @@ kinematics = {"help": "single-pose kinematics: FK, legs, J_Q, J_L, from_legs, jo
               "seconds": 12.0, "order": 10}
 ik = {"help": "least-sensitive IK: compiled SQP, evaluation kernel, dual active-set QP",
       "warm": "assemblers.warmup:warm_ik",
-      "sentinels": ["ik/sqp.sqp", "ik/evaluate.evaluate", "optim/qp.elastic_qp"],
-      "seconds": 44.0, "order": 20}
+      "sentinels": ["ik/sqp.sqp", "ik/evaluate.evaluate", "optim/qp.elastic_qp", "ik/cold.solve"],
+      "seconds": 62.0, "order": 20}  # measured: benchmarks/coldstart.py --profile solve
 ipm = {"help": "trajectory IK: the warm-started interior point",
-       "warm": "assemblers.warmup:warm_ipm", "sentinels": ["ik/ipm.interior_point"], "after": ["ik"],
+       "warm": "assemblers.warmup:warm_ipm", "sentinels": ["ik/ipm.interior_point", "ik/ipm.step"],
+       "after": ["ik"],
        "seconds": 10.0, "order": 30}
 
 
