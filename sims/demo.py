@@ -39,9 +39,9 @@ def run_demo(args) -> int:
     # bad input fails before any work or file
     if args.target is None:  # the config's default target (for the default Assembler: the same)
         from assemblers.cli import load_assembler
-        from assemblers.cli.defaults import default_target_text
+        from assemblers.cli.defaults import default_target, target_text
 
-        args.target = default_target_text(load_assembler(args))
+        args.target = target_text(default_target(load_assembler(args)))
     parse_numbers(args.target, "--target", 6)
     parse_count(args.samples, "--samples", 1)
     parse_count(args.seed, "--seed", 0)

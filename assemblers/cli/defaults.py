@@ -43,13 +43,13 @@ def default_target(asm):
     return T
 
 
-def default_target_text(asm) -> str:
-    """:func:`default_target` as ``--target`` writes it: x y z (m) roll pitch yaw (rad)."""
+def target_text(T) -> str:
+    """A target ``T`` (4, 4) as ``--target`` writes it: x y z (m) roll pitch yaw (rad);
+    :data:`DEFAULT_TARGET_TEXT` for the default Assembler's default target."""
     import numpy as np
 
     from ..geometry.api import pose_to_transform, transform_to_pose
 
-    T = default_target(asm)
     if np.array_equal(T, pose_to_transform(DEFAULT_TARGET)):
         return DEFAULT_TARGET_TEXT
     return " ".join(f"{v:.12g}" for v in transform_to_pose(T))
@@ -64,4 +64,5 @@ def target_or_default(args, asm, name: str = "target"):
     value = getattr(args, name, None)
     if value is not None:
         return parse_target(value, f"--{name.replace('_', '-')}"), value
-    return default_target(asm), default_target_text(asm) + " (default)"
+    T = default_target(asm)
+    return T, target_text(T) + " (default)"

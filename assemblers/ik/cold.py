@@ -13,8 +13,6 @@ Arrays: ``P`` a :class:`~.problem.Problem`; ``z`` (n,) = (6(N-1),) m and rad; ``
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -22,7 +20,7 @@ from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache
 from ..kinematics.api import forward_kinematics, home_pose
 from .constraints import MARGIN
 from .criteria import CODES
-from .evaluate import NO, YES, eliminate, evaluate, report, split
+from .evaluate import result_at, split
 from .problem import n_constraints, problem
 from .sqp import B_IDENTITY, B_UNSCALED, initial_hessian, sqp
 
@@ -79,12 +77,8 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
                                 r_ref)
     scale = 1.0 / abs(f_raw) if abs(f_raw) > 1e-12 else 1.0  # the scale sqp used
 
-    eliminate(P, x, Q)
-    cost = evaluate(P, crit, x[:0], Q, NO, x[:0], g, np.empty((0, 0)), YES)
+    cost, ep, er = result_at(P, crit, x, Q, g, legs, twist)
     worst = 0.0
     for i in range(g.shape[0]):
         worst = max(worst, -g[i] - MARGIN)
-    report(P, Q, legs, twist)
-    ep = math.sqrt(twist[0] ** 2 + twist[1] ** 2 + twist[2] ** 2)
-    er = math.sqrt(twist[3] ** 2 + twist[4] ** 2 + twist[5] ** 2)
     return status, k, err, scale, cost, worst, ep, er

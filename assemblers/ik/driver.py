@@ -109,23 +109,21 @@ def run_ipm(asm, T_target, criterion, z0, lam0=None, mu0=MU_COLD, H0=None):
     hess = ipm.HESS_FD if H0 is None else ipm.HESS_FROZEN
     H_in = np.zeros((n6, n6)) if H0 is None else np.asarray(H0, dtype=np.float64)
     z, s, lam, H = np.empty(n6), np.empty(m), np.empty(m), np.empty((n6, n6))
+    x0 = np.array(z0, dtype=np.float64)
     if SPECS[criterion].cost == criterion:  # the step and its report in one compiled call
         n = asm.n_platforms
         Q, g, legs, tw = np.empty(6 * n), np.empty(m), np.empty((n, 6)), np.empty(6)
         status, k, err, f0, cost, ep, er = ipm.step(
-            P, CODES[criterion], np.array(z0, dtype=np.float64), lam_in, mu0, cold, H_in, hess,
-            IPM_TOL, IPM_MAX_ITER, S_PUSH, z, s, lam, H, Q, g, legs, tw)
-        cost = float(cost)
-        return {"converged": status == CONVERGED, "status": int(status), "iterations": int(k),
-                "kkt": float(err), "lam": lam * f0 / max(cost, 1e-300), "H": H, "Q": Q, "g": g,
-                "tool_error": (float(ep), float(er)), "legs": asm.commanded_lengths(legs),
-                "cost": cost}
-    status, k, err, f0 = ipm.interior_point(
-        P, CODES[criterion], np.array(z0, dtype=np.float64), lam_in, mu0, cold, H_in, hess,
-        IPM_TOL, IPM_MAX_ITER, S_PUSH, 0.0, z, s, lam, H)
-    Q = np.empty(6 * asm.n_platforms)
-    ev.eliminate(P, z, Q)
-    g, tool_error, legs, cost = report_at(asm, T_target, Q, criterion)
+            P, CODES[criterion], x0, lam_in, mu0, cold, H_in, hess, IPM_TOL, IPM_MAX_ITER,
+            S_PUSH, z, s, lam, H, Q, g, legs, tw)
+        cost, tool_error, legs = float(cost), (float(ep), float(er)), asm.commanded_lengths(legs)
+    else:  # nearest: its result reports the fn cost (report_at)
+        status, k, err, f0 = ipm.interior_point(
+            P, CODES[criterion], x0, lam_in, mu0, cold, H_in, hess, IPM_TOL, IPM_MAX_ITER,
+            S_PUSH, 0.0, z, s, lam, H)
+        Q = np.empty(6 * asm.n_platforms)
+        ev.eliminate(P, z, Q)
+        g, tool_error, legs, cost = report_at(asm, T_target, Q, criterion)
     return {"converged": status == CONVERGED, "status": int(status), "iterations": int(k),
             "kkt": float(err), "lam": lam * f0 / max(cost, 1e-300), "H": H, "Q": Q, "g": g,
             "tool_error": tool_error, "legs": legs, "cost": cost}

@@ -298,3 +298,18 @@ def report(P, Q, legs, twist):
     T = np.empty((4, 4))
     forward(P.T_mount, P.T_after, Q, T, np.empty((2, 4, 4)))
     twist_between(P.T_target, T, twist)
+
+
+@njit(cache=True)
+def result_at(P, crit, x, Q, g, legs, twist):
+    """What a solver's result reports at its solution ``x`` (n,) (the cold solve's and a
+    trajectory step's, :mod:`.cold`, :mod:`.ipm`): fills ``Q`` (6N,) the full pose, ``g`` (m,)
+    the constraints, ``legs`` (N, 6) m (geometric) and ``twist`` (6,) the tool's error against
+    the target.  Returns ``(cost, tool position error m, tool rotation error rad)``, the cost
+    the criterion at ``Q`` (unscaled)."""
+    eliminate(P, x, Q)
+    cost = evaluate(P, crit, x[:0], Q, NO, x[:0], g, np.empty((0, 0)), YES)
+    report(P, Q, legs, twist)
+    ep = math.sqrt(twist[0] ** 2 + twist[1] ** 2 + twist[2] ** 2)
+    er = math.sqrt(twist[3] ** 2 + twist[4] ** 2 + twist[5] ** 2)
+    return cost, ep, er

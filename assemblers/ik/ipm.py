@@ -22,7 +22,7 @@ from numba import njit
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..optim.kkt import kkt_error, lagrangian_gradient
 from ..optim.linalg import cholesky_solve, symmetrize
-from .evaluate import NO, YES, eliminate, evaluate, report, scaled, start
+from .evaluate import NO, YES, result_at, scaled, start
 from .problem import CONVERGED, FAILED, MAX_ITER
 
 HESS_FD, HESS_FROZEN = 0, 1  # the Lagrangian Hessian of interior_point
@@ -200,9 +200,5 @@ def step(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push, x, s, la
     rotation error rad)``."""
     status, k, err, f0 = interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter,
                                         s_push, 0.0, x, s, lam, H)
-    eliminate(P, x, Q)
-    cost = evaluate(P, crit, x[:0], Q, NO, x[:0], g, np.empty((0, 0)), YES)
-    report(P, Q, legs, twist)
-    ep = math.sqrt(twist[0] ** 2 + twist[1] ** 2 + twist[2] ** 2)
-    er = math.sqrt(twist[3] ** 2 + twist[4] ** 2 + twist[5] ** 2)
+    cost, ep, er = result_at(P, crit, x, Q, g, legs, twist)
     return status, k, err, f0, cost, ep, er

@@ -142,9 +142,10 @@ def run_robustness(args) -> int:
         numba.set_num_threads(threads)
     asm = load_assembler(args)
     if not targets:  # the one default target of every command
-        from assemblers.cli.defaults import default_target, default_target_text
+        from assemblers.cli.defaults import default_target, target_text
 
-        targets, args.target = [default_target(asm)], [default_target_text(asm)]
+        T = default_target(asm)
+        targets, args.target = [T], [target_text(T)]
     disturbance = _disturbance(args, asm)
 
     from .study import TargetUnreachable, run_study

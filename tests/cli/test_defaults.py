@@ -50,18 +50,18 @@ def test_given_target_wins():
 @pytest.mark.parametrize("name", ["assembler", "duo"])
 def test_commands_use_the_one_default_target(capsys, name):
     """``solve`` without --target solves the config's default target (the demo's for the
-    default Assembler); ``demo`` and ``robustness`` take the same text (default_target_text)."""
+    default Assembler); ``demo`` and ``robustness`` take the same text (target_text)."""
     import json
 
     from assemblers.cli import main
-    from assemblers.cli.defaults import default_target_text
+    from assemblers.cli.defaults import target_text
 
     asm = assemblers.load_config(name)
     assert main(["solve", "--config", name, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     r = assemblers.solve_ik(asm, default_target(asm))
     np.testing.assert_allclose(doc["Q"], r.Q, atol=1e-9)
-    np.testing.assert_allclose(parse_target(default_target_text(asm)), default_target(asm),
+    np.testing.assert_allclose(parse_target(target_text(default_target(asm))), default_target(asm),
                                atol=1e-11)
     if name == "assembler":
-        assert default_target_text(asm) == DEFAULT_TARGET_TEXT
+        assert target_text(default_target(asm)) == DEFAULT_TARGET_TEXT
