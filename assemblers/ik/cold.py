@@ -20,7 +20,7 @@ from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache
 from ..kinematics.api import forward_kinematics, home_pose
 from .constraints import MARGIN
 from .criteria import CODES
-from .evaluate import result_at, split
+from .evaluate import NO, YES, eliminate, evaluate, result_at, split
 from .problem import n_constraints, problem
 from .sqp import B_IDENTITY, B_UNSCALED, initial_hessian, sqp
 
@@ -50,8 +50,10 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
           lam, B, Q, legs, twist, g):
     """One cold SQP solve of the reduced problem ``P`` for criterion ``crit``, and its report.
 
-    Start: ``z_start`` (n,) (START_GIVEN) or the split of the tool motion from ``Q_home``
-    (6N,) with fractions ``a``, ``c`` (N,) (START_SPLIT, :func:`~.evaluate.split`).  First BFGS
+    Start: the poses ``z_start`` (6(N-1),) (START_GIVEN) or the split of the tool motion from
+    ``Q_home`` (6N,) with fractions ``a``, ``c`` (N,) (START_SPLIT, :func:`~.evaluate.split`);
+    the E epigraph variables of a minimax criterion (``x`` (6(N-1) + E,)) start just above
+    their terms' values there, inside their rows (as :func:`~.custom.start_vector`).  First BFGS
     matrix: ``H0`` (n, n) for the unscaled objective (:func:`start_hessian`), or the identity
     when ``H0`` has no rows.  The objective is scaled by ``1 / |f(start)|`` (the tolerance
     ``tol`` on the KKT error is relative).  ``x_ref`` (n,), ``r_ref`` > 0: a minimum found
@@ -64,11 +66,24 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
     rotation error rad)``; the cost is the criterion at ``Q`` (unscaled), the violation as
     :func:`~.report.violation` (0 inside every limit)."""
     n = x.shape[0]
+    nq = Q.shape[0]
+    n6 = nq - 6
+    z0 = np.empty(n)
     if start_kind == START_SPLIT:
         split(P, Q_home, a, c, Q)
-        z0 = Q[:n].copy()
-    else:
-        z0 = z_start.copy()
+    elif n > n6:
+        eliminate(P, z_start, Q)
+    for k in range(n6):
+        z0[k] = Q[k] if start_kind == START_SPLIT else z_start[k]
+    n_epi = n - n6
+    if n_epi > 0:
+        # each epigraph variable's rows hold t - h and t + h at t = max |h| (full evaluation):
+        # half their sum is that value; start just above it
+        evaluate(P, crit, z0, Q, NO, z0[:0], g, np.empty((0, 0)), YES)
+        m = g.shape[0]
+        for e in range(n_epi):
+            r = m - 2 * nq * (n_epi - e)
+            z0[n6 + e] = 0.5 * (g[r] + g[r + nq]) * (1.0 + 1e-6) + 1e-12
     b_init = B_IDENTITY
     if H0.shape[0] == n:
         B[:, :] = H0

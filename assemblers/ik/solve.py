@@ -24,7 +24,7 @@ from . import cold
 from .criteria import CODES, SPECS
 from .custom import check, resolve, start_vector
 from .driver import IPM_TOL, SQP_TOL, ReducedProblem, run_ipm
-from .problem import CONVERGED, JOINED, STALLED, n_constraints, problem
+from .problem import CONVERGED, JOINED, STALLED, n_constraints, n_variables, problem
 from .report import (
     FEAS_TOL,
     IKResult,
@@ -97,8 +97,9 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
             platform's stroke, 0.1 rad), the lowest minimum kept; a start that comes back to
             the best one stops there, and after :data:`JOINS_TO_STOP` such starts in a row the
             layer stops.  Default :data:`RESTARTS` (measured, docs/ik.md), 0 for a
-            non-smooth criterion (``condition``) and for stacks of fewer than
-            :data:`GLOBAL_MIN_PLATFORMS` platforms; 0: one start.
+            non-smooth criterion (``condition``), for the minimax criteria (``loads_max``,
+            ``margin`` and blends with them: one start, as before they had the cold path) and
+            for stacks of fewer than :data:`GLOBAL_MIN_PLATFORMS` platforms; 0: one start.
         budget_s: a wall-clock budget of the call: no further start of the global layer (or of
             ``n_starts``) begins once it is spent (the first solve always runs).  None: no
             limit, so the result does not depend on the machine's speed.
@@ -116,16 +117,16 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
         # a non-smooth criterion (condition: f_tol > 0, its optimum where singular values cross)
         # stalls in each basin step instead of converging: measured on trio, 2.4 ms with one
         # start, 6.9 ms with RESTARTS (benchmarks/ik.py; cost: see docs/ik.md)
-        restarts = 0 if SPECS[criterion].f_tol > 0 or asm.n_platforms < GLOBAL_MIN_PLATFORMS \
-            else RESTARTS
+        spec = SPECS[criterion]
+        restarts = 0 if spec.f_tol > 0 or spec.epigraph or \
+            asm.n_platforms < GLOBAL_MIN_PLATFORMS else RESTARTS
     restarts = int(restarts)
     if restarts < 0:
         raise InputError(f"restarts: must be >= 0, got {restarts}")
     if budget_s is not None and not budget_s >= 0:
         raise InputError(f"budget_s: must be a number of seconds >= 0, got {budget_s}")
     T_target = as_target(T_target)
-    if (method == "auto" and asm.n_platforms > 1 and criterion not in ("even", "nearest")
-            and not SPECS[criterion].epigraph):  # minimax criteria: epigraph variables
+    if method == "auto" and asm.n_platforms > 1 and criterion not in ("even", "nearest"):
         r = _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, baseline,
                         restarts, budget_s, t0)
         if r is not None:
@@ -141,16 +142,22 @@ class _ColdSolves:
         self.P = problem(asm, T_target, criterion)
         self.code, self.f_tol, self.max_iter = CODES[criterion], SPECS[criterion].f_tol, max_iter
         n_pl = asm.n_platforms
-        self.n, self.m, self.n_pl = 6 * (n_pl - 1), n_constraints(self.P), n_pl
-        self.H0 = cold.start_hessian(asm, criterion) if START_HESSIAN else np.empty((0, 0))
+        # variables: the poses of platforms 1..N-1 (n6), then a minimax criterion's epigraph
+        # variables (their objective is linear: its Hessian at home is no first BFGS matrix;
+        # the identity, as the general path)
+        self.n6, self.n, self.m = 6 * (n_pl - 1), n_variables(self.P), n_constraints(self.P)
+        self.n_pl = n_pl
+        self.H0 = cold.start_hessian(asm, criterion) if START_HESSIAN and self.n == self.n6 \
+            else np.empty((0, 0))
         self.even = _even_fractions(n_pl)
-        self.no_z = np.empty(self.n)
+        self.no_z, self.no_x = np.empty(self.n6), np.empty(self.n)
         self.best = None  # (cost, x, lam, Q, legs, tool error, violation, scale, last B)
         self.starts = self.iters = self.joined = 0
         self.time = 0.0
 
     def run(self, z=None, split=None, join=0.0) -> bool:
-        """One start: ``z`` (n,), or ``split`` = (a, c) fractions (None: the even split).
+        """One start: the poses ``z`` (6(N-1),) (more entries are ignored), or ``split`` =
+        (a, c) fractions (None: the even split).
         ``join`` > 0: stop as soon as the iterate is within ``join`` (m, rad) of the best
         minimum so far (the same basin; ``joined`` counts them).  Returns whether it converged
         inside every limit (or joined)."""
@@ -162,8 +169,8 @@ class _ColdSolves:
             a, c = split if split is not None else self.even
         else:
             kind, (a, c) = cold.START_GIVEN, self.even
-            z = np.array(z[:n], dtype=np.float64)
-        x_ref, r_ref = (self.best[1], join) if join > 0.0 and self.best else (self.no_z, 0.0)
+            z = np.array(z[:self.n6], dtype=np.float64)
+        x_ref, r_ref = (self.best[1], join) if join > 0.0 and self.best else (self.no_x, 0.0)
         t = time.perf_counter()
         st, k, _, scale, cost, viol, ep, er = cold.solve(
             self.P, self.code, self.P.Q_ref, a, c, z, kind, self.H0, SQP_TOL, self.max_iter,
@@ -231,7 +238,8 @@ def _solve_cold(asm, T_target, criterion, initial, n_starts, max_iter, seed, bas
             if spent() or joins >= JOINS_TO_STOP:
                 break
             before = runs.joined
-            runs.run(z=runs.best[1] + rng.standard_normal(step.size) * step, join=JOIN_RADIUS)
+            runs.run(z=runs.best[1][:step.size] + rng.standard_normal(step.size) * step,
+                     join=JOIN_RADIUS)
             joins = joins + 1 if runs.joined > before else 0
     if initial is None and n_starts > 1:
         more = []

@@ -178,6 +178,34 @@ def test_cold_solve_equals_slsqp_from_the_same_start(name):
         assert "lam" in r.extra and r.extra["lam"].min() >= 0.0
 
 
+@pytest.mark.parametrize("criterion", ["loads_max", "margin"])
+def test_minimax_criteria_take_the_cold_path(criterion):
+    """The minimax criteria (epigraph variables started in the kernel just above their terms'
+    values) take the one-call cold solve, one start, and reach the minimum SciPy's SLSQP finds
+    on the same kernel from the repaired even split (method="slsqp"): the largest normalized
+    |leg force| or stroke excursion recomputed through the public API, inside every limit."""
+    asm = A.load_config("assembler_loaded")
+    for seed in (1, 2, 3):
+        T = target(asm, 70 + seed)
+        r = A.solve_ik(asm, T, criterion)
+        ref = A.solve_ik(asm, T, criterion, method="slsqp")
+        assert r.success and ref.success
+        assert r.extra["solver"] == "sqp" and r.starts == 1
+        assert r.cost <= ref.cost * (1 + 1e-7)
+        np.testing.assert_allclose(A.forward_kinematics(asm, r.Q), T, atol=1e-12)
+        L = A.leg_lengths(asm, r.Q)
+        assert np.all(L >= asm.leg_min[:, None] - 1e-12)
+        assert np.all(L <= asm.leg_max[:, None] + 1e-12)
+        if criterion == "loads_max":
+            F = A.leg_forces(asm, r.Q)
+            rating = np.array([p.max_leg_force or np.inf for p in asm.platforms])[:, None]
+            expect = np.max(np.abs(F) / rating)
+        else:
+            mid, half = (asm.leg_max + asm.leg_min) / 2, (asm.leg_max - asm.leg_min) / 2
+            expect = np.max(np.abs(L - mid[:, None]) / half[:, None])
+        assert r.cost == pytest.approx(expect, rel=1e-9)
+
+
 def test_cold_path_falls_back_when_it_does_not_converge(monkeypatch):
     """A cold solve that does not converge (one iterate allowed, forced here) hands over to
     the general path, which finds the same pose."""
