@@ -48,7 +48,7 @@ from .starts import (
 
 RESTARTS = 4  # the global layer's further starts by default (measured: docs/ik.md)
 BASIN_STEP_RAD = 0.1  # rad: the basin steps' standard deviation in each rotation (see _basin_step)
-JOIN_RADIUS = 1e-3  # m / rad: a further start this close to the best minimum has joined it
+JOIN_RADIUS = 3e-3  # m / rad: a further start this close to the best minimum has joined it
 JOINS_TO_STOP = 3  # the global layer stops after this many further starts in a row joined it
 #: the global layer's default needs a stack of this many platforms: on 2 and 3 (6 and 12
 #: variables) one start reached the best known minimum on 99-100 % of 200 targets each of

@@ -59,8 +59,10 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
     symmetric positive definite, for the scaled objective), or ``B`` given for the objective
     itself, multiplied here by the scale (B_UNSCALED; e.g. :func:`initial_hessian`).  Fills
     ``x_ref`` (n,), ``r_ref`` > 0: a minimum found before; the solve stops (JOINED) as soon as
-    a feasible iterate is within ``r_ref`` of it in every coordinate (the start is in its basin:
-    the global layer's further starts need not converge to a minimum it has).  Fills
+    an iterate is within ``r_ref`` of it in every coordinate, feasible or not (the start is in
+    its basin: the global layer's further starts need not converge to a minimum it has, and
+    the joining iterate is never a result; waiting for feasibility cost 2-3 iterates each).
+    Fills
     ``x`` (n,), ``lam`` (m,) (multipliers for the scaled objective) and ``B`` (n, n) (the last
     BFGS matrix) and returns ``(status, iterations, KKT error, f(x0) unscaled)``; status is
     CONVERGED, STALLED, JOINED, MAX_ITER, FAILED (the line search or the geometry broke down)
@@ -185,7 +187,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         n_flat = n_flat + 1 if flat and worst <= tol else 0
         if n_flat >= _N_FLAT:
             return STALLED, k + 1, err, f_raw
-        if x_ref is not None and r_ref > 0.0 and worst <= tol:
+        if x_ref is not None and r_ref > 0.0:  # the basin is what counts, not feasibility
             near = True
             for c in range(n):
                 near = near and abs(x[c] - x_ref[c]) <= r_ref
