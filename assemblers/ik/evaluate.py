@@ -249,6 +249,19 @@ def even_split(P, Q_home, Q):
 
 
 @njit(cache=True)
+def term_values(P, Q_home, codes, w, Q, g, values):
+    """A blend's normalization in one call: the even split of ``P.T_target`` into ``Q`` (6N,)
+    (:func:`even_split`), and ``values`` (K,) = each term ``codes[a]`` at it (0 where its weight
+    ``w[a]`` is 0); ``g`` (m,) scratch for the constraints of ``P`` (base terms).  Why: the
+    same done from Python, one kernel call per piece, took 80 us of a 0.3 ms duo solve."""
+    even_split(P, Q_home, Q)
+    for a in range(codes.shape[0]):
+        values[a] = 0.0
+        if w[a] != 0.0:
+            values[a] = evaluate(P, codes[a], Q[:0], Q, NO, Q[:0], g, np.empty((0, 0)), YES)
+
+
+@njit(cache=True)
 def split(P, Q_home, a, c, Q):
     """A split of the tool motion from home (``Q_home`` (6N,)) to the target into ``Q`` (6N,):
     the motion, in the home tool frame, as a translation ``d`` and a rotation vector ``w`` (a
