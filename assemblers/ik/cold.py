@@ -21,10 +21,12 @@ from ..kinematics.api import forward_kinematics, home_pose
 from .constraints import MARGIN
 from .criteria import CODES
 from .evaluate import NO, YES, eliminate, evaluate, result_at, split
-from .problem import n_constraints, problem
+from .problem import MAX_ITER, n_constraints, problem
 from .sqp import B_IDENTITY, B_UNSCALED, initial_hessian, sqp
 
-START_GIVEN, START_SPLIT = 0, 1  # solve's start: ``z_start``, or the split (a, c) of the motion
+# solve's start: ``z_start``, or the split (a, c) of the motion; START_HESSIAN: no solve, only
+# the objective's Hessian at ``z_start`` into ``B`` (:func:`start_hessian`)
+START_GIVEN, START_SPLIT, START_HESSIAN = 0, 1, 2
 
 
 def start_hessian(asm, criterion: str) -> np.ndarray:
@@ -39,8 +41,11 @@ def start_hessian(asm, criterion: str) -> np.ndarray:
         Q_home = home_pose(asm)
         P = problem(asm, forward_kinematics(asm, Q_home), criterion)
         n = 6 * (asm.n_platforms - 1)
-        H = np.empty((n, n))
-        initial_hessian(P, CODES[criterion], Q_home[:n].copy(), H, np.empty(n_constraints(P)))
+        H, m = np.empty((n, n)), n_constraints(P)
+        n_pl = asm.n_platforms
+        solve(P, CODES[criterion], Q_home, Q_home[:n_pl], Q_home[:n_pl], Q_home[:n].copy(),
+              START_HESSIAN, H[:0], 0.0, 0, 0.0, Q_home[:n], 0.0, np.empty(n), np.empty(m), H,
+              np.empty(6 * n_pl), np.empty((n_pl, 6)), np.empty(6), np.empty(m))
         asm.__dict__[key] = H
     return H
 
@@ -59,6 +64,11 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
     ``tol`` on the KKT error is relative).  ``x_ref`` (n,), ``r_ref`` > 0: a minimum found
     before; the solve stops (status JOINED) once it is within ``r_ref`` of it (:func:`~.sqp.sqp`).
 
+    START_HESSIAN: no solve; ``B`` = :func:`~.sqp.initial_hessian` at ``z_start`` (the one
+    compiled entry of the cold path: the SQP and the Hessian are inlined here, so the large
+    compiled closure of the evaluation is built once, not once per entry: about 15 s of a
+    first run's compile).
+
     Fills ``x`` (n,), ``lam`` (m,) (multipliers of the scaled objective), ``B`` (n, n) (the last
     BFGS matrix), and at ``Q`` (6N,) = the full pose of ``x``: ``legs`` (N, 6) m, ``twist`` (6,)
     the tool's error against the target, ``g`` (m,) the constraints.  Returns ``(status,
@@ -66,6 +76,9 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
     rotation error rad)``; the cost is the criterion at ``Q`` (unscaled), the violation as
     :func:`~.report.violation` (0 inside every limit)."""
     n = x.shape[0]
+    if start_kind == START_HESSIAN:
+        f0 = initial_hessian(P, crit, z_start, B, g)
+        return MAX_ITER, 0, np.inf, 1.0, f0, 0.0, 0.0, 0.0
     nq = Q.shape[0]
     n6 = nq - 6
     z0 = np.empty(n)

@@ -178,7 +178,7 @@ def epigraph_index(code, P):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, tmp, L, F):
     """The criterion ``crit`` at the full stack pose ``Q``: ``(f, ok)``; ``ok`` False where the
     geometry breaks down (a singular leg Jacobian for ``fn_legs``)."""
@@ -197,7 +197,7 @@ def value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee
     return f, True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gradient(crit, P, Q, z, full, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_ee, tmp, V,
              Rt, L, Es, dEs, F, dF, gQ, gt):
     """``gQ`` (6N,) = df/dQ and ``gt`` (E,) = df/dt of the epigraph variables, for the

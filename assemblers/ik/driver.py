@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 
+from . import cold, ipm
 from . import evaluate as ev
-from . import ipm, sqp
 from .criteria import CODES, SPECS
 from .problem import CONVERGED, STALLED, n_constraints, n_variables, problem
 from .report import report_at
@@ -15,8 +15,28 @@ from .report import report_at
 SQP_TOL = 1e-10  # scaled KKT error at which sqp.sqp stops (objective normalised to 1)
 IPM_TOL = 1e-10  # scaled KKT error of the interior point (objective normalised to 1)
 IPM_MAX_ITER = 80
+_NO_SPLIT, _NO_H = np.empty(0), np.empty((0, 0))  # cold.solve's unused split and first matrix
 MU_COLD = 1e-3  # barrier parameter of a cold start
 S_PUSH = 1e-3  # m / rad: slacks of a cold start are at least this (IPOPT's bound push)
+
+
+# the cold path's one compiled entry, as the general path's SQP (captured here: a test that
+# makes the cold path fail by replacing ``cold.solve`` leaves the general path's SQP as it is)
+_COLD_SOLVE = cold.solve
+
+
+def sqp_from(P, crit, x0, tol, max_iter, f_tol, x, lam, B):
+    """:func:`assemblers.ik.sqp.sqp` of ``P`` from ``x0`` (n,) and the identity, the objective
+    scaled by ``1 / |f(x0)|``, through :func:`assemblers.ik.cold.solve` (the SQP is inlined
+    there, so its large compiled closure is built once, for both paths).  Fills ``x`` (n,),
+    ``lam`` (m,), ``B`` (n, n); returns ``(status, iterations, KKT error, scale)``."""
+    n_pl = P.b.shape[0]
+    m = lam.shape[0]
+    status, k, err, scale, _, _, _, _ = _COLD_SOLVE(
+        P, crit, P.Q_ref, _NO_SPLIT, _NO_SPLIT, x0, cold.START_GIVEN, _NO_H, tol, max_iter,
+        f_tol, x[:0], 0.0, x, lam, B, np.empty(6 * n_pl), np.empty((n_pl, 6)), np.empty(6),
+        np.empty(m))
+    return status, k, err, scale
 
 
 class ReducedProblem:
@@ -61,7 +81,7 @@ class ReducedProblem:
         return self.evaluate(z)[3]
 
     def solve(self, z0, max_iter, ftol, method="auto", fallback=True):
-        """Minimise from ``z0``: :func:`assemblers.ik.sqp.sqp` (compiled SQP) when ``method`` is
+        """Minimise from ``z0``: the compiled SQP (:func:`sqp_from`) when ``method`` is
         "auto", else (or when it stops without converging, e.g. on inconsistent linearised
         constraints far from feasible, unless ``fallback`` is False) SciPy's SLSQP on the same
         kernel.  Returns a SciPy ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and
@@ -74,18 +94,18 @@ class ReducedProblem:
             n, m = self._shape
             z, lam, B = np.empty(n), np.empty(m), np.empty((n, n))
             f_tol = SPECS[self.criterion].f_tol
-            status, k, err, _ = sqp.sqp(self.P, self.code, z0, SQP_TOL, max_iter, self.scale, z,
-                                        lam, B, f_tol, sqp.B_IDENTITY, z[:0], 0.0)
+            status, k, err, scale = sqp_from(self.P, self.code, z0, SQP_TOL, max_iter, f_tol, z,
+                                             lam, B)
             self.calls += k + 1
             if status in (CONVERGED, STALLED):
                 msg = (f"converged (KKT error {err:.1e})" if status == CONVERGED else
                        f"objective converged (KKT error {err:.1e}: not smooth at the optimum)")
                 return OptimizeResult(x=z, success=True, status=0, nit=int(k), multipliers=lam,
-                                      message=msg, solver="sqp", scale=self.scale)
+                                      message=msg, solver="sqp", scale=float(scale))
             if not fallback:
                 return OptimizeResult(x=z, success=False, status=int(status), nit=int(k),
                                       message=f"no convergence (status {status})", solver="sqp",
-                                      scale=self.scale)
+                                      scale=float(scale))
         n_con = len(self.g(z0))
         cons = [{"type": "ineq", "fun": self.g, "jac": self.dg}] if n_con else []
         res = minimize(self.f, z0, jac=self.df, constraints=cons, method="SLSQP",

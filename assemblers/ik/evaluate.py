@@ -313,7 +313,7 @@ def report(P, Q, legs, twist):
     twist_between(P.T_target, T, twist)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def result_at(P, crit, x, Q, g, legs, twist):
     """What a solver's result reports at its solution ``x`` (n,) (the cold solve's and a
     trajectory step's, :mod:`.cold`, :mod:`.ipm`): fills ``Q`` (6N,) the full pose, ``g`` (m,)

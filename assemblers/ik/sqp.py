@@ -44,7 +44,7 @@ _N_FLAT = 3  # consecutive steps below f_tol that make STALLED
 B_IDENTITY, B_GIVEN, B_UNSCALED = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined into cold.solve, its one compiled entry
 def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY, x_ref=None,
         r_ref=0.0):
     """SQP solve of the reduced problem ``min f(z)  s.t.  g(z) >= 0`` (:func:`assemblers.ik.evaluate
@@ -203,7 +203,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
 _EIG_FLOOR = 1e-3  # initial_hessian: eigenvalues at least this times the largest
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # as sqp
 def initial_hessian(P, crit, x0, H, g):
     """The first BFGS matrix of a cold solve: ``H`` (n, n) = the objective's Hessian at ``x0``
     (n,) by forward differences of its exact gradient (n + 1 gradients; no constraint

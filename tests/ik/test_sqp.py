@@ -53,12 +53,13 @@ def test_solve_ik_uses_the_sqp_and_falls_back_to_slsqp(monkeypatch):
     T = A.forward_kinematics(asm, feasible_poses(asm, 1, 9)[0])
     r = A.solve_ik(asm, T)
     assert r.success and r.extra["solver"] == "sqp"
-    def fails(P, crit, x0, tol, max_iter, f_scale, x, *rest):
+    def fails(P, crit, x0, tol, max_iter, f_scale_or_tol, x, *rest):
         x[:] = x0  # where it started
         return QP_FAILED, 0, np.inf, 1.0
 
     monkeypatch.setattr(cold, "solve", _cold_fails)
-    monkeypatch.setattr(S, "sqp", fails)
+    monkeypatch.setattr(driver, "sqp_from", fails)  # the general path's SQP (repairs too)
+    monkeypatch.setattr(S, "sqp", fails)  # the closest-pose search's
     r2 = A.solve_ik(asm, T)
     assert r2.success and r2.extra["solver"] == "slsqp"
     assert r2.cost == pytest.approx(r.cost, rel=1e-7)
@@ -136,21 +137,25 @@ def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
     feasible = (Q for Q in poses if A.solve_ik(asm, A.forward_kinematics(asm, Q)).success)
     T = next(T for T in (A.forward_kinematics(asm, Q) for Q in feasible)
              if report.violation(starts.even(asm, np.asarray(T), crit)[1]) > 0)  # needs a repair
-    real = S.sqp
+    real, real_closest = driver.sqp_from, S.sqp
     seen = {"dist": 0, "closest": 0}
 
-    def first_repair_fails(P, crit, x0, tol, max_iter, f_scale, x, *rest):
+    def first_repair_fails(P, crit, x0, tol, max_iter, f_tol, x, *rest):
         if crit == CRIT_DIST:
             seen["dist"] += 1
             if seen["dist"] == 1:  # fails where it starts (the even split, outside the limits)
                 x[:] = x0
                 return FAILED, 0, np.inf, 1.0
+        return real(P, crit, x0, tol, max_iter, f_tol, x, *rest)
+
+    def counted(P, crit, *args):  # the closest-pose search's SQP
         if crit == CRIT_CLOSEST:
             seen["closest"] += 1
-        return real(P, crit, x0, tol, max_iter, f_scale, x, *rest)
+        return real_closest(P, crit, *args)
 
     plain = A.solve_ik(asm, T)
-    monkeypatch.setattr(S, "sqp", first_repair_fails)
+    monkeypatch.setattr(driver, "sqp_from", first_repair_fails)
+    monkeypatch.setattr(S, "sqp", counted)
     monkeypatch.setattr(driver, "minimize", _no_scipy)
     monkeypatch.setattr(starts, "minimize", _no_scipy)
     for general in (True, False):
