@@ -10,7 +10,9 @@ group                   what                                                    
 ======================  =========================================================  ==========
 ``kinematics``          the NumPy facade's single-pose kernels (FK, legs, J_Q,     info, fk,
                         J_L, from_legs, joint angles)                               jacobian
-``ik``                  the compiled SQP, the evaluation kernel, the dual QP       solve, demo
+``ik_leaves``           the IK kernels beside the criteria (constraints, dual QP,  solve, demo
+                        split, report), compiled in a process beside ``ik``
+``ik``                  the compiled SQP, the evaluation kernel                    solve, demo
 ``ipm``                 the warm-started interior point of trajectory steps        trajectory
 ``rescue``              the closest-pose search of unreachable targets (its SQP)   warmup only
 ``montecarlo``          the Monte Carlo lanes and the streaming statistics         robustness
@@ -31,7 +33,8 @@ machine, for the estimate shown to the user) and optionally ``after`` (groups th
 compiled first, in the same process, because this one calls their kernels).
 
 :func:`compile_groups` runs independent groups in parallel processes (dependent ones in the
-same process, in order), so a cold start costs the longest chain rather than the sum.  Nothing
+same process, in order; more chains than cores packed into one process per core,
+:func:`processes`), so a cold start costs the longest process rather than the sum.  Nothing
 here prints: progress goes to a callback (the CLI's ``warmup`` command and the dispatcher's
 first-run notice, :mod:`assemblers.cli.warmup`, draw it on stderr).
 """
@@ -57,10 +60,18 @@ kinematics = {"help": "single-pose kinematics: FK, legs, J_Q, J_L, from_legs, jo
                             "kinematics/kernels.joint_angles_rows",
                             "kinematics/kernels.from_legs_rows"],
               "seconds": 12.0, "order": 10}
+# the IK kernels that do not depend on the criteria, compiled in a process beside the ik group:
+# the ik group's process finds them in the cache when its typing reaches them, so the first
+# run's longest chain is shorter (benchmarks/coldstart.py)
+ik_leaves = {"help": "IK kernels beside the criteria: constraints, dual QP, split, report",
+             "warm": "assemblers.warmup:warm_ik_leaves",
+             "sentinels": ["ik/constraints.values", "ik/constraints.jacobian", "optim/qp.qp_dual",
+                           "optim/qp.elastic_qp", "ik/evaluate.split", "ik/evaluate.report"],
+             "seconds": 20.0, "order": 15}
 ik = {"help": "least-sensitive IK: compiled SQP, evaluation kernel, dual active-set QP",
       "warm": "assemblers.warmup:warm_ik",
       "sentinels": ["ik/evaluate.evaluate", "optim/qp.elastic_qp", "ik/cold.solve"],
-      "seconds": 60.0, "order": 20}  # measured: `assemblers warmup --group ik` on an empty cache
+      "seconds": 45.0, "order": 20}  # measured (coldstart.py): beside ik_leaves; alone 60 s
 # the closest-pose search of unreachable targets calls the SQP on its own (every other solve
 # has it inlined in cold.solve): no command waits for it; `assemblers warmup` compiles it
 rescue = {"help": "unreachable targets: the closest-pose search's SQP",
@@ -194,17 +205,36 @@ def chains(names: Iterable[str]) -> list[list[str]]:
     return out
 
 
-def estimate_seconds(names: Iterable[str], workers: int | None = None) -> float:
-    """Wall-clock estimate of :func:`compile_groups` for ``names``: the longest chain, or the
-    total CPU time spread over the cores when that is longer (the ``seconds`` of each group are
-    for one core of a 2-core machine)."""
+def processes(names: Iterable[str], workers: int | None = None) -> list[list[str]]:
+    """The chains of ``names`` (:func:`chains`) packed into at most ``workers`` processes
+    (default: the machine's cores): the longest chain first, each onto the process with the
+    least work so far (by the groups' ``seconds``), and within a process the chains in group
+    order (``ik_leaves`` before ``montecarlo``: the ``ik`` process is waiting for it).  More
+    processes than cores only share the cores (a cold demo on 2 cores: 70 s with three, the
+    ``ik`` chain slowed; packed into two, see docs/benchmarks.md)."""
     known = groups()
     cs = chains(names)
-    if not cs:
+    workers = max(1, workers or os.cpu_count() or 1)
+    if len(cs) <= workers:
+        return cs
+
+    def cost(c):
+        return sum(known[n].seconds for n in c)
+
+    bins: list[list[list[str]]] = [[] for _ in range(workers)]
+    for c in sorted(cs, key=cost, reverse=True):
+        min(bins, key=lambda b: sum(cost(x) for x in b)).append(c)
+    return [[n for c in sorted(b, key=lambda c: known[c[0]].order) for n in c] for b in bins if b]
+
+
+def estimate_seconds(names: Iterable[str], workers: int | None = None) -> float:
+    """Wall-clock estimate of :func:`compile_groups` for ``names``: its longest process
+    (:func:`processes`; the ``seconds`` of each group are for one core of a 2-core machine)."""
+    known = groups()
+    ps = processes(names, workers)
+    if not ps:
         return 0.0
-    workers = workers or max(1, min(len(cs), os.cpu_count() or 1))
-    per_chain = [sum(known[n].seconds for n in c) + 2.0 for c in cs]  # + start-up
-    return max(max(per_chain), sum(per_chain) / workers)
+    return max(sum(known[n].seconds for n in p) + 2.0 for p in ps)  # + start-up
 
 
 def _child_cmd(chain: list[str], config: str | None) -> list[str]:
@@ -215,18 +245,19 @@ def _child_cmd(chain: list[str], config: str | None) -> list[str]:
 def compile_groups(names: Iterable[str], config: str | None = None, *, parallel: bool = True,
                    progress: Callable[[dict[str, GroupRun]], None] | None = None,
                    poll_s: float = 0.25) -> dict[str, GroupRun]:
-    """Compile the groups ``names`` into the persistent cache, each chain (:func:`chains`) in a
-    fresh process (``python -m assemblers.warmup GROUP...``), all chains at once with
-    ``parallel`` (else one after another).  ``config``: the config the warm functions run on
-    (default: the default Assembler; the kernels do not depend on it, but JAX functions with
-    shapes do).  ``progress(state)`` is called about every ``poll_s`` seconds.  A process that
-    fails is reported in its :class:`GroupRun`, never raised: the kernels then compile when
-    first used.  Returns ``{name: GroupRun}``."""
+    """Compile the groups ``names`` into the persistent cache in fresh processes (``python -m
+    assemblers.warmup GROUP...``): with ``parallel`` the chains packed into one process per
+    core (:func:`processes`), all at once; else each chain (:func:`chains`) after another.
+    ``config``: the config the warm functions run on (default: the default Assembler; the
+    kernels do not depend on it, but JAX functions with shapes do).  ``progress(state)`` is
+    called about every ``poll_s`` seconds.  A process that fails is reported in its
+    :class:`GroupRun`, never raised: the kernels then compile when first used.  Returns
+    ``{name: GroupRun}``."""
     import threading
 
     names = list(dict.fromkeys(names))
     state = {n: GroupRun(n) for n in names}
-    todo = chains(names)
+    todo = processes(names) if parallel else chains(names)
     running: list[tuple[list[str], subprocess.Popen, threading.Thread]] = []
     env = dict(os.environ, ASSEMBLERS_PRECOMPILE="off")  # a child never precompiles itself
 
@@ -317,6 +348,46 @@ def warm_kinematics(config: str | None = None) -> None:
     api.jacobian(asm, Q, wrt="legs")
     api.sensitivity(asm, Q)
     api.from_legs(asm, legs)
+
+
+def warm_ik_leaves(config: str | None = None) -> None:
+    """The IK kernels that do not call the criteria, each called once with the very types the
+    cold solve passes them (the constraints' values and rows, the dual QP and its elastic
+    relaxation, the split of the tool motion, the report), so the ``ik`` group's process,
+    compiling beside this one, loads them from the cache instead of compiling them."""
+    import numpy as np
+
+    from .ik import constraints
+    from .ik import evaluate as ev
+    from .ik.problem import n_constraints, problem
+    from .ik.report import as_target, default_criterion
+    from .kinematics import api
+    from .optim import qp
+
+    asm = _assembler(config)
+    n = asm.n_platforms
+    nq, n6 = 6 * n, 6 * (n - 1)
+    Q = np.array(api.home_pose(asm), dtype=np.float64)
+    P = problem(asm, as_target(api.forward_kinematics(asm, Q)), default_criterion(asm))
+    m = n_constraints(P)
+    z, L, F = Q[:n6].copy(), np.full((n, 6), 0.3), np.zeros((n, 6))
+    constraints.values(P, Q, z, False, L, np.zeros((n, 6, 2)), F, np.empty(m))
+    if n > 1:
+        V = np.full((n, 6, 3), 0.1)
+        Es = np.repeat(np.eye(3)[None], n, axis=0)
+        constraints.jacobian(P, V, L, np.tile([0.0, 0.0, 1.0], (n, 1)), Es, V.copy(),
+                             np.zeros((n, 6, 6)), np.zeros((6, n6)), n, n6, z, F,
+                             np.zeros((nq, nq)), np.empty((m, n6)))
+        k = n6
+        Lc, grad, G = np.eye(k), np.ones(k), np.zeros((m, k))
+        d, u = np.empty(k), np.empty(m)
+        qp.qp_dual(Lc, grad, G, -np.ones(m), d, u, 1e-12, 10 * (m + k), np.empty(k, np.int64),
+                   np.int64(0))
+        qp.elastic_qp(Lc, grad, G, -np.ones(m), d, u)
+    w = np.full(n, 1.0 / n)
+    Qs = np.empty(nq)
+    ev.split(P, Q, w, w, Qs)
+    ev.report(P, Qs, np.empty((n, 6)), np.empty(6))
 
 
 def warm_ik(config: str | None = None) -> None:

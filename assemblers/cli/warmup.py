@@ -29,9 +29,9 @@ from .render import print_json
 #: ``--target`` solves nothing; ``sweep --mc-samples N`` also runs the Monte Carlo).
 COMMAND_KERNELS = {
     "info": ("kinematics",), "fk": ("kinematics",), "jacobian": ("kinematics",),
-    "legs": ("kinematics",), "solve": ("ik",), "trajectory": ("ipm",), "show": ("ik",),
-    "physics": ("ik",), "sweep": ("ik",), "robustness": ("ik", "montecarlo"),
-    "demo": ("ik", "montecarlo"),
+    "legs": ("kinematics",), "solve": ("ik_leaves", "ik"), "trajectory": ("ipm",),
+    "show": ("ik_leaves", "ik"), "physics": ("ik_leaves", "ik"), "sweep": ("ik_leaves", "ik"),
+    "robustness": ("ik_leaves", "ik", "montecarlo"), "demo": ("ik_leaves", "ik", "montecarlo"),
 }
 MODES = ("auto", "parallel", "serial", "lazy", "off")
 #: ``auto`` compiles in parallel processes only with at least this many idle cores (cores minus

@@ -51,7 +51,21 @@ def test_estimate_is_the_longest_chain_on_enough_cores():
     two = W.estimate_seconds(["ik", "montecarlo"], workers=2)
     one = W.estimate_seconds(["ik", "montecarlo"], workers=1)
     assert two == pytest.approx(max(g["ik"].seconds, g["montecarlo"].seconds) + 2)
-    assert one == pytest.approx(g["ik"].seconds + g["montecarlo"].seconds + 4)
+    assert one == pytest.approx(g["ik"].seconds + g["montecarlo"].seconds + 2)  # one process
+
+
+def test_chains_are_packed_into_one_process_per_core():
+    """More chains than cores: the longest chain alone, the others packed onto the least
+    loaded process, in group order (ik_leaves first: the ik process is waiting for it); as
+    many cores as chains: one process each."""
+    g = W.groups()
+    names = ["ik_leaves", "ik", "montecarlo"]
+    assert g["ik"].seconds >= g["montecarlo"].seconds >= g["ik_leaves"].seconds
+    assert W.processes(names, 2) == [["ik"], ["ik_leaves", "montecarlo"]]
+    assert W.processes(names, 3) == W.chains(names) == [["ik_leaves"], ["ik"], ["montecarlo"]]
+    assert W.processes(names, 1) == [["ik_leaves", "ik", "montecarlo"]]
+    assert W.estimate_seconds(names, 2) == pytest.approx(
+        max(g["ik"].seconds, g["ik_leaves"].seconds + g["montecarlo"].seconds) + 2)
 
 
 def _cli(args, cache, **env):
@@ -65,6 +79,24 @@ def test_bad_input_on_a_cold_cache_says_nothing_about_kernels(tmp_path):
     r = _cli(["fk", "--Q", "1 2 3"], tmp_path / "cache")
     assert r.returncode == 2
     assert NOTICE not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.slow
+def test_ik_leaves_compile_what_the_ik_group_uses(tmp_path):
+    """The ik_leaves group calls its kernels with the very types the cold solve passes them:
+    compiling it and then the ik group into an empty cache leaves one specialization of each
+    (a second would mean the ik group compiled its own and the first process was wasted)."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, ASSEMBLERS_CACHE_DIR=str(cache), ASSEMBLERS_PRECOMPILE="off")
+    env.pop("NUMBA_CACHE_DIR", None)
+    r = subprocess.run([sys.executable, "-m", "assemblers.warmup", "ik_leaves", "ik"], env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    files = [p.name for p in cache.rglob("*.nbc")]
+    for sentinel in W.groups()["ik_leaves"].sentinels:
+        stem = sentinel.split("/")[-1]  # "<module>.<function>"
+        specs = [f for f in files if f.startswith(stem + "-")]
+        assert len(specs) == 1, (sentinel, specs)
 
 
 def test_unknown_group_is_bad_input(tmp_path):
@@ -93,12 +125,13 @@ def test_first_run_notice_compiles_in_a_child_then_the_cache_is_warm(tmp_path):
 def test_commands_compile_only_what_they_need():
     from assemblers.cli.warmup import kernels_of
 
-    assert kernels_of("solve", ["--target", "0 0 1 0 0 0"]) == ("ik",)
-    assert kernels_of("demo", []) == ("ik", "montecarlo")
+    ik = ("ik_leaves", "ik")  # the IK kernels beside the criteria compile in a second process
+    assert kernels_of("solve", ["--target", "0 0 1 0 0 0"]) == ik
+    assert kernels_of("demo", []) == (*ik, "montecarlo")
     assert kernels_of("show", ["--out", "a.png"]) == ("kinematics",)  # the home pose
-    assert kernels_of("show", ["--target=0 0 1 0 0 0", "--out", "a.png"]) == ("ik",)
-    assert kernels_of("sweep", ["--out", "d"]) == ("ik",)
-    assert kernels_of("sweep", ["--out", "d", "--mc-samples", "1e3"]) == ("ik", "montecarlo")
+    assert kernels_of("show", ["--target=0 0 1 0 0 0", "--out", "a.png"]) == ik
+    assert kernels_of("sweep", ["--out", "d"]) == ik
+    assert kernels_of("sweep", ["--out", "d", "--mc-samples", "1e3"]) == (*ik, "montecarlo")
     assert kernels_of("emulate", []) == () and kernels_of("stream", []) == ()
 
 
