@@ -142,7 +142,7 @@ def check(asm, name: str) -> None:
     if needs not in ("load", "stiffness") or asm.__dict__.get("_ik_checked_" + name):
         return
     loads = load_arrays(asm)
-    if needs in ("load", "stiffness") and not has_load(loads):
+    if not has_load(loads):
         raise InputError(f"criterion {name}: the config has no load (give top_mass, leg_mass or "
                          "a [stack] payload, and a non-zero gravity; docs/statics.md)")
     if needs == "stiffness" and not has_stiffness(loads):

@@ -114,9 +114,12 @@ def solve_ik(asm: Assembler, T_target, criterion: str | None = None, initial=Non
     if method not in ("auto", "ipm", "slsqp"):
         raise InputError(f"method: must be one of auto, ipm, slsqp, got {method!r}")
     if restarts is None:
-        # a non-smooth criterion (condition: f_tol > 0, its optimum where singular values cross)
-        # stalls in each basin step instead of converging: measured on trio, 2.4 ms with one
-        # start, 6.9 ms with RESTARTS (benchmarks/ik.py; cost: see docs/ik.md)
+        # one start for: a non-smooth criterion (condition: f_tol > 0, its optimum where
+        # singular values cross), which stalls in each basin step instead of converging
+        # (measured on trio, 2.4 ms with one start, 6.9 ms with RESTARTS); the minimax
+        # criteria, as before they took the cold path; and stacks of fewer than
+        # GLOBAL_MIN_PLATFORMS, where one start already reaches the best known minimum
+        # (docs/ik.md)
         spec = SPECS[criterion]
         restarts = 0 if spec.f_tol > 0 or spec.epigraph or \
             asm.n_platforms < GLOBAL_MIN_PLATFORMS else RESTARTS
