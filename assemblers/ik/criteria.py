@@ -36,7 +36,7 @@ from numba import njit, objmode
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..geometry.kernels import twist_between
-from ..kinematics.kernels import jacobian_pose, jacobian_pose_contract, leg_jacobian_row_derivative
+from ..kinematics.kernels import jacobian_pose, jacobian_pose_contract, leg_jacobian_row_contract
 from ..optim.linalg import invert6
 from .loads_kernels import (
     compliance_gradient,
@@ -368,7 +368,7 @@ def _gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
                 _times_block(Gf, i, Jinv[i], True, Hm)
             jacobian_pose_contract(Hm, J, Q, bases, tops, T_ee, gQ)
             Pm = np.empty((6, 6))  # X_i^T H_i: what multiplies d Jleg_i
-            drow = np.empty(6)
+            out = np.empty(6)
             for i in range(n):
                 for r in range(6):
                     for c in range(6):
@@ -376,14 +376,12 @@ def _gradient(crit, P, Q, z, f, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
                         for a in range(6):
                             s += X[a, 6 * i + r] * Hm[a, 6 * i + c]
                         Pm[r, c] = s
+                out[:] = 0.0
+                for k in range(6):
+                    leg_jacobian_row_contract(V[i, k], Rt[i, k], L[i, k], Es[i], dEs[i], Pm[k],
+                                              out)
                 for j in range(6):
-                    acc = 0.0
-                    for k in range(6):
-                        leg_jacobian_row_derivative(V[i, k], Rt[i, k], L[i, k], Es[i], dEs[i], j,
-                                                    drow)
-                        for c in range(6):
-                            acc += Pm[k, c] * drow[c]
-                    gQ[6 * i + j] -= acc
+                    gQ[6 * i + j] -= out[j]
 
 
 @njit(cache=True, inline="always")

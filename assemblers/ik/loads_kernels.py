@@ -15,7 +15,7 @@ from numba import types
 from numba.extending import overload
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from ..kinematics.kernels import jacobian_pose, jacobian_pose_contract, leg_jacobian_row_derivative
+from ..kinematics.kernels import jacobian_pose, jacobian_pose_contract, leg_jacobian_row_contract
 from ..statics import kernels as sk
 
 
@@ -113,7 +113,8 @@ def _compliance_gradient_loaded(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt
             Km[r, c] = -a[r] * y[c]
     jacobian_pose_contract(Km, J, Q, bases, tops, T_ee, gQ)
     gam = np.empty(6)  # X_i^T a
-    drow = np.empty(6)
+    p = np.empty(6)
+    out = np.empty(6)
     for i in range(n):
         c_i = c_leg[i]
         for k in range(6):
@@ -121,15 +122,13 @@ def _compliance_gradient_loaded(P, Q, f, J, X, Jinv, e, bases, tops, T_ee, V, Rt
             for r in range(6):
                 s += X[r, 6 * i + k] * a[r]
             gam[k] = s
+        out[:] = 0.0
+        for k in range(6):  # sum_k gam_k y_i . d row_k / dq_j
+            for c in range(6):
+                p[c] = gam[k] * y[6 * i + c]
+            leg_jacobian_row_contract(V[i, k], Rt[i, k], L[i, k], Es[i], dEs[i], p, out)
         for j in range(6):
-            acc = 0.0
-            for k in range(6):
-                leg_jacobian_row_derivative(V[i, k], Rt[i, k], L[i, k], Es[i], dEs[i], j, drow)
-                s = 0.0
-                for c in range(6):
-                    s += drow[c] * y[6 * i + c]
-                acc += gam[k] * s
-            gQ[6 * i + j] += acc
+            gQ[6 * i + j] += out[j]
         if c_i != 0.0:
             for k in range(6):
                 gk = c_i * gam[k]

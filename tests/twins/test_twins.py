@@ -202,7 +202,8 @@ def test_stack_frames(shape, stack, seed, regime):
 def test_jacobian_pose_contract(stack, seed, regime):
     """The second-derivative kernel ``gQ = sum_ij K_ij dJ_ij/dQ`` (what every sensitivity
     gradient goes through) against JAX autodiff of ``sum(K * J_Q(Q))``; and the derivative of
-    the leg Jacobian's rows against autodiff of the JAX leg Jacobian."""
+    the leg Jacobian's rows, contracted with weights (one leg, and six accumulated), against
+    autodiff of the JAX leg Jacobian."""
     import jax
     import jax.numpy as jnp
 
@@ -226,11 +227,16 @@ def test_jacobian_pose_contract(stack, seed, regime):
     dJl = np.asarray(jax.jacfwd(lambda q_: reference.platform_leg_jacobian(b, t, q_))(jnp.asarray(q)))
     R = np.empty((3, 3))
     geo_nb.rpy_to_matrix(q[3], q[4], q[5], R)
-    E, dE, out = np.empty((3, 3)), np.empty((3, 3, 3)), np.empty(6)
+    E, dE = np.empty((3, 3)), np.empty((3, 3, 3))
     geo_nb.angular_basis(q[4], q[5], E, dE)
+    Pm = rng.normal(size=(6, 6))  # a weight per leg and row entry
+    out = np.zeros(6)
     for k in range(6):
         Rt = R @ t[k]
         v = q[:3] + Rt - b[k]
-        for j in range(6):
-            kernels.leg_jacobian_row_derivative(v, Rt, np.linalg.norm(v), E, dE, j, out)
-            close(out, dJl[k, :, j], 1e-12)
+        one = np.zeros(6)
+        kernels.leg_jacobian_row_contract(v, Rt, np.linalg.norm(v), E, dE, Pm[k], one)
+        close(one, Pm[k] @ dJl[k], 1e-12 * max(1.0, float(np.abs(Pm[k] @ dJl[k]).max())))
+        kernels.leg_jacobian_row_contract(v, Rt, np.linalg.norm(v), E, dE, Pm[k], out)
+    want = np.einsum("kc,kcj->j", Pm, dJl)  # the six legs' contractions, accumulated
+    close(out, want, 1e-12 * max(1.0, float(np.abs(want).max())))
