@@ -2,7 +2,7 @@
 :mod:`sims.robustness` (rng, lanes, chunks, montecarlo, stats). The documented names stay
 importable here; new code imports ``sims.robustness``."""
 
-from sims.robustness.chunks import draw_layout, mc_chunks, perturb_scalar, run_chunk  # noqa: F401
+from sims.robustness.chunks import draw_layout, perturb_scalar, run_chunk, run_chunks  # noqa: F401
 from sims.robustness.lanes import (  # noqa: F401
     CHORD_ITERS,
     KB,

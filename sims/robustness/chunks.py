@@ -1,18 +1,19 @@
 """One chunk of Monte Carlo samples (Numba): draw, perturb, forward kinematics, twist, statistics.
 
-:func:`mc_chunks` runs chunks in parallel (``prange``), each chunk sequential
-(:func:`run_chunk`) in blocks of :data:`~.lanes.KB` lanes: the random numbers (:mod:`.rng`), the
-perturbed stack pose (pose noise directly; actuator noise by the lane Newton, with the scalar
-Newton of :mod:`assemblers.kinematics.kernels` for unsettled lanes and for joint errors, see
-:func:`perturb_scalar`), the exact forward kinematics and error twists (the lane twins of
-:mod:`.lanes`, with the scalar kernels for lanes outside their range) and the per-lane
-statistics, summed in lane order into the chunk's record (:mod:`.stats`).
+:func:`run_chunk` runs one chunk, sequentially, in blocks of :data:`~.lanes.KB` lanes, and
+:func:`run_chunks` a block of chunks (in parallel on the threads of :func:`.montecarlo.simulate`:
+it releases the GIL): the random
+numbers (:mod:`.rng`), the perturbed stack pose (pose noise directly; actuator noise by the lane
+Newton, with the scalar Newton of :mod:`assemblers.kinematics.kernels` for unsettled lanes and
+for joint errors, see :func:`perturb_scalar`), the exact forward kinematics and error twists
+(the lane twins of :mod:`.lanes`, with the scalar kernels for lanes outside their range) and the
+per-lane statistics, summed in lane order into the chunk's record (:mod:`.stats`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from assemblers import _runtime  # noqa: F401  (NUMBA_CACHE_DIR in the user's cache)
 from assemblers.geometry.kernels import twist_between
@@ -88,7 +89,7 @@ def perturb_scalar(z, b, t, Q, L_nom, pose_sig, leg_sig, joint_sig, tol, max_ite
     return ok
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # inlined into run_chunks, its one caller in the kernels
 def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, pose_sig,
               uniform, leg_sig, joint_sig, length_scale, tol, max_iter, key, rec, hist_p, hist_r,
               out_e, out_Q, out_L, out_b, out_t, out_ok):
@@ -263,18 +264,19 @@ def _store_state(s, Qp, Lp, bp, tp, ok, has_legs, has_joints, L_nom, b, t, out_Q
                 out_t[s, i, k, r] = tp[i, k, r] if has_joints else t[i, k, r]
 
 
-@njit(cache=True, parallel=True)
-def mc_chunks(b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, pose_sig, uniform, leg_sig,
-              joint_sig, length_scale, tol, max_iter, key, chunk0, chunk_size, n_total,
-              counts, recs, hists, failed, out_e, out_Q, out_L, out_b, out_t, out_ok):
-    """Chunks ``chunk0 .. chunk0 + C - 1`` (samples ``c * chunk_size`` up to ``n_total``) in
-    parallel, each chunk sequential (:func:`run_chunk`).
-
-    Outputs (zeroed by the caller): ``counts`` (C,) int64 valid samples; ``recs``
-    (C, CHUNK_FIELDS) chunk records; ``hists`` (C, 2, HIST_BINS) int64; ``failed`` (C,) int64
-    samples whose Newton failed; the debug outputs of :func:`run_chunk` (empty arrays: none).
-    """
-    for j in prange(counts.shape[0]):
+@njit(cache=True, nogil=True)  # the chunks run on threads of montecarlo.simulate
+def run_chunks(j0, j1, chunk0, chunk_size, n_total, b, t, T_mount, T_after, Q, trig, L_nom, Jinv,
+               T_nom, pose_sig, uniform, leg_sig, joint_sig, length_scale, tol, max_iter, key,
+               counts, recs, hists, failed, out_e, out_Q, out_L, out_b, out_t, out_ok):
+    """Chunks ``chunk0 + j`` for ``j`` in ``j0 .. j1 - 1`` (samples ``(chunk0 + j) * chunk_size``
+    up to ``n_total``), one after another (:func:`run_chunk`), into row ``j`` of the outputs
+    (zeroed by the caller): ``counts`` (C,) int64 valid samples, ``recs`` (C, CHUNK_FIELDS)
+    chunk records, ``hists`` (C, 2, HIST_BINS) int64, ``failed`` (C,) int64 samples whose Newton
+    failed; the debug outputs of :func:`run_chunk` (empty arrays: none).  Releases the GIL:
+    :func:`.montecarlo.simulate` gives each of its threads a block of a batch's chunks (Numba's
+    ``prange`` over the chunks compiled the whole chunk kernel a second time: about 13 s of a
+    first run)."""
+    for j in range(j0, j1):
         start = (chunk0 + j) * chunk_size
         stop = min(start + chunk_size, n_total)
         cnt, bad = run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom,

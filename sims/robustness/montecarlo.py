@@ -31,6 +31,7 @@ in batches and merged as they finish.  Entry points: :func:`simulate`, :func:`sa
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -38,7 +39,7 @@ import numpy as np
 
 from assemblers.errors import InputError
 
-from .chunks import mc_chunks
+from .chunks import run_chunks
 from .rng import seed_key
 from .stats import CHUNK_FIELDS, HIST_BINS, ErrorStats, StreamingStats
 
@@ -235,23 +236,38 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
     recs = np.zeros((per_batch, CHUNK_FIELDS))
     hists = np.zeros((per_batch, 2, HIST_BINS), dtype=np.int64)
     failed = np.zeros(per_batch, dtype=np.int64)
+    tail = (ls, float(tol), max_iter, key, counts, recs, hists, failed, *outs)
+
+    def block(c0, j0, j1):  # chunks c0 + j0 .. c0 + j1 - 1 into rows j0 .. j1 - 1
+        run_chunks(j0, j1, c0, chunk_size, n_samples, *args, *tail)
+
     bar = None
     if progress is None or progress:
         from tqdm import tqdm
 
         bar = tqdm(total=n_samples, desc=desc or "Monte Carlo", unit="sample", unit_scale=True,
                    disable=None if progress is None else False, leave=False)
+    # each thread a block of the batch's chunks (run_chunks releases the GIL; measured in one
+    # process against a Numba prange over the chunks: the same speed within 5 %, pose and
+    # actuator noise, 2 threads); one thread, or one chunk: no pool
+    threads = min(n_chunks, numba.get_num_threads())
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="montecarlo") if threads > 1 else None
     try:
         for c0 in range(0, n_chunks, per_batch):
             c = min(per_batch, n_chunks - c0)
             for a in (counts, recs, hists, failed):
                 a.fill(0)
-            mc_chunks(*args, ls, float(tol), max_iter, key, c0,
-                      chunk_size, n_samples, counts[:c], recs[:c], hists[:c], failed[:c], *outs)
+            if pool is None:
+                block(c0, 0, c)
+            else:
+                cuts = [k * c // threads for k in range(threads + 1)]
+                list(pool.map(block, [c0] * threads, cuts[:-1], cuts[1:]))
             acc.merge(counts[:c], recs[:c], hists[:c], failed[:c])
             if bar is not None:
                 bar.update(int(counts[:c].sum() + failed[:c].sum()))
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
     stats = acc.result()
