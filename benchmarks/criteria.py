@@ -9,11 +9,12 @@ with a mass model, the stroke margin's price, and the figure of docs/images/crit
   ``config_from_dict``).  Targets: the tool pose of random stack poses, each platform uniform
   over its feasible set (``benchmarks/ik.py``'s ``random_feasible_poses``).
 * Times: ``solve_ik`` for each criterion (``fn``, ``loads``, ``loads_max``, ``margin``,
-  ``compliance``, the blend ``fn:1,loads:0.2``) and a user-defined JAX criterion (N = 3:
-  the sum of squared normalized forces plus a tenth of ||J_Q||_F), after ``ik.warmup``; CPU time
-  of the calling thread (``time.thread_time``, the machine is shared) per solve: median, p95,
-  and the ratio of medians to ``fn``.  The default config's ``fn`` is timed too: the loaded
-  config's ``fn`` pays for the force ratings (24 more rows, their exact derivatives).
+  ``compliance``, the blend ``fn:1,loads:0.2``) and a user-defined JAX criterion (N = 3: the
+  sum of squared normalized forces plus a tenth of ||J_Q||_F), after ``ik.warmup``, round robin
+  in blocks of 25 targets (a drift of the shared machine's speed falls on every criterion alike); CPU
+  time of the calling thread (``time.thread_time``) per solve: median, p95, and the ratio of
+  medians to ``fn``.  The default config's ``fn`` is timed too: the loaded config's ``fn`` pays
+  for the force ratings (24 more rows, their exact derivatives).
 * Study (N = 4, ``--targets``): the largest |leg force| / rating at the poses of ``even``,
   ``fn``, ``loads``, ``loads_max`` and the blend; per target the reduction of ``loads`` (and the
   others) against ``fn`` and ``even``: median, p10, p90; the price in ``fn``.  And ``fn`` with
@@ -36,6 +37,7 @@ from ik import limit_violation, machine_line, random_feasible_poses, tool_errors
 
 CRITERIA = ("fn", "loads", "loads_max", "margin", "compliance", "fn:1,loads:0.2")
 STUDY = ("even", "fn", "loads", "loads_max", "fn:1,loads:0.2")
+BLOCK = 25  # targets per criterion in each round of the timing
 
 
 def loaded_stack(n: int):
@@ -95,23 +97,33 @@ def time_criteria(n_targets: int, seed: int) -> None:
         crits = list(CRITERIA) + (["user"] if n == 3 else [])
         med_fn = None
         rows = [(asm, c) for c in crits] + ([(plain, "fn")] if plain is not None else [])
-        for stack, crit in rows:
-            c = user_criterion(stack) if crit == "user" else crit
+        fns = [user_criterion(stack) if crit == "user" else crit for stack, crit in rows]
+        for (stack, _), c in zip(rows, fns):
             warmup(stack, c)
             for T in Ts[:3]:
                 solve_ik(stack, T, c)
-            times, ok = [], 0
-            for T in Ts[: min(n_targets, 50) if crit == "user" else n_targets]:  # (slower)
-                t0 = time.thread_time()
-                r = solve_ik(stack, T, c)
-                times.append(time.thread_time() - t0)
-                ok += checked(stack, T, r)
-            med, p95 = np.median(times) * 1e3, np.percentile(times, 95) * 1e3
+        # round robin over the criteria in blocks of BLOCK targets: a drift of the shared
+        # machine's speed during the run falls on every criterion alike (their ratios are the
+        # result), and each criterion runs warm within a block (target by target, switching
+        # criteria at every solve made every one ~1.5x slower: cold caches)
+        times = [[] for _ in rows]
+        ok = [0] * len(rows)
+        for b0 in range(0, len(Ts), BLOCK):
+            for k, ((stack, crit), c) in enumerate(zip(rows, fns)):
+                for T in Ts[b0:b0 + BLOCK]:
+                    if crit == "user" and len(times[k]) >= min(n_targets, 50):  # (slower)
+                        break
+                    t0 = time.thread_time()
+                    r = solve_ik(stack, T, c)
+                    times[k].append(time.thread_time() - t0)
+                    ok[k] += checked(stack, T, r)
+        for k, (stack, crit) in enumerate(rows):
+            med, p95 = np.median(times[k]) * 1e3, np.percentile(times[k], 95) * 1e3
             if stack is asm and crit == "fn":
                 med_fn = med
             name = "user (JAX)" if crit == "user" else crit
             label = stack.name + ("" if stack is asm else " (no masses)")
-            print(f"| {label} | {n} | {name} | {100 * ok / len(times):.1f} % | {med:.2f} ms | "
+            print(f"| {label} | {n} | {name} | {100 * ok[k] / len(times[k]):.1f} % | {med:.2f} ms | "
                   f"{p95:.2f} ms | {med / med_fn:.2f} |", flush=True)
 
 
