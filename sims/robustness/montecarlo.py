@@ -31,6 +31,7 @@ in batches and merged as they finish.  Entry points: :func:`simulate`, :func:`sa
 from __future__ import annotations
 
 import math
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from .rng import seed_key
 from .stats import CHUNK_FIELDS, HIST_BINS, ErrorStats, StreamingStats
 
 POSE_DISTS = ("gaussian", "uniform")
+TASK_CHUNKS = 4  # chunks per task of simulate's thread pool
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,16 +232,24 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
     ls = float(asm.sensitivity.length_scale)
     acc = StreamingStats(ls)
     n_chunks = -(-n_samples // chunk_size)
-    per_batch = min(n_chunks, max(8, 4 * numba.get_num_threads()))
-    # batch buffers, reused: fresh pages cost a fault each (slow in some sandboxes)
-    counts = np.zeros(per_batch, dtype=np.int64)
-    recs = np.zeros((per_batch, CHUNK_FIELDS))
-    hists = np.zeros((per_batch, 2, HIST_BINS), dtype=np.int64)
-    failed = np.zeros(per_batch, dtype=np.int64)
+    # the chunks run as tasks of up to TASK_CHUNKS consecutive chunks on a pool of threads
+    # (run_chunks releases the GIL), up to two tasks per thread in flight, each in its own rows
+    # of the buffers, merged in chunk order as they finish: no thread waits for a batch's
+    # slowest chunk.  One thread, or one chunk: no pool.  (Numba's prange over the chunks, before,
+    # compiled the whole chunk kernel a second time: 13 s of a first run.)
+    threads = min(n_chunks, numba.get_num_threads())
+    slots = 2 * threads if threads > 1 else 1
+    per_task = max(1, min(TASK_CHUNKS, -(-n_chunks // slots)))
+    rows = slots * TASK_CHUNKS  # (the same for every sample count: fixed memory)
+    # buffers, reused: fresh pages cost a fault each (slow in some sandboxes)
+    counts = np.zeros(rows, dtype=np.int64)
+    recs = np.zeros((rows, CHUNK_FIELDS))
+    hists = np.zeros((rows, 2, HIST_BINS), dtype=np.int64)
+    failed = np.zeros(rows, dtype=np.int64)
     tail = (ls, float(tol), max_iter, key, counts, recs, hists, failed, *outs)
 
-    def block(c0, j0, j1):  # chunks c0 + j0 .. c0 + j1 - 1 into rows j0 .. j1 - 1
-        run_chunks(j0, j1, c0, chunk_size, n_samples, *args, *tail)
+    def task(c0, r0, k):  # chunks c0 .. c0 + k - 1 into rows r0 .. r0 + k - 1
+        run_chunks(r0, r0 + k, c0 - r0, chunk_size, n_samples, *args, *tail)
 
     bar = None
     if progress is None or progress:
@@ -247,24 +257,32 @@ def simulate(asm, Q, disturbance: Disturbance, n_samples, seed: int = 0, *,
 
         bar = tqdm(total=n_samples, desc=desc or "Monte Carlo", unit="sample", unit_scale=True,
                    disable=None if progress is None else False, leave=False)
-    # each thread a block of the batch's chunks (run_chunks releases the GIL; against the Numba
-    # prange over the chunks it replaces, in one process, interleaved, 2 threads: pose noise the
-    # same best rate, actuator noise no slower); one thread, or one chunk: no pool
-    threads = min(n_chunks, numba.get_num_threads())
+
+    def merge(r0, k):
+        acc.merge(counts[r0:r0 + k], recs[r0:r0 + k], hists[r0:r0 + k], failed[r0:r0 + k])
+        if bar is not None:
+            bar.update(int(counts[r0:r0 + k].sum() + failed[r0:r0 + k].sum()))
+
     pool = ThreadPoolExecutor(threads, thread_name_prefix="montecarlo") if threads > 1 else None
+    pending = deque()  # (future, first row, chunks) in chunk order
     try:
-        for c0 in range(0, n_chunks, per_batch):
-            c = min(per_batch, n_chunks - c0)
+        for t, c0 in enumerate(range(0, n_chunks, per_task)):
+            if len(pending) == slots:  # the oldest task's rows are the ones this task takes
+                fut, r, k = pending.popleft()
+                fut.result()
+                merge(r, k)
+            r0, k = (t % slots) * per_task, min(per_task, n_chunks - c0)
             for a in (counts, recs, hists, failed):
-                a.fill(0)
+                a[r0:r0 + k] = 0
             if pool is None:
-                block(c0, 0, c)
+                task(c0, r0, k)
+                merge(r0, k)
             else:
-                cuts = [k * c // threads for k in range(threads + 1)]
-                list(pool.map(block, [c0] * threads, cuts[:-1], cuts[1:]))
-            acc.merge(counts[:c], recs[:c], hists[:c], failed[:c])
-            if bar is not None:
-                bar.update(int(counts[:c].sum() + failed[:c].sum()))
+                pending.append((pool.submit(task, c0, r0, k), r0, k))
+        while pending:
+            fut, r, k = pending.popleft()
+            fut.result()
+            merge(r, k)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
