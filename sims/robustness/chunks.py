@@ -1,13 +1,13 @@
 """One chunk of Monte Carlo samples (Numba): draw, perturb, forward kinematics, twist, statistics.
 
 :func:`run_chunk` runs one chunk, sequentially, in blocks of :data:`~.lanes.KB` lanes, and
-:func:`run_chunks` a block of chunks (in parallel on the threads of :func:`.montecarlo.simulate`:
-it releases the GIL): the random
-numbers (:mod:`.rng`), the perturbed stack pose (pose noise directly; actuator noise by the lane
-Newton, with the scalar Newton of :mod:`assemblers.kinematics.kernels` for unsettled lanes and
-for joint errors, see :func:`perturb_scalar`), the exact forward kinematics and error twists
-(the lane twins of :mod:`.lanes`, with the scalar kernels for lanes outside their range) and the
-per-lane statistics, summed in lane order into the chunk's record (:mod:`.stats`).
+:func:`run_chunks` a few consecutive chunks (the tasks of :func:`.montecarlo.simulate`'s thread
+pool; it releases the GIL).  A chunk: the random numbers (:mod:`.rng`), the perturbed stack pose
+(pose noise directly; actuator noise by the lane Newton, with the scalar Newton of
+:mod:`assemblers.kinematics.kernels` for unsettled lanes and for joint errors, see
+:func:`perturb_scalar`), the exact forward kinematics and error twists (the lane twins of
+:mod:`.lanes`, with the scalar kernels for lanes outside their range) and the per-lane
+statistics, summed in lane order into the chunk's record (:mod:`.stats`).
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def run_chunks(j0, j1, chunk0, chunk_size, n_total, b, t, T_mount, T_after, Q, t
     (zeroed by the caller): ``counts`` (C,) int64 valid samples, ``recs`` (C, CHUNK_FIELDS)
     chunk records, ``hists`` (C, 2, HIST_BINS) int64, ``failed`` (C,) int64 samples whose Newton
     failed; the debug outputs of :func:`run_chunk` (empty arrays: none).  Releases the GIL:
-    :func:`.montecarlo.simulate` gives each of its threads a block of a batch's chunks (Numba's
+    :func:`.montecarlo.simulate` runs it on the threads of a pool, a few chunks per task (Numba's
     ``prange`` over the chunks compiled the whole chunk kernel a second time: about 13 s of a
     first run)."""
     for j in range(j0, j1):

@@ -23,8 +23,9 @@ Newton found (a compliance on top of the actuators).
 
 Randomness (:mod:`.rng`) is counter-based, so a sample is a pure function of ``(seed, s)``, and
 the statistics (:mod:`.stats`) are merged in chunk order: they depend on the seed and the chunk
-size only, never on the thread count.  Memory is fixed: chunks (:mod:`.chunks`) are processed
-in batches and merged as they finish.  Entry points: :func:`simulate`, :func:`sample_errors`,
+size only, never on the thread count.  Memory is fixed: chunks (:mod:`.chunks`) run as tasks
+of a few chunks on a thread pool, each task in its own rows of fixed buffers, merged in chunk
+order as they finish.  Entry points: :func:`simulate`, :func:`sample_errors`,
 :func:`first_order_mean_sq`.
 """
 
