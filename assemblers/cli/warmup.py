@@ -34,26 +34,62 @@ COMMAND_KERNELS = {
     "robustness": ("ik_leaves", "ik", "montecarlo"), "demo": ("ik_leaves", "ik", "montecarlo"),
 }
 MODES = ("auto", "parallel", "serial", "lazy", "off")
-#: ``auto`` compiles in parallel processes only with at least this many idle cores (cores minus
-#: the 1-minute load average): on a busy machine the processes would share one core and only
-#: add their start-up and the kernels both compile (measured: 103 s against 82 s in-process
-#: for a cold demo with one core taken by another job).
+#: ``auto`` compiles in parallel processes only with at least this many idle cores
+#: (:func:`idle_cores`): on a busy machine the processes would share one core and only add their
+#: start-up and the kernels both compile (measured: 103 s against 82 s in-process for a cold demo
+#: with one core taken by another job).
 AUTO_IDLE_CORES = 1.5
+#: seconds over which :func:`idle_cores` measures the CPUs' idle share
+IDLE_WINDOW_S = 0.25
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) CPU time of all CPUs so far, in clock ticks, from ``/proc/stat`` (Linux);
+    None elsewhere.  Idle counts ``idle`` and ``iowait``; total the first eight fields (guest
+    time is inside user time)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 5:
+        return None
+    ticks = [int(x) for x in fields[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+def idle_cores(window_s: float = IDLE_WINDOW_S) -> float:
+    """How many of the CPUs this process may use are idle now: on Linux their idle share over
+    ``window_s`` seconds (``/proc/stat``) times their count; elsewhere the count minus the
+    1-minute load average.  Why not the load average everywhere: it is a minute's mean, so
+    right after other work (``pip install`` in the README's first command, a previous job) it
+    still counts that work, and ``auto`` compiled in-process on a machine gone idle (measured:
+    a cold demo right after a benchmark, 81 s in-process, against 51 s in parallel)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    before = _cpu_times()
+    if before is not None:
+        time.sleep(window_s)
+        after = _cpu_times()
+        if after is not None and after[1] > before[1]:
+            return cores * (after[0] - before[0]) / (after[1] - before[1])
+    try:
+        return cores - os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return cores - 1.0
 
 
 def auto_mode(todo: list[str]) -> str:
     """What ``auto`` does for the cold groups ``todo``: ``parallel`` when they form two or more
-    independent chains and the machine has :data:`AUTO_IDLE_CORES` idle cores, else ``lazy``
-    (one chain gains nothing from a separate process)."""
+    independent chains and the machine has :data:`AUTO_IDLE_CORES` idle cores
+    (:func:`idle_cores`), else ``lazy`` (one chain gains nothing from a separate process)."""
     from ..warmup import chains
 
     if len(chains(todo)) < 2:
         return "lazy"
-    try:
-        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        idle = (os.cpu_count() or 1) - 1.0
-    return "parallel" if idle >= AUTO_IDLE_CORES else "lazy"
+    return "parallel" if idle_cores() >= AUTO_IDLE_CORES else "lazy"
 
 
 def kernels_of(name: str, argv: list[str] | None = None) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -138,9 +139,38 @@ def test_commands_compile_only_what_they_need():
 def test_auto_goes_parallel_only_with_idle_cores_and_two_chains(monkeypatch):
     from assemblers.cli import warmup as CW
 
-    monkeypatch.setattr(CW.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(CW.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    monkeypatch.setattr(CW, "idle_cores", lambda: 1.9)
     assert CW.auto_mode(["ik", "montecarlo"]) == "parallel"
     assert CW.auto_mode(["ik", "ipm"]) == "lazy"  # one chain: nothing to run beside it
-    monkeypatch.setattr(CW.os, "getloadavg", lambda: (1.2, 1.0, 1.0))  # one core taken
+    monkeypatch.setattr(CW, "idle_cores", lambda: 0.8)  # one core taken
     assert CW.auto_mode(["ik", "montecarlo"]) == "lazy"
+
+
+def test_idle_cores_measures_the_idle_share_now_not_the_load_average(monkeypatch):
+    """Two samples of /proc/stat's (idle, total) ticks: 3/4 of the time idle on 2 CPUs is 1.5
+    idle cores, whatever the 1-minute load average says (it still counts work that ended); with
+    no /proc/stat, cores minus the load average."""
+    from assemblers.cli import warmup as CW
+
+    monkeypatch.setattr(CW.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(CW.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    monkeypatch.setattr(CW.time, "sleep", lambda s: None)
+    ticks = iter([(1000, 4000), (1150, 4200)])  # +150 idle of +200 ticks
+    monkeypatch.setattr(CW, "_cpu_times", lambda: next(ticks))
+    assert CW.idle_cores() == pytest.approx(1.5)
+    monkeypatch.setattr(CW, "_cpu_times", lambda: None)
+    assert CW.idle_cores() == pytest.approx(2 - 1.2)
+
+
+def test_cpu_times_reads_this_machines_proc_stat():
+    """On Linux: idle <= total, both growing (the real file, not a copy of the parser)."""
+    from assemblers.cli import warmup as CW
+
+    a = CW._cpu_times()
+    if a is None:
+        assert not os.path.exists("/proc/stat")
+        return
+    time.sleep(0.05)
+    b = CW._cpu_times()
+    assert 0 <= a[0] <= a[1] and b[1] >= a[1] and b[0] >= a[0]
+    assert 0.0 <= CW.idle_cores(0.05) <= len(os.sched_getaffinity(0)) + 1e-9
