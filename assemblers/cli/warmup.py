@@ -203,10 +203,10 @@ class _FirstCompile:
         if self.fired:
             return
         self.fired = True
-        from ..warmup import chains, estimate_seconds
+        from ..warmup import estimate_seconds, processes
 
         parallel = self.mode != "serial"
-        n_proc = len(chains(self.todo))
+        n_proc = len(processes(self.todo))  # chains packed onto the cores
         how = ("in this process" if self.mode == "lazy" else
                f"{n_proc} processes in parallel" if parallel and n_proc > 1 else "one process")
         est = estimate_seconds(self.todo, 1 if self.mode == "lazy" or not parallel else None)

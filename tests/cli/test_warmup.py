@@ -174,3 +174,23 @@ def test_cpu_times_reads_this_machines_proc_stat():
     b = CW._cpu_times()
     assert 0 <= a[0] <= a[1] and b[1] >= a[1] and b[0] >= a[0]
     assert 0.0 <= CW.idle_cores(0.05) <= len(os.sched_getaffinity(0)) + 1e-9
+
+
+@pytest.mark.parametrize("cores, expect", [(2, "2 processes in parallel"),
+                                           (4, "3 processes in parallel")])
+def test_first_run_notice_counts_the_processes_it_starts(monkeypatch, cores, expect):
+    """The notice names as many processes as compile_groups starts: the demo's three groups
+    are three chains, packed onto two processes on a 2-core machine (warmup.processes)."""
+    import io
+
+    from assemblers.cli import warmup as CW
+
+    monkeypatch.setattr(W.os, "cpu_count", lambda: cores)
+    started = []
+    monkeypatch.setattr(CW, "compile_with_progress",
+                        lambda todo, config, parallel, stream: started.append(
+                            W.processes(todo)) or {})
+    out = io.StringIO()
+    CW._FirstCompile(["ik_leaves", "ik", "montecarlo"], None, "parallel", out).on_start(None)
+    assert expect in out.getvalue(), out.getvalue()
+    assert len(started[0]) == int(expect[0])
