@@ -391,8 +391,9 @@ def warm_ik_leaves(config: str | None = None) -> None:
 
 
 def warm_ik(config: str | None = None) -> None:
-    """One solve at the home tool pose (:func:`assemblers.ik.warmup`): the SQP, its elastic
-    subproblems, the repairs and the closest-pose search all compile."""
+    """One solve at the home tool pose (:func:`assemblers.ik.warmup`): the cold solve (the SQP
+    and its elastic subproblems inlined in it) and the repairs compile; the closest-pose
+    search's own SQP is the ``rescue`` group."""
     from .ik import warmup
 
     warmup(_assembler(config))

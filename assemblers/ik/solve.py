@@ -427,10 +427,12 @@ def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = F
     """Compile (or load from the persistent cache) every compiled piece a solve of ``asm`` can
     use, so the first real solves run at full speed: one solve at the home tool pose (the
     one-call cold solve with its first BFGS matrix, cached per Assembler, and the global
-    layer), its baseline, and one solve of the general path (the SQP as the repairs and the
-    closest-pose search call it; one Numba kernel serves every criterion; the SQP includes its
-    elastic subproblems); with ``trajectory``, also the warm interior-point steps.  (SciPy's
-    fallbacks on the JAX functions compile when first needed.)  Returns the seconds it took."""
+    layer), its baseline, and one solve of the general path (the SQP as the repairs call it,
+    through the same compiled cold solve; one Numba kernel serves every criterion; the SQP
+    includes its elastic subproblems; the closest-pose search's own SQP compiles when first
+    needed, or in ``assemblers warmup``'s ``rescue`` group); with ``trajectory``, also the warm
+    interior-point steps.  (SciPy's fallbacks on the JAX functions compile when first needed.)
+    Returns the seconds it took."""
     t0 = time.perf_counter()
     criterion = criterion or default_criterion(asm)
     Q0 = home_pose(asm)
@@ -438,7 +440,7 @@ def warmup(asm: Assembler, criterion: str | None = None, *, trajectory: bool = F
     r = solve_ik(asm, T0, criterion)
     r.baseline_cost  # noqa: B018  (the lazy baseline's path)
     n6 = 6 * (asm.n_platforms - 1)
-    if asm.n_platforms > 1:  # the SQP as the general path calls it (repairs, closest pose)
+    if asm.n_platforms > 1:  # the SQP as the general path's repairs call it
         ReducedProblem(asm, T0, "even", Q0 + 1e-3).solve(Q0[:n6], 50, 1e-10)
     if trajectory and asm.n_platforms > 1 and _ipm_ok(criterion):
         lam = r.extra.get("lam") if r.extra else None
