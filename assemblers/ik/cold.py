@@ -18,6 +18,7 @@ from numba import njit
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..kinematics.api import forward_kinematics, home_pose
+from ..optim.linalg import copy_into
 from .constraints import MARGIN
 from .criteria import CODES
 from .evaluate import NO, YES, eliminate, evaluate, result_at, split
@@ -99,7 +100,7 @@ def solve(P, crit, Q_home, a, c, z_start, start_kind, H0, tol, max_iter, f_tol, 
             z0[n6 + e] = 0.5 * (g[r] + g[r + nq]) * (1.0 + 1e-6) + 1e-12
     b_init = B_IDENTITY
     if H0.shape[0] == n:
-        B[:, :] = H0
+        copy_into(B, H0)
         b_init = B_UNSCALED
     status, k, err, f_raw = sqp(P, crit, z0, tol, max_iter, 0.0, x, lam, B, f_tol, b_init, x_ref,
                                 r_ref)

@@ -37,7 +37,7 @@ from numba import njit, objmode
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..geometry.kernels import twist_between
 from ..kinematics.kernels import jacobian_pose, jacobian_pose_contract, leg_jacobian_row_contract
-from ..optim.linalg import invert6
+from ..optim.linalg import copy_into, invert6
 from .loads_kernels import (
     compliance_gradient,
     forces,  # noqa: F401  (criteria.forces: the evaluation kernel's name)
@@ -271,9 +271,9 @@ def _value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
             for c in range(nq):
                 X[r, c] = w_out[r] * J[r, c] * w_in[c]
         U, S, Vt = np.linalg.svd(X, full_matrices=False)  # (6, 6), (6,), (6, 6N)
-        Us[:, :] = U
-        Ss[:] = S
-        Vts[:, :] = Vt
+        copy_into(Us, U)
+        copy_into(Ss, S)
+        copy_into(Vts, Vt)
         return S[0] / S[5], True
     if crit == CRIT_FN_LEGS or crit == CRIT_COMPLIANCE:
         for i in range(n):
@@ -296,7 +296,7 @@ def _value(crit, P, Q, z, full, Jl, J, X, Jinv, e, Us, Ss, Vts, bases, tops, T_e
                 f += (w_out[r] * e[r]) ** 2
             return math.sqrt(f), True
     else:
-        X[:, :] = J
+        copy_into(X, J)
     f = 0.0
     for r in range(6):
         for c in range(nq):

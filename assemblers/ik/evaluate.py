@@ -38,7 +38,7 @@ from ..geometry.kernels import (
     twist_between,
 )
 from ..kinematics.kernels import forward, jacobian_pose, platform_legs
-from ..optim.linalg import invert6
+from ..optim.linalg import copy_into, invert6
 from . import constraints, criteria
 from .criteria import CRIT_CLOSEST
 
@@ -107,8 +107,8 @@ def evaluate(P, crit, z, Q, want, grad, g, G, full):
         o = 6 * i
         rpy_to_matrix(Q[o + 3], Q[o + 4], Q[o + 5], R)
         angular_basis(Q[o + 4], Q[o + 5], E, dE)
-        Es[i] = E
-        dEs[i] = dE
+        copy_into(Es[i], E)
+        copy_into(dEs[i], dE)
         nx, ny, nz = R[0, 2], R[1, 2], R[2, 2]
         N_top[i, 0], N_top[i, 1], N_top[i, 2] = nx, ny, nz
         for k in range(6):
@@ -225,7 +225,7 @@ def start(P, crit, x0, m, f_scale, x):
     grad = np.empty(n)
     g = np.empty(m)
     G = np.empty((m, n))
-    x[:] = x0
+    copy_into(x, x0)
     f_raw = evaluate(P, crit, x, Qw, YES, grad, g, G, NO)
     scale = f_scale if f_scale > 0.0 else (1.0 / abs(f_raw) if abs(f_raw) > 1e-12 else 1.0)
     if np.isfinite(f_raw):
@@ -288,7 +288,7 @@ def split(P, Q_home, a, c, Q):
         for r in range(3):
             wi[r] = w[r] * c[i]
         so3_exp(wi, Rs)
-        step[0:3, 0:3] = Rs
+        copy_into(step[0:3, 0:3], Rs)
         for r in range(3):
             step[r, 3] = D[r, 3] * a[i]
         pose_to_transform(Q_home, 6 * i, Tq)

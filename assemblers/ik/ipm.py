@@ -21,7 +21,7 @@ from numba import njit
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..optim.kkt import kkt_error, lagrangian_gradient
-from ..optim.linalg import cholesky_solve, symmetrize
+from ..optim.linalg import cholesky_solve, copy_into, symmetrize
 from .evaluate import NO, YES, result_at, scaled, start
 from .problem import CONVERGED, FAILED, MAX_ITER
 
@@ -66,7 +66,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             lo = mu0 / max(lam0[i], mu0)
             s[i] = lo if lam0[i] > 1e-6 else max(g[i], lo)
     if hess == HESS_FROZEN:
-        H[:, :] = H0
+        copy_into(H, H0)
     mu = mu0
     mu_min = tol / 10.0
     nu = 0.0
@@ -94,7 +94,7 @@ def interior_point(P, crit, x0, lam0, mu0, cold, H0, hess, tol, max_iter, s_push
             H[:, :] = 0.0
             for c in range(nx):
                 h = 1.5e-8 * max(1.0, abs(x[c]))
-                xt[:] = x
+                copy_into(xt, x)
                 xt[c] += h
                 scaled(P, crit, scale, xt, Qw, YES, grad2, g2, G2)
                 lagrangian_gradient(grad2, G2, lam, dL2)

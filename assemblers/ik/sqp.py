@@ -33,7 +33,7 @@ from numba import njit
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..optim.kkt import kkt_error
-from ..optim.linalg import cholesky, dot, symmetrize
+from ..optim.linalg import cholesky, copy_into, dot, symmetrize
 from ..optim.qp import QP_INFEASIBLE, QP_OK, elastic_qp, qp_dual
 from .evaluate import NO, YES, evaluate, scaled, start
 from .problem import CONVERGED, FAILED, JOINED, MAX_ITER, QP_FAILED, STALLED
@@ -112,7 +112,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
         for i in range(m):
             s_pos[i] = max(g[i], 0.0)
         err = kkt_error(grad, G, g, s_pos, u, 0.0)
-        lam[:] = u
+        copy_into(lam, u)
         if err <= tol:
             return CONVERGED, k, err, f_raw
         if k == max_iter:
@@ -178,7 +178,7 @@ def sqp(P, crit, x0, tol, max_iter, f_scale, x, lam, B, f_tol, b_init=B_IDENTITY
             for a in range(n):
                 for c in range(n):
                     B[a, c] += yv[a] * yv[c] / sy - Bs[a] * Bs[c] / sBs
-        x[:] = xt
+        copy_into(x, xt)
         flat = f_tol > 0.0 and abs(ft - f) <= f_tol * max(1.0, abs(f))
         f = ft
         worst = 0.0

@@ -22,7 +22,7 @@ from numba import njit, prange
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
 from ..geometry.kernels import angular_basis, compose, pose_to_transform, rpy_to_matrix
-from ..optim.linalg import invert6, solve6
+from ..optim.linalg import copy_into, invert6, solve6
 
 CHUNK = 64  # rows per task of the parallel drivers
 
@@ -32,7 +32,7 @@ def stack_frames(T_mount, T_after, Q, bases, tops, T_ee, tmp):
     """Fill ``bases`` (N, 4, 4) world_from_base_i, ``tops`` (N, 4, 4) world_from_top_i and
     ``T_ee`` (4, 4) world_from_tool for ``Q`` (6N,); ``tmp`` (4, 4) scratch."""
     n = T_after.shape[0]
-    bases[0, :, :] = T_mount
+    copy_into(bases[0], T_mount)
     for i in range(n):
         pose_to_transform(Q, 6 * i, tmp)
         compose(bases[i], tmp, tops[i])
@@ -48,12 +48,12 @@ def forward(T_mount, T_after, Q, T_ee, work):
     n = T_after.shape[0]
     A = work[0]
     B = work[1]
-    A[:, :] = T_mount
+    copy_into(A, T_mount)
     for i in range(n):
         pose_to_transform(Q, 6 * i, B)
         compose(A, B, T_ee)
         compose(T_ee, T_after[i], A)
-    T_ee[:, :] = A
+    copy_into(T_ee, A)
 
 
 @njit(cache=True)

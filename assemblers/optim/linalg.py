@@ -8,7 +8,8 @@ preallocated outputs; a failed factorisation returns False instead of raising.
   :func:`invert6` (Gauss-Jordan);
 * :func:`cholesky`, :func:`lower_solve`, :func:`upper_solve` (triangular solves with the
   factor or its transpose), :func:`cholesky_solve`;
-* :func:`dot`, :func:`symmetrize`.
+* :func:`dot`, :func:`symmetrize`;
+* :func:`copy_into`, the kernels' array copy (instead of NumPy's slice assignment).
 """
 
 from __future__ import annotations
@@ -167,3 +168,18 @@ def symmetrize(H, n):
             v = 0.5 * (H[a, b] + H[b, a])
             H[a, b] = v
             H[b, a] = v
+
+
+@njit(cache=True)
+def copy_into(dst, src):
+    """``dst[...] = src`` for two arrays of one size (any shapes and layouts; read and written in
+    C order), for every kernel instead of a slice assignment such as ``A[:, :] = B``.  Why: in
+    Numba a slice assignment from an array compiles a formatter of its shape-mismatch error
+    (string code: about 3 s of a first run's compile in each process, and linked into, hence
+    optimized again in, every kernel above it; ``benchmarks/coldstart.py``)."""
+    if dst.size != src.size:
+        raise ValueError("copy_into: the arrays differ in size")
+    d = dst.flat
+    s = src.flat
+    for i in range(src.size):
+        d[i] = s[i]

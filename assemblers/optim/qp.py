@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
-from .linalg import dot, lower_solve, upper_solve
+from .linalg import copy_into, dot, lower_solve, upper_solve
 
 QP_OK, QP_INFEASIBLE, QP_MAX_ITER = 0, 1, 2  # qp_dual
 _DEPENDENT = 1e-12  # a constraint whose projection is below this (relative) is dependent
@@ -262,14 +262,14 @@ def elastic_qp(L, grad, G, g, d, u):
     and ``u`` (m,) and returns ``(status, delta)``."""
     m, n = G.shape
     La = np.zeros((n + 1, n + 1))
-    La[:n, :n] = L
+    copy_into(La[:n, :n], L)
     La[n, n] = math.sqrt(_RHO_ELASTIC)
     aa = np.zeros(n + 1)
-    aa[:n] = grad
+    copy_into(aa[:n], grad)
     Na = np.zeros((m + 2, n + 1))
     ba = np.empty(m + 2)
     for i in range(m):
-        Na[i, :n] = G[i]
+        copy_into(Na[i, :n], G[i])
         Na[i, n] = -g[i] if g[i] < 0.0 else 0.0
         ba[i] = -g[i]
     Na[m, n] = 1.0  # delta >= 0
@@ -279,6 +279,6 @@ def elastic_qp(L, grad, G, g, d, u):
     xa = np.empty(n + 1)
     ua = np.empty(m + 2)
     st, _ = qp_dual(La, aa, Na, ba, xa, ua, 1e-12, 10 * (m + n), np.empty(n + 1, np.int64), np.int64(0))
-    d[:] = xa[:n]
-    u[:] = ua[:m]
+    copy_into(d, xa[:n])
+    copy_into(u, ua[:m])
     return st, min(1.0, max(0.0, xa[n]))

@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from assemblers import _runtime  # noqa: F401  (NUMBA_CACHE_DIR in the user's cache)
+from assemblers.optim.linalg import copy_into
 
 # ----------------------------------------------------------------------------- histogram layout
 
@@ -127,8 +128,8 @@ def _merge_chunks(counts, recs, tot_n, tot_mean, tot_m2, tot_w):
         wm2_b = rec[F_SWW] - rec[F_SW] * rec[F_SW] / n_b
         n = n_a + n_b
         if n_a == 0:
-            tot_mean[:] = mean_b
-            tot_m2[:, :] = m2_b
+            copy_into(tot_mean, mean_b)
+            copy_into(tot_m2, m2_b)
             tot_w[0] = wmean_b
             tot_w[1] = wm2_b
         else:

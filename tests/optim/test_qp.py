@@ -150,3 +150,24 @@ def test_linear_algebra_matches_numpy(seed):
     np.testing.assert_allclose(inv, np.linalg.inv(A6), atol=1e-9)
     assert not linalg.solve6(np.zeros((6, 6)), r.copy(), out)
     assert not linalg.invert6(np.zeros((6, 6)), inv)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_copy_into_matches_numpy_assignment(seed):
+    """``copy_into`` against NumPy's slice assignment, on C arrays and on strided views of one
+    to three dimensions; arrays of different sizes are refused."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(k) for k in rng.integers(1, 5, size=int(rng.integers(1, 4))))
+    src = rng.normal(size=shape)
+    big = np.zeros(tuple(2 * k + 1 for k in shape))
+    view = big[tuple(slice(1, None, 2) for _ in shape)]  # strided, not contiguous
+    want = big.copy()
+    want[tuple(slice(1, None, 2) for _ in shape)] = src
+    linalg.copy_into(view, src)
+    np.testing.assert_array_equal(big, want)
+    dst = np.empty(shape)
+    linalg.copy_into(dst, src.T.copy().T if src.ndim > 1 else src)
+    np.testing.assert_array_equal(dst, src)
+    with pytest.raises(ValueError, match="differ in size"):
+        linalg.copy_into(np.empty(src.size + 1), src.ravel())
