@@ -59,7 +59,7 @@ kinematics = {"help": "single-pose kinematics: FK, legs, J_Q, J_L, from_legs, jo
               "sentinels": ["kinematics/kernels.jacobian_legs_rows",
                             "kinematics/kernels.joint_angles_rows",
                             "kinematics/kernels.from_legs_rows"],
-              "seconds": 12.0, "order": 10}
+              "seconds": 8.0, "order": 10}
 # the IK kernels that do not depend on the criteria, compiled in a process beside the ik group:
 # the ik group's process finds them in the cache when its typing reaches them, so the first
 # run's longest chain is shorter (benchmarks/coldstart.py)
@@ -67,11 +67,11 @@ ik_leaves = {"help": "IK kernels beside the criteria: constraints, dual QP, spli
              "warm": "assemblers.warmup:warm_ik_leaves",
              "sentinels": ["ik/constraints.values", "ik/constraints.jacobian", "optim/qp.qp_dual",
                            "optim/qp.elastic_qp", "ik/evaluate.split", "ik/evaluate.report"],
-             "seconds": 20.0, "order": 15}
+             "seconds": 15.0, "order": 15}
 ik = {"help": "least-sensitive IK: compiled SQP, evaluation kernel, dual active-set QP",
       "warm": "assemblers.warmup:warm_ik",
       "sentinels": ["ik/evaluate.evaluate", "optim/qp.elastic_qp", "ik/cold.solve"],
-      "seconds": 45.0, "order": 20}  # measured (coldstart.py): beside ik_leaves; alone 60 s
+      "seconds": 35.0, "order": 20}  # measured (coldstart.py): beside ik_leaves; alone 27-33 s
 # the closest-pose search of unreachable targets calls the SQP on its own (every other solve
 # has it inlined in cold.solve): no command waits for it; `assemblers warmup` compiles it
 rescue = {"help": "unreachable targets: the closest-pose search's SQP",

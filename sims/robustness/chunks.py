@@ -173,8 +173,8 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, 
                         for i in range(n):
                             for j in range(6):
                                 Lp[i, j] = L_nom[i, j] + leg_sig * Zf[(6 * i + j) * KB + k]
-                        _store_state(s0 + k, Qp, Lp, bp, tp, True, True, False, L_nom, bj, tj,
-                                     out_Q, out_L, out_b, out_t, out_ok)
+                        _store_state(s0 + k, Qp, Lp, bp, tp, np.True_, np.True_, np.False_,
+                                     L_nom, bj, tj, out_Q, out_L, out_b, out_t, out_ok)
                     continue
                 for j in range(m):
                     z[j] = Zf[j * KB + k]
@@ -214,8 +214,8 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, 
                     E[r * KB + k] = e[r]
             if s < n_store:
                 if not newton:
-                    _store_state(s, Qp, Lp, bp, tp, True, False, False, L_nom, bj, tj, out_Q,
-                                 out_L, out_b, out_t, out_ok)
+                    _store_state(s, Qp, Lp, bp, tp, np.True_, np.False_, np.False_, L_nom,
+                                 bj, tj, out_Q, out_L, out_b, out_t, out_ok)
                 for r in range(6):
                     out_e[s, r] = E[r * KB + k]
         if not have_shift:
@@ -251,7 +251,8 @@ def run_chunk(start, stop, b, t, T_mount, T_after, Q, trig, L_nom, Jinv, T_nom, 
 @njit(cache=True)
 def _store_state(s, Qp, Lp, bp, tp, ok, has_legs, has_joints, L_nom, b, t, out_Q, out_L, out_b,
                  out_t, out_ok):
-    """Debug outputs of sample ``s`` (see :func:`run_chunk`)."""
+    """Debug outputs of sample ``s`` (see :func:`run_chunk`).  Its callers pass the flags as
+    NumPy booleans (``np.True_``): a literal ``True`` compiles one specialization per literal."""
     n = b.shape[0]
     for j in range(6 * n):
         out_Q[s, j] = Qp[j]
