@@ -97,26 +97,25 @@ def sample_solutions(asm: Assembler, T_target, n: int, seed: int = 0, *, spread:
     """Random feasible stack poses that reach ``T_target``: (n, 6N) (fewer if few exist).
 
     Platforms 1..N-1 are drawn uniformly around the even split (+-2 cm, +-0.1 rad times
-    ``spread``), the last platform closes the chain exactly, and infeasible draws are rejected.
-    """
-    import jax.numpy as jnp
-
-    from . import reference
-
+    ``spread``), the last platform closes the chain exactly, and draws outside any limit of a
+    solve (stroke with ``[ik] stroke_margin``, joint angles, pose bounds, leg force ratings) are
+    rejected.  Each draw is one call of the compiled evaluation kernel (the one the solves
+    use: no JAX, about 10 us a draw)."""
     T_target = as_target(T_target)
     rng = np.random.default_rng(seed)
     N = asm.n_platforms
     n6 = 6 * (N - 1)
     center = even_split(asm, T_target)[:n6]
     lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], N - 1) * spread
-    arrs, Tt = stack_arrays(asm), jnp.asarray(T_target)
-    lims = tuple(jnp.asarray(a) for a in limits(asm))
+    P = problem(asm, T_target, "nearest")  # the constraints of every solve, no epigraph rows
+    code = CODES["nearest"]
+    Q, g, no_rows = np.empty(6 * N), np.empty(n_constraints(P)), np.empty((0, n6))
     found = []
     for _ in range(max_tries):
-        Z = center + rng.uniform(-lim, lim, size=(max(64, 4 * n), n6))
-        Qs = np.asarray(reference.eliminate_batch(arrs, Z, Tt))
-        g = np.asarray(reference.constraints_batch(arrs, Qs, lims))
-        found.extend(Qs[np.min(g, axis=1) >= 0])
+        for z in center + rng.uniform(-lim, lim, size=(max(64, 4 * n), n6)):
+            f = ev.evaluate(P, code, z, Q, ev.NO, z[:0], g, no_rows, ev.NO)
+            if np.isfinite(f) and g.min() >= 0.0:
+                found.append(Q.copy())
         if len(found) >= n:
             break
     return np.array(found[:n]).reshape(-1, 6 * N)

@@ -304,3 +304,44 @@ def test_nearest_is_found_wherever_the_target_is_reachable():
             assert np.sum((near.Q - home) ** 2) <= np.sum((fn.Q - home) ** 2) + 1e-12
             if k == 5:
                 assert near.starts > 1
+
+
+@pytest.mark.parametrize("config, n", [("duo", 12), ("assembler_loaded", 8)])
+def test_sample_solutions_are_the_draws_the_jax_oracle_accepts(config, n):
+    """Random feasible solutions (the compiled kernel decides) against the JAX oracle on the
+    same draws: the same poses, each on the target (FK), inside every stroke (NumPy legs) and,
+    on the loaded stack, every leg force within its rating."""
+    import jax.numpy as jnp
+
+    from assemblers.ik import even_split
+    from assemblers.ik import reference as R
+    from assemblers.ik.problem import limits
+    from assemblers.kinematics.api import stack_arrays
+
+    asm = A.load_config(config)
+    T = random_target(asm, 5)
+    got = A.sample_solutions(asm, T, n, seed=2)
+    assert got.shape == (n, 6 * asm.n_platforms)
+    # the oracle: the same draws (one batch of max(64, 4n) per try), accepted by JAX's limits
+    n6 = 6 * (asm.n_platforms - 1)
+    rng = np.random.default_rng(2)
+    center = even_split(asm, T)[:n6]
+    lim = np.tile([0.02, 0.02, 0.02, 0.1, 0.1, 0.1], asm.n_platforms - 1)
+    arrs, lims = stack_arrays(asm), tuple(jnp.asarray(a) for a in limits(asm))
+    want = []
+    while len(want) < n:
+        Z = center + rng.uniform(-lim, lim, size=(max(64, 4 * n), n6))
+        Qs = np.asarray(R.eliminate_batch(arrs, Z, jnp.asarray(T)))
+        g = np.asarray(R.constraints_batch(arrs, Qs, lims))
+        want.extend(Qs[g.min(axis=1) >= 0])
+    np.testing.assert_allclose(got, np.array(want[:n]), atol=1e-12)
+    for Q in got:
+        np.testing.assert_allclose(A.forward_kinematics(asm, Q), T, atol=1e-9)
+        L = legs_np(asm, Q)
+        assert np.all(L >= asm.leg_min[:, None]) and np.all(L <= asm.leg_max[:, None])
+    if config == "assembler_loaded":
+        rating = np.array([p.max_leg_force or np.inf for p in asm.platforms])
+        assert np.isfinite(rating).any()
+        F = np.abs(np.array([A.leg_forces(asm, Q) for Q in got]))  # (n, N, 6) N
+        assert np.isfinite(F).all() and F.max() > 0.0
+        assert np.all(F <= rating[None, :, None])
