@@ -244,15 +244,16 @@ def _child_cmd(chain: list[str], config: str | None) -> list[str]:
 
 def compile_groups(names: Iterable[str], config: str | None = None, *, parallel: bool = True,
                    progress: Callable[[dict[str, GroupRun]], None] | None = None,
-                   poll_s: float = 0.25) -> dict[str, GroupRun]:
+                   poll_s: float = 0.25, stop=None) -> dict[str, GroupRun]:
     """Compile the groups ``names`` into the persistent cache in fresh processes (``python -m
     assemblers.warmup GROUP...``): with ``parallel`` the chains packed into one process per
     core (:func:`processes`), all at once; else each chain (:func:`chains`) after another.
     ``config``: the config the warm functions run on (default: the default Assembler; the
     kernels do not depend on it, but JAX functions with shapes do).  ``progress(state)`` is
     called about every ``poll_s`` seconds.  A process that fails is reported in its
-    :class:`GroupRun`, never raised: the kernels then compile when first used.  Returns
-    ``{name: GroupRun}``."""
+    :class:`GroupRun`, never raised: the kernels then compile when first used.  ``stop`` (a
+    ``threading.Event``): once set, the processes still running are killed and it returns
+    (what they finished stays in the cache).  Returns ``{name: GroupRun}``."""
     import threading
 
     names = list(dict.fromkeys(names))
@@ -295,6 +296,8 @@ def compile_groups(names: Iterable[str], config: str | None = None, *, parallel:
 
     try:
         while todo or running:
+            if stop is not None and stop.is_set():
+                break
             while todo and (parallel or not running):
                 start(todo.pop(0))
             time.sleep(poll_s)

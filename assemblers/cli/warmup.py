@@ -198,6 +198,35 @@ class _FirstCompile:
         self.todo, self.config, self.mode = todo, config, mode
         self.stream = stream or sys.stderr
         self.fired, self.t0, self.ticker, self.stop = False, 0.0, None, None
+        self.early = None  # (thread, stop event, {"state": ...}, progress holder) of start()
+
+    def start(self) -> None:
+        """Start compiling the groups at once, silently, in a thread that runs
+        :func:`assemblers.warmup.compile_groups` (its processes do the work), before the
+        command reaches its first kernel: that moment only prints the notice and waits (a
+        first demo reached it 0.5 s later).  A command that never compiles (bad input found
+        in its own checks) stops them in :meth:`close`: no notice, no processes left."""
+        if self.mode == "lazy":
+            return
+        import threading
+
+        from ..warmup import compile_groups
+
+        stop, out, shown = threading.Event(), {}, {"bar": None}
+
+        def progress(state):
+            if shown["bar"] is not None:
+                shown["bar"](state)
+
+        def run():
+            out["state"] = compile_groups(self.todo, self.config,
+                                          parallel=self.mode != "serial", progress=progress,
+                                          stop=stop)
+
+        self.t0 = time.perf_counter()
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.early = (thread, stop, out, shown)
 
     def on_start(self, event) -> None:  # numba.core.event.Listener
         if self.fired:
@@ -213,11 +242,21 @@ class _FirstCompile:
         print(f"assemblers: compiling kernels for this machine, first run only, about {est:.0f} s "
               f"({', '.join(self.todo)}; {how}); `assemblers warmup` does it ahead of time",
               file=self.stream, flush=True)
-        self.t0 = time.perf_counter()
         if self.mode == "lazy":
+            self.t0 = time.perf_counter()
             self._start_ticker(est)
             return
-        state = compile_with_progress(self.todo, self.config, parallel, self.stream)
+        if self.early is None:
+            self.t0 = time.perf_counter()
+            state = compile_with_progress(self.todo, self.config, parallel, self.stream)
+        else:  # started in start(): show its progress from now on, and wait for it
+            thread, _, out, shown = self.early
+            bar = Progress(est, self.stream)
+            bar.t0 = self.t0
+            shown["bar"] = bar
+            thread.join()
+            bar.close()
+            state = out.get("state", {})
         for r in state.values():
             if not r.ok:
                 print(f"assemblers: could not pre-compile {r.name} ({r.error[:200]}); the "
@@ -251,6 +290,10 @@ class _FirstCompile:
         self.ticker.start()
 
     def close(self) -> None:
+        if self.early is not None and not self.fired:  # no kernel compiled: stop the groups
+            thread, stop, _, _ = self.early
+            stop.set()
+            thread.join(5.0)
         if self.stop is not None:
             self.stop.set()
             self.ticker.join(1.0)
@@ -295,6 +338,7 @@ class first_compile_notice:
             pass
 
         self.listener = Listener(todo, _config_of(self.argv), mode)
+        self.listener.start()
         event.register("numba:compile", self.listener)
         return self
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +81,35 @@ def test_bad_input_on_a_cold_cache_says_nothing_about_kernels(tmp_path):
     r = _cli(["fk", "--Q", "1 2 3"], tmp_path / "cache")
     assert r.returncode == 2
     assert NOTICE not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    """The processes (Linux ``/proc``) whose environment holds ``entry`` (``NAME=value``)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if entry.encode() in (d / "environ").read_bytes().split(b"\0"):
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_bad_input_stops_the_groups_started_early(tmp_path):
+    """In parallel mode the groups start compiling as the command starts (before its first
+    kernel); a command that fails on bad input before any kernel stops them: exit 2, its one
+    line, no notice, no compiler process left behind, nothing compiled."""
+    cache = tmp_path / "cache"
+    t0 = time.perf_counter()
+    r = _cli(["solve", "--target", "1 2"], cache, ASSEMBLERS_PRECOMPILE="parallel")
+    assert r.returncode == 2, r.stderr
+    assert NOTICE not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--target" in r.stderr
+    assert time.perf_counter() - t0 < 30.0  # not after the groups (about 30 s)
+    assert _processes_with_env(f"ASSEMBLERS_CACHE_DIR={cache}") == []
+    assert not list(cache.rglob("cold.solve-*.nbi"))
 
 
 @pytest.mark.slow
