@@ -67,11 +67,11 @@ ik_leaves = {"help": "IK kernels beside the criteria: constraints, dual QP, spli
              "warm": "assemblers.warmup:warm_ik_leaves",
              "sentinels": ["ik/constraints.values", "ik/constraints.jacobian", "optim/qp.qp_dual",
                            "optim/qp.elastic_qp", "ik/evaluate.split", "ik/evaluate.report"],
-             "seconds": 15.0, "order": 15}
+             "seconds": 13.0, "order": 15}
 ik = {"help": "least-sensitive IK: compiled SQP, evaluation kernel, dual active-set QP",
       "warm": "assemblers.warmup:warm_ik",
       "sentinels": ["ik/evaluate.evaluate", "optim/qp.elastic_qp", "ik/cold.solve"],
-      "seconds": 35.0, "order": 20}  # measured (coldstart.py): beside ik_leaves; alone 27-33 s
+      "seconds": 27.0, "order": 20}  # measured (coldstart.py): beside ik_leaves; alone 24-30 s
 # the closest-pose search of unreachable targets calls the SQP on its own (every other solve
 # has it inlined in cold.solve): no command waits for it; `assemblers warmup` compiles it
 rescue = {"help": "unreachable targets: the closest-pose search's SQP",
@@ -363,7 +363,7 @@ def warm_ik_leaves(config: str | None = None) -> None:
     from .ik import constraints, criteria
     from .ik import evaluate as ev
     from .ik.problem import n_constraints, problem
-    from .ik.report import as_target, default_criterion
+    from .ik.report import default_criterion
     from .kinematics import api
     from .optim import qp
 
@@ -371,7 +371,9 @@ def warm_ik_leaves(config: str | None = None) -> None:
     n = asm.n_platforms
     nq, n6 = 6 * n, 6 * (n - 1)
     Q = np.array(api.home_pose(asm), dtype=np.float64)
-    P = problem(asm, as_target(api.forward_kinematics(asm, Q)), default_criterion(asm))
+    # any target will do (the types are the same): no forward kinematics, which the ik
+    # group's process compiles at its start anyway
+    P = problem(asm, np.eye(4), default_criterion(asm))
     m = n_constraints(P)
     z, L, F = Q[:n6].copy(), np.full((n, 6), 0.3), np.zeros((n, 6))
     # first what the ik group's evaluation kernel reaches first (its typing finds them in the

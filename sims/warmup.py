@@ -7,7 +7,7 @@ from __future__ import annotations
 montecarlo = {"help": "Monte Carlo robustness: the 64-lane sample kernels and the statistics",
               "warm": "sims.warmup:warm_montecarlo",
               "sentinels": ["robustness/chunks.run_chunks", "robustness/stats."],
-              "seconds": 16.0, "order": 40}  # measured (coldstart.py): 14-17 s
+              "seconds": 14.0, "order": 40}  # measured (coldstart.py): 13-16 s
 
 
 def warm_montecarlo(config: str | None = None) -> None:

@@ -39,8 +39,10 @@ MODES = ("auto", "parallel", "serial", "lazy", "off")
 #: start-up and the kernels both compile (measured: 103 s against 82 s in-process for a cold demo
 #: with one core taken by another job).
 AUTO_IDLE_CORES = 1.5
-#: seconds over which :func:`idle_cores` measures the CPUs' idle share
-IDLE_WINDOW_S = 0.25
+#: seconds over which :func:`idle_cores` measures the CPUs' idle share (10 clock ticks of
+#: 100 Hz per core: a tenth of a core's resolution, enough against the 1.5 cores needed; it
+#: is spent before the groups start)
+IDLE_WINDOW_S = 0.1
 
 
 def _cpu_times() -> tuple[int, int] | None:
@@ -312,7 +314,7 @@ class first_compile_notice:
     are compiled (see :class:`_FirstCompile`).  Everything compiled: nothing happens at all."""
 
     def __init__(self, name: str, argv: list[str]):
-        self.name, self.argv, self.listener = name, argv, None
+        self.name, self.argv, self.listener, self.first = name, argv, None, None
 
     def __enter__(self):
         mode = os.environ.get("ASSEMBLERS_PRECOMPILE", "auto")
@@ -332,13 +334,18 @@ class first_compile_notice:
             mode = auto_mode(todo)
         if mode != "lazy" and not _writable(numba_cache()):
             mode = "lazy"  # children could not leave their kernels where this process looks
+        first = _FirstCompile(todo, _config_of(self.argv), mode)
+        first.start()  # before importing Numba (0.2 s): the groups' processes start now
         from numba.core import event
 
-        class Listener(_FirstCompile, event.Listener):  # Numba checks the base class
-            pass
+        class Listener(event.Listener):  # Numba checks the base class
+            def on_start(self, e):
+                first.on_start(e)
 
-        self.listener = Listener(todo, _config_of(self.argv), mode)
-        self.listener.start()
+            def on_end(self, e):
+                pass
+
+        self.first, self.listener = first, Listener()
         event.register("numba:compile", self.listener)
         return self
 
@@ -347,7 +354,7 @@ class first_compile_notice:
             from numba.core import event
 
             event.unregister("numba:compile", self.listener)
-            self.listener.close()
+            self.first.close()
         return False
 
 
