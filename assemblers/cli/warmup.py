@@ -190,17 +190,18 @@ def compile_with_progress(names, config=None, parallel=True, stream=None):
 
 
 class _FirstCompile:
-    """A listener on Numba's ``numba:compile`` event (it fires only when a kernel really
-    compiles, never for one loaded from the cache): at the first compile of the command it
-    prints the notice and, unless the mode is ``lazy``, compiles the cold groups the command
-    needs in parallel processes before letting the command go on (it then loads them from the
-    cache; only the one kernel being compiled at that moment is compiled here too)."""
+    """What a listener on Numba's ``numba:compile`` event calls (it fires only when a kernel
+    really compiles, never for one loaded from the cache).  Unless the mode is ``lazy``, the
+    cold groups the command needs start compiling in parallel processes as the command starts
+    (:meth:`start`); at the command's first compile it prints the notice and waits for them
+    before letting the command go on (it then loads them from the cache; only the one kernel
+    being compiled at that moment is compiled here too)."""
 
     def __init__(self, todo: list[str], config: str | None, mode: str, stream=None):
         self.todo, self.config, self.mode = todo, config, mode
         self.stream = stream or sys.stderr
         self.fired, self.t0, self.ticker, self.stop = False, 0.0, None, None
-        self.early = None  # (thread, stop event, {"state": ...}, progress holder) of start()
+        self.early = None  # (done, stop events, {"state": ...}, progress holder) of start()
 
     def start(self) -> None:
         """Start compiling the groups at once, silently, in a thread that runs
@@ -214,21 +215,23 @@ class _FirstCompile:
 
         from ..warmup import compile_groups
 
-        stop, out, shown = threading.Event(), {}, {"bar": None}
+        stop, done, out, shown = threading.Event(), threading.Event(), {}, {"bar": None}
 
         def progress(state):
             if shown["bar"] is not None:
                 shown["bar"](state)
 
         def run():
-            out["state"] = compile_groups(self.todo, self.config,
-                                          parallel=self.mode != "serial", progress=progress,
-                                          stop=stop)
+            try:
+                out["state"] = compile_groups(self.todo, self.config,
+                                              parallel=self.mode != "serial",
+                                              progress=progress, stop=stop)
+            finally:
+                done.set()
 
         self.t0 = time.perf_counter()
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        self.early = (thread, stop, out, shown)
+        threading.Thread(target=run, daemon=True).start()
+        self.early = (done, stop, out, shown)
 
     def on_start(self, event) -> None:  # numba.core.event.Listener
         if self.fired:
@@ -252,11 +255,14 @@ class _FirstCompile:
             self.t0 = time.perf_counter()
             state = compile_with_progress(self.todo, self.config, parallel, self.stream)
         else:  # started in start(): show its progress from now on, and wait for it
-            thread, _, out, shown = self.early
+            done, _, out, shown = self.early
             bar = Progress(est, self.stream)
             bar.t0 = self.t0
             shown["bar"] = bar
-            thread.join()
+            # an Event, not Thread.join: Python 3.11 takes a join interrupted by Ctrl-C for
+            # the thread's end, and close() would leave its processes running
+            while not done.wait(0.1):
+                pass
             bar.close()
             state = out.get("state", {})
         for r in state.values():
@@ -292,10 +298,12 @@ class _FirstCompile:
         self.ticker.start()
 
     def close(self) -> None:
-        if self.early is not None and not self.fired:  # no kernel compiled: stop the groups
-            thread, stop, _, _ = self.early
+        if self.early is not None and not self.early[0].is_set():
+            # no kernel compiled (bad input), or interrupted while waiting: stop the groups
+            # (compile_groups kills its processes; none is left behind)
+            done, stop, _, _ = self.early
             stop.set()
-            thread.join(5.0)
+            done.wait(5.0)
         if self.stop is not None:
             self.stop.set()
             self.ticker.join(1.0)

@@ -97,6 +97,30 @@ def _processes_with_env(entry: str) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_interrupt_while_waiting_for_the_groups_leaves_no_compiler(tmp_path):
+    """Ctrl-C while the first run waits for its groups: exit 130 with one line, and the
+    groups' processes are gone."""
+    import signal
+
+    cache = tmp_path / "cache"
+    env = dict(os.environ, ASSEMBLERS_CACHE_DIR=str(cache), ASSEMBLERS_PRECOMPILE="parallel")
+    env.pop("NUMBA_CACHE_DIR", None)
+    p = subprocess.Popen([sys.executable, "-m", "assemblers", "solve", "--target",
+                          "0.02 0.01 1.07 0.05 0.0 0.1"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    first = p.stderr.readline()  # the notice: the command is waiting for its groups now
+    assert NOTICE in first, first
+    time.sleep(1.0)
+    assert _processes_with_env(f"ASSEMBLERS_CACHE_DIR={cache}")  # the groups, compiling
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, (p.returncode, err)
+    assert "interrupted" in err
+    time.sleep(0.5)
+    assert _processes_with_env(f"ASSEMBLERS_CACHE_DIR={cache}") == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_bad_input_stops_the_groups_started_early(tmp_path):
     """In parallel mode the groups start compiling as the command starts (before its first
     kernel); a command that fails on bad input before any kernel stops them: exit 2, its one
