@@ -4,7 +4,6 @@ fallback) through :class:`ReducedProblem`, and the interior point through :func:
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import OptimizeResult, minimize
 
 from . import cold, ipm
 from . import evaluate as ev
@@ -86,6 +85,10 @@ class ReducedProblem:
         constraints far from feasible, unless ``fallback`` is False) SciPy's SLSQP on the same
         kernel.  Returns a SciPy ``OptimizeResult`` with ``solver`` ("sqp" or "slsqp") and
         ``scale`` added; ``multipliers`` are for the objective times ``scale``."""
+        # here, not at the top: scipy.optimize takes about 0.2 s to import, and every process
+        # that imports the IK (a first run's kernel-compiling processes too) would pay it
+        from scipy.optimize import OptimizeResult, minimize
+
         z0 = np.asarray(z0, dtype=np.float64)
         # both solvers see the objective normalised to ~1 at the start (SLSQP's ftol is absolute)
         f0 = abs(float(self.evaluate(z0)[0]))

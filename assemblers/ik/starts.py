@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.optimize import minimize
 
 from ..kinematics.api import home_pose, stack_arrays
 from ..model import Assembler
@@ -136,6 +135,7 @@ def closest(asm: Assembler, T_target):
         return Q, int(nit), "sqp"
     import jax
     import jax.numpy as jnp
+    from scipy.optimize import minimize  # (here: see driver.ReducedProblem.solve)
 
     from . import reference
 

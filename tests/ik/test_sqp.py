@@ -3,6 +3,7 @@ problems themselves: same cost, inside every limit, multipliers checked; its fal
 
 import numpy as np
 import pytest
+import scipy.optimize
 from ik_support import feasible_poses, with_pose_bounds
 
 import assemblers as A
@@ -156,8 +157,7 @@ def test_failed_repair_is_rescued_by_the_closest_pose_search(monkeypatch):
     plain = A.solve_ik(asm, T)
     monkeypatch.setattr(driver, "sqp_from", first_repair_fails)
     monkeypatch.setattr(S, "sqp", counted)
-    monkeypatch.setattr(driver, "minimize", _no_scipy)
-    monkeypatch.setattr(starts, "minimize", _no_scipy)
+    monkeypatch.setattr(scipy.optimize, "minimize", _no_scipy)  # (imported where used)
     for general in (True, False):
         seen.update(dist=0, closest=0)
         with monkeypatch.context() as m:
@@ -176,8 +176,7 @@ def test_unreachable_targets_need_no_scipy(monkeypatch):
     T = np.array(A.forward_kinematics(asm, A.home_pose(asm)))
     T[0, 3] += 0.2
 
-    monkeypatch.setattr(driver, "minimize", _no_scipy)
-    monkeypatch.setattr(starts, "minimize", _no_scipy)
+    monkeypatch.setattr(scipy.optimize, "minimize", _no_scipy)  # (imported where used)
     r = A.solve_ik(asm, T)
     assert not r.success and r.reason.startswith("unreachable") and r.extra["solver"] == "sqp"
     assert r.max_violation == 0.0 and r.tool_error[0] > 1e-3
