@@ -317,9 +317,11 @@ class first_compile_notice:
     """``with first_compile_notice(name, argv): run the command``, used by the dispatcher.
 
     When a kernel group the command needs is not compiled yet (a few milliseconds to check,
-    no import of Numba), a listener waits for the moment a kernel really starts compiling (bad
-    input fails before that, without a word about kernels): then the notice, and the groups
-    are compiled (see :class:`_FirstCompile`).  Everything compiled: nothing happens at all."""
+    no import of Numba), the groups start compiling in parallel processes at once, and a
+    listener waits for the moment a kernel really starts compiling in the command (bad input
+    fails before that, without a word about kernels, and stops the groups): then the notice,
+    and the command waits for the groups (see :class:`_FirstCompile`).  Everything compiled:
+    nothing happens at all."""
 
     def __init__(self, name: str, argv: list[str]):
         self.name, self.argv, self.listener, self.first = name, argv, None, None
