@@ -201,37 +201,39 @@ class _FirstCompile:
         self.todo, self.config, self.mode = todo, config, mode
         self.stream = stream or sys.stderr
         self.fired, self.t0, self.ticker, self.stop = False, 0.0, None, None
-        self.early = None  # (done, stop events, {"state": ...}, progress holder) of start()
+        self.bar = None  # the progress indication, once the notice is out
+        self.state = {}  # what compile_groups returned
+        self.done = self.halt = None  # the compiling thread's Events (start)
 
     def start(self) -> None:
         """Start compiling the groups at once, silently, in a thread that runs
         :func:`assemblers.warmup.compile_groups` (its processes do the work), before the
         command reaches its first kernel: that moment only prints the notice and waits (a
         first demo reached it 0.5 s later).  A command that never compiles (bad input found
-        in its own checks) stops them in :meth:`close`: no notice, no processes left."""
-        if self.mode == "lazy":
+        in its own checks) stops them in :meth:`close`: no notice, no processes left.  Once
+        only; nothing in ``lazy`` mode."""
+        if self.mode == "lazy" or self.done is not None:
             return
         import threading
 
         from ..warmup import compile_groups
 
-        stop, done, out, shown = threading.Event(), threading.Event(), {}, {"bar": None}
-
-        def progress(state):
-            if shown["bar"] is not None:
-                shown["bar"](state)
+        self.done, self.halt = threading.Event(), threading.Event()
 
         def run():
             try:
-                out["state"] = compile_groups(self.todo, self.config,
-                                              parallel=self.mode != "serial",
-                                              progress=progress, stop=stop)
+                self.state = compile_groups(self.todo, self.config,
+                                            parallel=self.mode != "serial",
+                                            progress=self._progress, stop=self.halt)
             finally:
-                done.set()
+                self.done.set()
 
         self.t0 = time.perf_counter()
         threading.Thread(target=run, daemon=True).start()
-        self.early = (done, stop, out, shown)
+
+    def _progress(self, state) -> None:
+        if self.bar is not None:
+            self.bar(state)
 
     def on_start(self, event) -> None:  # numba.core.event.Listener
         if self.fired:
@@ -251,21 +253,16 @@ class _FirstCompile:
             self.t0 = time.perf_counter()
             self._start_ticker(est)
             return
-        if self.early is None:
-            self.t0 = time.perf_counter()
-            state = compile_with_progress(self.todo, self.config, parallel, self.stream)
-        else:  # started in start(): show its progress from now on, and wait for it
-            done, _, out, shown = self.early
-            bar = Progress(est, self.stream)
-            bar.t0 = self.t0
-            shown["bar"] = bar
-            # an Event, not Thread.join: Python 3.11 takes a join interrupted by Ctrl-C for
-            # the thread's end, and close() would leave its processes running
-            while not done.wait(0.1):
-                pass
-            bar.close()
-            state = out.get("state", {})
-        for r in state.values():
+        self.start()  # (already started with the command, see first_compile_notice)
+        bar = Progress(est, self.stream)
+        bar.t0 = self.t0
+        self.bar = bar  # its progress shows from now on
+        # an Event, not Thread.join: Python 3.11 takes a join interrupted by Ctrl-C for the
+        # thread's end, and close() would leave its processes running
+        while not self.done.wait(0.1):
+            pass
+        bar.close()
+        for r in self.state.values():
             if not r.ok:
                 print(f"assemblers: could not pre-compile {r.name} ({r.error[:200]}); the "
                       "command compiles what it needs itself", file=self.stream, flush=True)
@@ -298,12 +295,11 @@ class _FirstCompile:
         self.ticker.start()
 
     def close(self) -> None:
-        if self.early is not None and not self.early[0].is_set():
+        if self.done is not None and not self.done.is_set():
             # no kernel compiled (bad input), or interrupted while waiting: stop the groups
             # (compile_groups kills its processes; none is left behind)
-            done, stop, _, _ = self.early
-            stop.set()
-            done.wait(5.0)
+            self.halt.set()
+            self.done.wait(5.0)
         if self.stop is not None:
             self.stop.set()
             self.ticker.join(1.0)

@@ -250,9 +250,8 @@ def test_first_run_notice_counts_the_processes_it_starts(monkeypatch, cores, exp
 
     monkeypatch.setattr(W.os, "cpu_count", lambda: cores)
     started = []
-    monkeypatch.setattr(CW, "compile_with_progress",
-                        lambda todo, config, parallel, stream: started.append(
-                            W.processes(todo)) or {})
+    monkeypatch.setattr(W, "compile_groups",
+                        lambda todo, config, **kw: started.append(W.processes(todo)) or {})
     out = io.StringIO()
     CW._FirstCompile(["ik_leaves", "ik", "montecarlo"], None, "parallel", out).on_start(None)
     assert expect in out.getvalue(), out.getvalue()
