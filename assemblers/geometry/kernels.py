@@ -139,18 +139,25 @@ def so3_log(R, w):
 
 @njit(cache=True)
 def so3_exp(w, R):
-    """Rodrigues: rotation vector ``w`` (3,) rad -> ``R`` (3, 3)."""
-    th2 = w[0] * w[0] + w[1] * w[1] + w[2] * w[2]
+    """Rodrigues: rotation vector ``w`` (3,) rad -> ``R`` (3, 3) = ``I + a K + b K^2``, ``K``
+    the cross-product matrix of ``w``, written out with ``K^2 = w w^T - |w|^2 I``: scalars only
+    (``K @ K`` was a BLAS call, whose binding imported SciPy in every process compiling it)."""
+    x, y, z = w[0], w[1], w[2]
+    th2 = x * x + y * y + z * z
     if th2 < 1e-16:
         a, b = 1.0 - th2 / 6.0, 0.5 - th2 / 24.0
     else:
         th = math.sqrt(th2)
         a, b = math.sin(th) / th, (1.0 - math.cos(th)) / th2
-    K = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
-    KK = K @ K
-    for i in range(3):
-        for j in range(3):
-            R[i, j] = (1.0 if i == j else 0.0) + a * K[i, j] + b * KK[i, j]
+    R[0, 0] = 1.0 + b * (x * x - th2)
+    R[1, 1] = 1.0 + b * (y * y - th2)
+    R[2, 2] = 1.0 + b * (z * z - th2)
+    R[0, 1] = b * x * y - a * z
+    R[1, 0] = b * x * y + a * z
+    R[0, 2] = b * x * z + a * y
+    R[2, 0] = b * x * z - a * y
+    R[1, 2] = b * y * z - a * x
+    R[2, 1] = b * y * z + a * x
 
 
 @njit(cache=True)
