@@ -71,16 +71,17 @@ def _run(argv: list[str], env: dict, cwd: Path, pythonpath: Path | None = None) 
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(p.stderr), daemon=True)
     reader.start()
-    last = t0
+    last = None
     for _ in p.stdout:
         last = time.perf_counter()
     p.wait()
     wall = time.perf_counter() - t0
+    last_line = wall if last is None else last - t0  # nothing printed: the end
     reader.join()
     after = os.times()
     cpu = (after.children_user - before.children_user
            + after.children_system - before.children_system)
-    return {"argv": argv, "wall_s": wall, "last_line_s": last - t0, "cpu_s": cpu,
+    return {"argv": argv, "wall_s": wall, "last_line_s": last_line, "cpu_s": cpu,
             "rc": p.returncode, "stderr_tail": "".join(err).strip().splitlines()[-3:],
             "load": _loadavg()}
 

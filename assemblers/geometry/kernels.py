@@ -141,7 +141,8 @@ def so3_log(R, w):
 def so3_exp(w, R):
     """Rodrigues: rotation vector ``w`` (3,) rad -> ``R`` (3, 3) = ``I + a K + b K^2``, ``K``
     the cross-product matrix of ``w``, written out with ``K^2 = w w^T - |w|^2 I``: scalars only
-    (``K @ K`` was a BLAS call, whose binding imported SciPy in every process compiling it)."""
+    (``K @ K`` was an allocation and a BLAS call, whose glue was compiled into every kernel above
+    this one)."""
     x, y, z = w[0], w[1], w[2]
     th2 = x * x + y * y + z * z
     if th2 < 1e-16:
