@@ -1,7 +1,8 @@
 """Process-wide runtime set-up: float64 JAX and the persistent caches.
 
 Imported first by :mod:`assemblers` (environment variables only: no JAX import, so the CLI and
-the hardware layer start fast); the JAX modules call :func:`configure_jax`.  Caches live under
+the hardware layer start fast); the JAX modules call :func:`configure_jax`, the lowest kernel
+modules :func:`gc_off_while_compiling`.  Caches live under
 the user's cache directory (``$XDG_CACHE_HOME/assemblers`` or ``~/.cache/assemblers``), never in
 the repository; ``ASSEMBLERS_CACHE_DIR`` overrides the location.
 """
@@ -125,6 +126,49 @@ def configure_jax() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     _configured = True
+
+
+_gc_listener = None
+
+
+def gc_off_while_compiling() -> None:
+    """Keep Python's cyclic garbage collector off while a Numba kernel compiles in this process:
+    from the start of the outermost compile (the kernels it reaches compile inside it) to its
+    end, then as it was before.  Idempotent; called by the lowest kernel modules
+    (:mod:`assemblers.geometry.kernels`, :mod:`assemblers.optim.linalg`,
+    :mod:`assemblers.optim.kkt`), which every kernel module imports, after they import Numba.
+
+    Why: Numba's compiler allocates millions of objects, many in reference cycles, and keeps a
+    growing part of them alive, so the collector's passes grow with the compile: compiling the
+    ``ik_leaves`` and ``ik`` kernel groups in one process spent 5.9-6.5 s of its 48-53 s of CPU
+    time in them (4267 collections, measured with ``gc.callbacks``; docs/benchmarks.md).  The
+    compile's garbage is collected once the collector is back on; a process compiling those
+    two groups peaked at 0.79 GB instead of 0.43 GB with the collector off throughout.  The
+    warm-up processes (:mod:`assemblers.warmup`) leave it off altogether."""
+    global _gc_listener
+    if _gc_listener is not None:
+        return
+    import gc
+
+    from numba.core import event
+
+    class _GcOff(event.Listener):
+        def __init__(self):
+            self.depth, self.was_on = 0, False
+
+        def on_start(self, e):  # compiles are serialized by Numba's compiler lock
+            if self.depth == 0:
+                self.was_on = gc.isenabled()
+                gc.disable()
+            self.depth += 1
+
+        def on_end(self, e):  # (also when the compile raises)
+            self.depth -= 1
+            if self.depth == 0 and self.was_on:
+                gc.enable()
+
+    _gc_listener = _GcOff()
+    event.register("numba:compile", _gc_listener)
 
 
 _setup()

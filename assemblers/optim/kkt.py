@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from numba import njit
 
-from .. import _runtime  # noqa: F401  (sets NUMBA_CACHE_DIR to the user's cache)
+from .. import _runtime  # (sets NUMBA_CACHE_DIR to the user's cache)
+
+_runtime.gc_off_while_compiling()
 
 
 @njit(cache=True)
