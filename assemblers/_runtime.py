@@ -2,9 +2,9 @@
 
 Imported first by :mod:`assemblers` (environment variables only: no JAX import, so the CLI and
 the hardware layer start fast); the JAX modules call :func:`configure_jax`, the lowest kernel
-modules :func:`gc_off_while_compiling`.  Caches live under
-the user's cache directory (``$XDG_CACHE_HOME/assemblers`` or ``~/.cache/assemblers``), never in
-the repository; ``ASSEMBLERS_CACHE_DIR`` overrides the location.
+modules :func:`gc_off_while_compiling`.  Caches live under the user's cache directory
+(``$XDG_CACHE_HOME/assemblers`` or ``~/.cache/assemblers``), never in the repository;
+``ASSEMBLERS_CACHE_DIR`` overrides the location.
 """
 
 from __future__ import annotations

@@ -1,8 +1,16 @@
 """assemblers._runtime: the Numba cache stamp covers every kernel source, in sub-packages too."""
 
+import gc
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pytest
+from numba import njit
+from numba.core import event
+from numba.core.errors import TypingError
+
+import assemblers.geometry.kernels  # noqa: F401  (registers gc_off_while_compiling's listener)
 from assemblers import _runtime
 
 ROOT = Path(_runtime.__file__).resolve().parent.parent
@@ -40,16 +48,6 @@ def test_the_garbage_collector_is_off_while_a_kernel_compiles_and_back_as_it_was
     """gc_off_while_compiling (registered by the kernel modules): during the outermost compile
     and the nested compiles of the kernels it reaches the collector is off; afterwards it is as
     it was, on or off, also when the compile fails."""
-    import gc
-
-    import numpy as np
-    import pytest
-    from numba import njit
-    from numba.core import event
-    from numba.core.errors import TypingError
-
-    import assemblers.geometry.kernels  # noqa: F401  (registers the listener)
-
     seen = []
 
     class Probe(event.Listener):  # registered after the package's listener: sees its effect
